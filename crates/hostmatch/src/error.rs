@@ -1,0 +1,79 @@
+//! Typed errors. Every variant renders as one line that names the file (and
+//! line) where there is one.
+
+use std::path::PathBuf;
+
+/// Result with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in hostmatch's library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A line of a system file could not be parsed.
+    #[error("{}:{line}: {msg}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        msg: String,
+    },
+    /// A whole file is invalid (e.g. daemon.json is not JSON).
+    #[error("{}: {msg}", path.display())]
+    InvalidFile { path: PathBuf, msg: String },
+    /// An I/O operation on a named path failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A system call failed.
+    #[error("{call}: {source}")]
+    Sys {
+        call: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A user name or uid that does not exist.
+    #[error("unknown user '{0}'")]
+    UnknownUser(String),
+    /// A group name or gid that does not exist.
+    #[error("unknown group '{0}'")]
+    UnknownGroup(String),
+    /// Input that is out of range or contradictory (ids, ranges, maps, specs).
+    #[error("{0}")]
+    Invalid(String),
+    /// The operation needs privileges the process does not have.
+    #[error("{0}")]
+    Permission(String),
+    /// The kernel, filesystem or daemon lacks a needed feature.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::Invalid`] from anything printable.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
+    /// Whether the error means "the input was bad" (as opposed to "the system
+    /// failed"): binaries map this to a different exit code.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::Parse { .. }
+                | Error::InvalidFile { .. }
+                | Error::UnknownUser(_)
+                | Error::UnknownGroup(_)
+                | Error::Invalid(_)
+        )
+    }
+}

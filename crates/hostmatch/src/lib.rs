@@ -1,0 +1,16 @@
+//! hostmatch: make files written by containers belong to the right people.
+//!
+//! The library holds all of the project's logic. Models (ID maps, subordinate-id
+//! files, accounts, login.defs, daemon.json) are pure: they parse text, plan
+//! changes and render text, with no I/O. [`sysroot`] and [`fsedit`] do the
+//! reading and the atomic writing; [`sys`] is the only place with `unsafe`.
+
+pub mod accounts;
+pub mod error;
+pub mod fsedit;
+pub mod ids;
+pub mod linefile;
+pub mod sys;
+pub mod sysroot;
+
+pub use error::{Error, Result};

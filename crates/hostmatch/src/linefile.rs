@@ -1,0 +1,189 @@
+//! Lossless models of colon-separated system files (passwd, group, subuid, ...).
+//!
+//! A file is a list of lines. A line that parses as a record is kept as the
+//! record and its original text; every other line (comments, blank lines, NIS
+//! `+`/`-` lines, malformed lines) is kept byte for byte. Rendering writes the
+//! original text of every line that was not changed, so `render(parse(x)) == x`.
+
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// A record type stored one per line.
+pub trait Record: Sized + Clone {
+    /// Parses one line (without its newline). `Err` carries a short reason.
+    fn parse_line(line: &str) -> std::result::Result<Self, String>;
+    /// Renders the record as one line (without a newline).
+    fn render(&self) -> String;
+}
+
+/// What a line of the file is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line<T> {
+    /// A record, with the text it was parsed from (`None` once changed or new).
+    Record { rec: T, raw: Option<String> },
+    /// A comment (`#...`), blank line, or NIS compat line (`+...`, `-...`).
+    Other(String),
+    /// A line that does not parse; kept verbatim, with the reason.
+    Invalid { raw: String, reason: String },
+}
+
+/// A parsed file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineFile<T> {
+    lines: Vec<Line<T>>,
+    /// Whether the text ended with a newline (or was empty).
+    trailing_newline: bool,
+}
+
+impl<T> Default for LineFile<T> {
+    fn default() -> Self {
+        LineFile {
+            lines: Vec::new(),
+            trailing_newline: true,
+        }
+    }
+}
+
+impl<T: Record> LineFile<T> {
+    /// Parses text leniently: bad lines become [`Line::Invalid`].
+    pub fn parse(text: &str) -> Self {
+        let trailing_newline = text.is_empty() || text.ends_with('\n');
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        let lines = if text.is_empty() {
+            Vec::new()
+        } else {
+            body.split('\n').map(Self::classify).collect()
+        };
+        LineFile {
+            lines,
+            trailing_newline,
+        }
+    }
+
+    /// Parses text strictly: the first bad line is an error naming `path:line`.
+    pub fn parse_strict(text: &str, path: &Path) -> Result<Self> {
+        let f = Self::parse(text);
+        if let Some((line, reason)) = f.invalid_lines().next() {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                line,
+                msg: reason.to_string(),
+            });
+        }
+        Ok(f)
+    }
+
+    fn classify(line: &str) -> Line<T> {
+        let t = line.trim_start();
+        if t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-') {
+            return Line::Other(line.to_string());
+        }
+        match T::parse_line(line) {
+            Ok(rec) => Line::Record {
+                rec,
+                raw: Some(line.to_string()),
+            },
+            Err(reason) => Line::Invalid {
+                raw: line.to_string(),
+                reason,
+            },
+        }
+    }
+
+    /// All lines.
+    pub fn lines(&self) -> &[Line<T>] {
+        &self.lines
+    }
+
+    /// Records with their 1-based line numbers.
+    pub fn records(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.lines.iter().enumerate().filter_map(|(i, l)| match l {
+            Line::Record { rec, .. } => Some((i + 1, rec)),
+            _ => None,
+        })
+    }
+
+    /// Invalid lines as (1-based line number, reason).
+    pub fn invalid_lines(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.lines.iter().enumerate().filter_map(|(i, l)| match l {
+            Line::Invalid { reason, .. } => Some((i + 1, reason.as_str())),
+            _ => None,
+        })
+    }
+
+    /// The first record matching `pred`.
+    pub fn find(&self, pred: impl Fn(&T) -> bool) -> Option<&T> {
+        self.records().map(|(_, r)| r).find(|r| pred(r))
+    }
+
+    /// Changes every record matching `pred` with `f`; returns how many changed.
+    pub fn update(&mut self, pred: impl Fn(&T) -> bool, mut f: impl FnMut(&mut T)) -> usize {
+        let mut n = 0;
+        for l in &mut self.lines {
+            if let Line::Record { rec, raw } = l {
+                if pred(rec) {
+                    f(rec);
+                    *raw = None;
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Removes every record matching `pred`; returns how many were removed.
+    pub fn remove(&mut self, pred: impl Fn(&T) -> bool) -> usize {
+        let before = self.lines.len();
+        self.lines
+            .retain(|l| !matches!(l, Line::Record { rec, .. } if pred(rec)));
+        before - self.lines.len()
+    }
+
+    /// Appends a record at the end of the file.
+    pub fn push(&mut self, rec: T) {
+        self.lines.push(Line::Record { rec, raw: None });
+    }
+
+    /// Renders the file: unchanged lines byte for byte.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, l) in self.lines.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            match l {
+                Line::Record { raw: Some(raw), .. } => out.push_str(raw),
+                Line::Record { rec, raw: None } => out.push_str(&rec.render()),
+                Line::Other(raw) | Line::Invalid { raw, .. } => out.push_str(raw),
+            }
+        }
+        // A file that lost its final newline gets it back once we append.
+        let appended = matches!(self.lines.last(), Some(Line::Record { raw: None, .. }));
+        if !self.lines.is_empty() && (self.trailing_newline || appended) {
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Splits a line into exactly `n` colon-separated fields.
+pub fn fields(line: &str, n: usize) -> std::result::Result<Vec<&str>, String> {
+    let f: Vec<&str> = line.split(':').collect();
+    if f.len() != n {
+        return Err(format!(
+            "expected {n} ':'-separated fields, found {}",
+            f.len()
+        ));
+    }
+    Ok(f)
+}
+
+/// Parses a numeric id field.
+pub fn id_field(s: &str, what: &str) -> std::result::Result<u32, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{what} '{s}' is not a number"));
+    }
+    s.parse::<u32>()
+        .map_err(|_| format!("{what} {s} is out of range (at most {})", u32::MAX))
+}
