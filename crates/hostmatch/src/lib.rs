@@ -10,6 +10,7 @@ pub mod error;
 pub mod fsedit;
 pub mod ids;
 pub mod linefile;
+pub mod own;
 pub mod sys;
 pub mod sysroot;
 
