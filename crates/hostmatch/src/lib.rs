@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod error;
 pub mod fsedit;
+pub mod idmount;
 pub mod ids;
 pub mod linefile;
 pub mod own;

@@ -73,3 +73,5 @@ pub fn geteuid() -> Id {
     // SAFETY: geteuid has no arguments and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+pub mod mount;
