@@ -78,6 +78,32 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Mount SRC at DST with its owners mapped (an ID-mapped bind mount, Linux 5.12+).
+    #[command(
+        after_help = "FROM is the id stored on disk, TO the id seen through DST.\n\n\
+Examples:\n  hostmatch mount /srv/ws /mnt/ws --owner-as 1234\n  \
+hostmatch mount /srv/ws /mnt/ws --map u:1000:100000:1 --map g:1000:100000:1\n  \
+hostmatch mount /srv/ws /mnt/ws --for-docker            # container root under userns-remap\n  \
+docker run -v /mnt/ws:/work IMAGE"
+    )]
+    Mount(MountArgs),
+    /// List ID-mapped mounts, with the source and mapping of those hostmatch made.
+    #[command(after_help = "Examples:\n  hostmatch mounts\n  hostmatch mounts --json")]
+    Mounts,
+    /// Unmount an ID-mapped mount made with `hostmatch mount`.
+    #[command(after_help = "Example:\n  hostmatch umount /mnt/ws")]
+    Umount {
+        #[arg(value_name = "DST")]
+        dst: PathBuf,
+    },
+    /// Serve ID-mapped volumes to Docker (a volume plugin on a unix socket).
+    #[command(after_help = "Examples:\n  \
+hostmatch volume-plugin --allow /srv/workspaces\n  \
+docker volume create -d hostmatch -o source=/srv/workspaces/ann -o owner-as=1234 ws\n  \
+docker run -v ws:/work IMAGE\n\n\
+Volume options: source=DIR (required, below an --allow dir), and one of owner-as=UID[:GID], \
+map=SPEC[,SPEC...], for-docker=UID[:GID] (with optional remap=SPEC).")]
+    VolumePlugin(VolumePluginArgs),
     /// Write man pages for hostmatch and every subcommand into DIR.
     #[command(
         after_help = "Example:\n  hostmatch man target/man && man -l target/man/hostmatch.1"
@@ -86,4 +112,55 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+/// `hostmatch mount`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("mapping").required(true).args(["map", "owner_as", "for_docker"])))]
+pub struct MountArgs {
+    /// The directory to show.
+    #[arg(value_name = "SRC")]
+    pub src: PathBuf,
+    /// Where to show it (created if missing).
+    #[arg(value_name = "DST")]
+    pub dst: PathBuf,
+    /// Ids stored as FROM.. are seen as TO.. (u: uids, g: gids, b: both, the default).
+    #[arg(long, value_name = "[u|g|b:]FROM:TO:COUNT", conflicts_with_all = ["owner_as", "for_docker"])]
+    pub map: Vec<String>,
+    /// Show SRC's owner as UID:GID (GID defaults to UID); files created as UID:GID land as SRC's owner.
+    #[arg(long, value_name = "UID[:GID]", conflicts_with = "for_docker")]
+    pub owner_as: Option<String>,
+    /// Show SRC's owner as the host ids of a container user under the Docker daemon's userns-remap.
+    #[arg(long)]
+    pub for_docker: bool,
+    /// With --for-docker: the daemon's userns-remap spec (default: ask the daemon).
+    #[arg(long, value_name = "SPEC", requires = "for_docker")]
+    pub remap: Option<String>,
+    /// With --for-docker: the container user (default 0, root).
+    #[arg(long, value_name = "UID[:GID]", requires = "for_docker")]
+    pub container_user: Option<String>,
+    /// Also map the mounts below SRC.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Make DST read-only.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+/// `hostmatch volume-plugin`.
+#[derive(Debug, Args)]
+pub struct VolumePluginArgs {
+    /// The unix socket to serve (its file name is the driver name Docker uses).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/docker/plugins/hostmatch.sock"
+    )]
+    pub socket: PathBuf,
+    /// Where volumes are recorded and mounted.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/hostmatch/volumes")]
+    pub state: PathBuf,
+    /// A directory below which sources may be mapped (repeatable; at least one).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub allow: Vec<PathBuf>,
 }

@@ -9,6 +9,7 @@
 
 pub mod docker;
 pub mod mountinfo;
+pub mod plugin;
 pub mod spec;
 
 use std::fs;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use spec::{parse_user, MapKind, MapSpec, Mapping};
 
+use crate::ids::Id;
 use crate::sys;
 use crate::sysroot::Sysroot;
 use crate::{Error, Result};
@@ -414,4 +416,106 @@ pub fn umount(root: &Sysroot, dst: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// How the mapping of a mount is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MappingRequest {
+    /// `--map` lines.
+    Maps(Vec<MapSpec>),
+    /// `--owner-as UID[:GID]`: SRC's owner is seen as these ids.
+    OwnerAs(Id, Id),
+    /// `--for-docker`: SRC's owner is seen as the host ids of this container
+    /// user under the daemon's userns-remap (`remap`: a spec instead of asking
+    /// the daemon).
+    ForDocker {
+        user: (Id, Id),
+        remap: Option<String>,
+    },
+}
+
+impl MappingRequest {
+    /// Builds the request from the CLI's (or plugin's) options; exactly one
+    /// kind must be given.
+    pub fn from_options(
+        maps: &[String],
+        owner_as: Option<&str>,
+        for_docker: Option<(Option<&str>, Option<&str>)>,
+    ) -> Result<Self> {
+        let given = usize::from(!maps.is_empty())
+            + usize::from(owner_as.is_some())
+            + usize::from(for_docker.is_some());
+        if given != 1 {
+            return Err(Error::invalid(
+                "give exactly one of --map, --owner-as or --for-docker",
+            ));
+        }
+        if let Some(o) = owner_as {
+            let (u, g) = parse_user(o, "--owner-as")?;
+            return Ok(MappingRequest::OwnerAs(u, g));
+        }
+        if let Some((user, remap)) = for_docker {
+            let user = match user {
+                Some(u) => parse_user(u, "--container-user")?,
+                None => (0, 0),
+            };
+            return Ok(MappingRequest::ForDocker {
+                user,
+                remap: remap.map(str::to_string),
+            });
+        }
+        let specs = maps
+            .iter()
+            .map(|s| MapSpec::parse(s))
+            .collect::<Result<Vec<_>>>()?;
+        Mapping::from_specs(&specs)?;
+        Ok(MappingRequest::Maps(specs))
+    }
+
+    /// The mapping for source `src`, and a short description of it.
+    pub fn resolve(&self, root: &Sysroot, src: &Path) -> Result<(Mapping, String)> {
+        match self {
+            MappingRequest::Maps(specs) => {
+                let how = specs
+                    .iter()
+                    .map(|s| format!("--map {s}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Ok((Mapping::from_specs(specs)?, how))
+            }
+            MappingRequest::OwnerAs(u, g) => {
+                let owner = source_owner(src)?;
+                Ok((
+                    Mapping::owner_as(owner, (*u, *g))?,
+                    format!("--owner-as {u}:{g} (owner {}:{})", owner.0, owner.1),
+                ))
+            }
+            MappingRequest::ForDocker { user, remap } => {
+                let owner = source_owner(src)?;
+                let how_remap = docker::learn_remap(root, remap.as_deref())?;
+                let host = how_remap.host_ids(*user)?;
+                let mapping = docker::plan(owner, *user, &how_remap)?;
+                Ok((
+                    mapping,
+                    format!(
+                        "--for-docker container user {}:{} = host {}:{} (owner {}:{})",
+                        user.0, user.1, host.0, host.1, owner.0, owner.1
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// The (uid, gid) owning `src`.
+pub fn source_owner(src: &Path) -> Result<(Id, Id)> {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(src) {
+        Ok(m) => Ok((m.uid(), m.gid())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::Invalid(format!(
+            "{}: source does not exist",
+            src.display()
+        ))),
+        Err(e) => Err(Error::io(src, e)),
+    }
 }

@@ -133,6 +133,25 @@ impl Mapping {
             if extents.is_empty() {
                 return Ok(identity());
             }
+            for (i, a) in extents.iter().enumerate() {
+                for b in &extents[i + 1..] {
+                    let over = |x: Id, y: Id, n: u32, m: u32| {
+                        (x as u64) < y as u64 + m as u64 && (y as u64) < x as u64 + n as u64
+                    };
+                    if over(a.container, b.container, a.count, b.count) {
+                        return Err(Error::invalid(format!(
+                            "{name} --map lines overlap on the stored ids: {}:{}:{} and {}:{}:{}",
+                            a.container, a.host, a.count, b.container, b.host, b.count
+                        )));
+                    }
+                    if over(a.host, b.host, a.count, b.count) {
+                        return Err(Error::invalid(format!(
+                            "{name} --map lines overlap on the seen ids: {}:{}:{} and {}:{}:{}",
+                            a.container, a.host, a.count, b.container, b.host, b.count
+                        )));
+                    }
+                }
+            }
             IdMap::new(extents).map_err(|e| Error::invalid(format!("{name} --map lines: {e}")))
         };
         Ok(Mapping {
@@ -290,6 +309,9 @@ mod tests {
         // Stored side overlaps.
         let e = Mapping::from_specs(&specs(&["1000:5000:10", "1005:9000:1"])).unwrap_err();
         assert!(matches!(e, Error::Invalid(_)), "{e}");
+        assert!(e.to_string().contains("overlap on the stored ids"), "{e}");
+        let e = Mapping::from_specs(&specs(&["1000:5000:10", "3000:5001:1"])).unwrap_err();
+        assert!(e.to_string().contains("overlap on the seen ids"), "{e}");
         // Seen side overlaps.
         assert!(Mapping::from_specs(&specs(&["1000:5000:10", "2000:5009:1"])).is_err());
         // b: and u: overlap on the uid side only.
