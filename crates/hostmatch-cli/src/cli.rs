@@ -80,6 +80,9 @@ pub enum Command {
         after_help = "Examples:\n  hostmatch translate 0 33 --remap default         # container -> host\n  hostmatch translate 100032 --remap alice --to-container\n  hostmatch translate 60 --group --remap alice --json"
     )]
     Translate(TranslateArgs),
+    /// Show, enable or disable Docker's userns-remap (edits /etc/docker/daemon.json).
+    #[command(subcommand)]
+    Docker(DockerCmd),
     /// Explain this host: user namespaces, ID-mapped mounts, subuid/subgid, Docker's remapping.
     #[command(after_help = "Examples:\n  hostmatch doctor\n  hostmatch doctor --json")]
     Doctor,
@@ -183,4 +186,31 @@ pub struct TranslateArgs {
     /// Translate gids (default: uids).
     #[arg(long)]
     pub group: bool,
+}
+
+/// `hostmatch docker ...`
+#[derive(Debug, Subcommand)]
+pub enum DockerCmd {
+    /// Show the userns-remap setting (daemon.json, dockerd's command line, the daemon) and its mapping.
+    #[command(after_help = "Example:\n  hostmatch docker status --json")]
+    Status,
+    /// Set userns-remap in daemon.json; `default` also creates dockremap and its ranges as dockerd does.
+    #[command(
+        after_help = "Examples:\n  hostmatch docker enable                # = default\n  hostmatch docker enable ci-agent --dry-run"
+    )]
+    Enable {
+        /// user, user:group, uid, uid:gid or default.
+        #[arg(default_value = "default")]
+        spec: String,
+        /// Show the diff, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove userns-remap from daemon.json.
+    #[command(after_help = "Example:\n  hostmatch docker disable --dry-run")]
+    Disable {
+        /// Show the diff, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }

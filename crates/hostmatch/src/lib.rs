@@ -6,6 +6,8 @@
 //! reading and the atomic writing; [`sys`] is the only place with `unsafe`.
 
 pub mod accounts;
+pub mod daemon_json;
+pub mod docker;
 pub mod error;
 pub mod fsedit;
 pub mod ids;
