@@ -195,11 +195,8 @@ pub fn plan(owner: (Id, Id), container_user: (Id, Id), remap: &Remap) -> Result<
 
 /// The container -> host maps of a userns-remap spec on this system.
 pub fn maps_of_spec(root: &Sysroot, spec: &str) -> Result<(IdMap, IdMap)> {
-    // Wired to crate::remap::predict once that lands on main.
-    let _ = root;
-    Err(Error::Unsupported(format!(
-        "cannot predict the mapping of userns-remap '{spec}' yet (remap prediction not built)"
-    )))
+    let p = crate::remap::predict(root, spec)?;
+    Ok((p.uid_map, p.gid_map))
 }
 
 /// Learns the remapping of the daemon DOCKER_HOST points at (or of `spec`).
