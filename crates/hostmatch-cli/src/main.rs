@@ -12,7 +12,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let ctx = ui::Context::from_cli(&cli.global);
-    match cmd::run(cli.command, &ctx) {
+    match ctx.check().and_then(|()| cmd::run(cli.command, &ctx)) {
         Ok(code) => code.into(),
         Err(err) => {
             ui::print_error(&err);

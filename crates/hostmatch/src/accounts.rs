@@ -40,6 +40,11 @@ impl Record for PasswdEntry {
             self.name, self.passwd, self.uid, self.gid, self.gecos, self.home, self.shell
         )
     }
+
+    fn passthrough(line: &str) -> bool {
+        let t = line.trim_start();
+        t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-')
+    }
 }
 
 /// A line of /etc/group.
@@ -77,6 +82,11 @@ impl Record for GroupEntry {
             self.gid,
             self.members.join(",")
         )
+    }
+
+    fn passthrough(line: &str) -> bool {
+        let t = line.trim_start();
+        t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-')
     }
 }
 
@@ -147,6 +157,41 @@ impl Accounts {
     }
 }
 
+/// Picks ids for a new system user and its group the way `useradd -r` does:
+/// the highest uid free in `uid_bounds`, and the same number for the group
+/// when it is free, else the highest gid free in `gid_bounds`.
+pub fn pick_system_ids(
+    acc: &Accounts,
+    uid_bounds: (Id, Id),
+    gid_bounds: (Id, Id),
+) -> Result<(Id, Id)> {
+    let uid_free = |id: Id| acc.passwd.find(|u| u.uid == id).is_none();
+    let gid_free = |id: Id| acc.group.find(|g| g.gid == id).is_none();
+    let uid = (uid_bounds.0..=uid_bounds.1)
+        .rev()
+        .find(|&id| uid_free(id))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "no free system uid in {}..{}",
+                uid_bounds.0, uid_bounds.1
+            ))
+        })?;
+    let gid = if gid_free(uid) {
+        uid
+    } else {
+        (gid_bounds.0..=gid_bounds.1)
+            .rev()
+            .find(|&id| gid_free(id))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "no free system gid in {}..{}",
+                    gid_bounds.0, gid_bounds.1
+                ))
+            })?
+    };
+    Ok((uid, gid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +254,23 @@ mod tests {
             members: vec![],
         });
         assert_eq!(g.render(), "a:x:1:\nb:x:2:\n");
+    }
+
+    #[test]
+    fn system_ids_are_the_highest_free_like_useradd() {
+        let acc = Accounts {
+            passwd: PasswdFile::parse("a:x:999:999::/:/bin/sh\n"),
+            group: GroupFile::parse("a:x:999:\nb:x:998:\n"),
+        };
+        assert_eq!(
+            pick_system_ids(&acc, (101, 999), (101, 999)).unwrap(),
+            (998, 997)
+        );
+        let full = Accounts {
+            passwd: PasswdFile::parse("a:x:5:5::/:/bin/sh\n"),
+            group: GroupFile::default(),
+        };
+        assert!(pick_system_ids(&full, (5, 5), (5, 5)).is_err());
     }
 
     proptest! {
