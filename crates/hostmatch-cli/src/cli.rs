@@ -150,10 +150,10 @@ pub struct MountArgs {
     #[arg(long)]
     pub for_docker: bool,
     /// With --for-docker: the daemon's userns-remap spec (default: ask the daemon).
-    #[arg(long, value_name = "SPEC", requires = "for_docker")]
+    #[arg(long, value_name = "SPEC")]
     pub remap: Option<String>,
     /// With --for-docker: the container user (default 0, root).
-    #[arg(long, value_name = "UID[:GID]", requires = "for_docker")]
+    #[arg(long, value_name = "UID[:GID]")]
     pub container_user: Option<String>,
     /// Also map the mounts below SRC.
     #[arg(long)]

@@ -6,6 +6,11 @@ use crate::cli::MountArgs;
 use crate::ui::{self, Context, Outcome};
 
 pub fn run(ctx: &Context, args: MountArgs) -> anyhow::Result<Outcome> {
+    if !args.for_docker && (args.remap.is_some() || args.container_user.is_some()) {
+        return Err(
+            hostmatch::Error::invalid("--remap and --container-user go with --for-docker").into(),
+        );
+    }
     let request = MappingRequest::from_options(
         &args.map,
         args.owner_as.as_deref(),
