@@ -164,3 +164,32 @@ fn mounts_lists_idmapped_mounts_from_mountinfo_and_records() {
     assert!(v[1]["record"].is_null());
     assert_eq!(v[1]["read_only"], true);
 }
+
+#[test]
+fn mount_without_root_is_a_permission_error_exit_3() {
+    if skip_without_root() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let base = tempfile::tempdir_in("/var/tmp").unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let src = base.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let dst = base.path().join("dst");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostmatch"))
+        .arg("--root")
+        .arg(base.path())
+        .arg("mount")
+        .arg(&src)
+        .arg(&dst)
+        .args(["--owner-as", "1234"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("need root"), "{stderr}");
+    assert!(!dst.exists() && !mounted_at(&dst));
+}
