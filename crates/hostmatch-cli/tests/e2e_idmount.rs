@@ -219,11 +219,13 @@ struct PluginProc {
     socket: PathBuf,
     state: PathBuf,
     allow: PathBuf,
+    docker_host: String,
     child: Option<Child>,
 }
 
 impl PluginProc {
-    fn new(state: PathBuf, allow: PathBuf) -> Self {
+    /// `docker_host`: the daemon the plugin asks about userns-remap (for-docker=).
+    fn new(state: PathBuf, allow: PathBuf, docker_host: &str) -> Self {
         let name = format!(
             "hm-idmount-{}-{}",
             std::process::id(),
@@ -235,6 +237,7 @@ impl PluginProc {
             socket,
             state,
             allow,
+            docker_host: docker_host.to_string(),
             child: None,
         };
         p.start();
@@ -250,6 +253,7 @@ impl PluginProc {
             .arg(&self.state)
             .arg("--allow")
             .arg(&self.allow)
+            .env("DOCKER_HOST", &self.docker_host)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -289,8 +293,8 @@ fn volume_plugin_maps_volumes_refuses_other_sources_and_survives_a_restart() {
     let ws = Workspace::new();
     let allowed = ws.dir.path().to_path_buf();
     let outside = tempfile::tempdir_in("/var/tmp").unwrap();
-    let mut plugin = PluginProc::new(ws.dir.path().join("plugin-state"), allowed);
     let d = Dockerd::start(DockerdConfig::default()).expect("starting dockerd");
+    let mut plugin = PluginProc::new(ws.dir.path().join("plugin-state"), allowed, d.host());
     d.import(tar.unwrap(), IMAGE);
     let src_opt = format!("source={}", ws.src().display());
     d.run_ok([
