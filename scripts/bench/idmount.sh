@@ -41,6 +41,7 @@ cleanup() {
   rm -rf "$base"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 chmod 755 "$base"
 mkdir -p "$base/fs"
 if [ "$FS" = tmpfs ]; then mount -t tmpfs -o size=512m hm-bench "$base/fs"; fi
