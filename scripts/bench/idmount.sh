@@ -5,7 +5,7 @@
 # commands are measured ROUNDS times in rotating order, so that drift of a
 # shared machine hits every variant alike; ratios are per round.
 #
-#   sudo scripts/bench/idmount.sh            # ROUNDS=3 RUNS=5 FILES=20000 FS=disk
+#   sudo scripts/bench/idmount.sh            # ROUNDS=6 RUNS=2 WARMUP=1 FILES=20000 FS=disk
 #   sudo FS=tmpfs scripts/bench/idmount.sh   # on a fresh tmpfs (no disk noise)
 #
 # Every variant runs the same binary as the same kind of caller: the native
@@ -14,8 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-ROUNDS=${ROUNDS:-3}
-RUNS=${RUNS:-5}
+ROUNDS=${ROUNDS:-6}
+RUNS=${RUNS:-2}
 FILES=${FILES:-20000}
 FS=${FS:-disk}
 OWNER=1000
@@ -37,8 +37,11 @@ src=$base/fs/src view=$base/idmapped fuse=$base/bindfs
 cleanup() {
   "$hm" umount "$view" >/dev/null 2>&1 || true
   umount "$fuse" 2>/dev/null || fusermount -u "$fuse" 2>/dev/null || true
-  [ "$FS" = tmpfs ] && umount "$base/fs" 2>/dev/null || true
-  rm -rf "$base"
+  if [ "$FS" = tmpfs ]; then
+    # bindfs lets go of the filesystem a moment after its unmount.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do umount "$base/fs" 2>/dev/null && break; sleep 0.5; done
+  fi
+  mountpoint -q "$base/fs" || rm -rf "$base"
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM
@@ -73,7 +76,7 @@ for r in $(seq 1 "$ROUNDS"); do
       bindfs) cmds+=(-n bindfs "$bindfs_cmd") ;;
     esac
   done
-  hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$out/idmount-round$r.json" "${cmds[@]}" >/dev/null
+  hyperfine -N --warmup "${WARMUP:-1}" --runs "$RUNS" --export-json "$out/idmount-round$r.json" "${cmds[@]}" >/dev/null
   order=("${order[@]:1}" "${order[0]}")
 done
 
