@@ -7,6 +7,8 @@
 #
 #   sudo scripts/bench/idmount.sh            # ROUNDS=6 RUNS=2 WARMUP=1 FILES=20000 FS=disk
 #   sudo FS=tmpfs scripts/bench/idmount.sh   # on a fresh tmpfs (no disk noise)
+#   sudo FS=ext4ram scripts/bench/idmount.sh # ext4 on a loop device in /dev/shm:
+#                                            # ext4's code path without a shared disk
 #
 # Every variant runs the same binary as the same kind of caller: the native
 # run as the directory's owner (uid 1000), the mapped runs as uid 1234, to
@@ -37,17 +39,27 @@ src=$base/fs/src view=$base/idmapped fuse=$base/bindfs
 cleanup() {
   "$hm" umount "$view" >/dev/null 2>&1 || true
   umount "$fuse" 2>/dev/null || fusermount -u "$fuse" 2>/dev/null || true
-  if [ "$FS" = tmpfs ]; then
+  if [ "$FS" != disk ]; then
     # bindfs lets go of the filesystem a moment after its unmount.
     for _ in 1 2 3 4 5 6 7 8 9 10; do umount "$base/fs" 2>/dev/null && break; sleep 0.5; done
   fi
   mountpoint -q "$base/fs" || rm -rf "$base"
+  [ -z "${img:-}" ] || rm -f "$img"
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM
 chmod 755 "$base"
 mkdir -p "$base/fs"
-if [ "$FS" = tmpfs ]; then mount -t tmpfs -o size=512m hm-bench "$base/fs"; fi
+case $FS in
+  disk) ;;
+  tmpfs) mount -t tmpfs -o size=512m hm-bench "$base/fs" ;;
+  ext4ram)
+    img=$(mktemp /dev/shm/hm-bench-XXXXXX.img)
+    truncate -s 1G "$img"
+    mkfs.ext4 -q -F "$img"
+    mount -o loop "$img" "$base/fs" ;;
+  *) echo "idmount.sh: FS is disk, tmpfs or ext4ram" >&2; exit 2 ;;
+esac
 mkdir -p "$src" "$fuse"
 chown "$OWNER:$OWNER" "$src"
 cp "$out/metaload" "$base/metaload"
