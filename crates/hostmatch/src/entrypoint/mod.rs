@@ -379,6 +379,17 @@ pub fn reown(root: &Sysroot, plan: &Plan) -> Result<Vec<(PathBuf, Report)>> {
     Ok(out)
 }
 
+/// Whether /etc/sudoers.d/hostmatch must be (re)written for the plan.
+pub fn write_sudoers_needed(root: &Sysroot, plan: &Plan) -> bool {
+    let Some(content) = &plan.sudoers else {
+        return false;
+    };
+    let p = root.path(SUDOERS_PATH);
+    let same = fsedit::read_opt(&p).ok().flatten().as_deref() == Some(content.as_str())
+        && fs::metadata(&p).is_ok_and(|m| m.mode() & 0o7777 == 0o440 && m.uid() == 0);
+    !same
+}
+
 /// Writes /etc/sudoers.d/hostmatch (mode 0440, atomically) when the plan has
 /// a sudoers line and the file differs. Returns whether it wrote.
 pub fn write_sudoers(root: &Sysroot, plan: &Plan) -> Result<bool> {
@@ -386,9 +397,7 @@ pub fn write_sudoers(root: &Sysroot, plan: &Plan) -> Result<bool> {
         return Ok(false);
     };
     let p = root.path(SUDOERS_PATH);
-    let same = fsedit::read_opt(&p)?.as_deref() == Some(content.as_str())
-        && fs::metadata(&p).is_ok_and(|m| m.mode() & 0o7777 == 0o440 && m.uid() == 0);
-    if same {
+    if !write_sudoers_needed(root, plan) {
         return Ok(false);
     }
     if is_read_only(&p) {
