@@ -543,6 +543,7 @@ pub fn build_command(args: &[OsString], shell: &str, env: &[(OsString, OsString)
 /// `init = true`: runs `cmd` as a child, forwards every signal to it, reaps
 /// every zombie, and returns the child's exit status (128 + signal).
 pub fn run_as_init(mut cmd: Command) -> Result<i32> {
+    sp::unblock_signals_in_child(&mut cmd);
     sp::block_all_signals()?;
     let child = cmd.spawn().map_err(|e| Error::Sys {
         call: "spawn",

@@ -48,8 +48,8 @@ fn full_set() -> libc::sigset_t {
 }
 
 /// Blocks every signal in the calling thread (the process is single-threaded
-/// when this is used), so that they wait for [`wait_signal`]. Children started
-/// with `std::process::Command` get an empty mask again.
+/// when this is used), so that they wait for [`wait_signal`]. Children
+/// inherit the mask: see [`unblock_signals_in_child`].
 pub fn block_all_signals() -> Result<()> {
     let set = full_set();
     // SAFETY: `set` is an initialised sigset_t; the old mask is not wanted.
@@ -61,6 +61,25 @@ pub fn block_all_signals() -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// Makes `cmd`'s child start with no blocked signal (the init loop blocks
+/// them all in the parent, and the child would inherit that mask).
+pub fn unblock_signals_in_child(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls
+    // sigemptyset and sigprocmask, which are async-signal-safe; it touches
+    // no lock and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Waits for the next (blocked) signal and returns its number.
