@@ -6,12 +6,19 @@
 //! reading and the atomic writing; [`sys`] is the only place with `unsafe`.
 
 pub mod accounts;
+pub mod daemon_json;
+pub mod docker;
+pub mod doctor;
 pub mod entrypoint;
 pub mod error;
 pub mod fsedit;
 pub mod ids;
+pub mod kernel;
 pub mod linefile;
+pub mod logindefs;
 pub mod own;
+pub mod remap;
+pub mod subid;
 pub mod sys;
 pub mod sysroot;
 
