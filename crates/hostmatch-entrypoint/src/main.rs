@@ -113,11 +113,22 @@ fn check_first_program(root: &Sysroot) -> Result<(), Error> {
     let me = ProcStat::parse(&root.read_proc("self/stat")?)
         .ok_or_else(|| Error::invalid("/proc/self/stat: cannot parse"))?;
     let comm = root.read_proc("1/comm").unwrap_or_default();
-    first_program(me.pid, me.ppid, &comm).map(|_| ()).map_err(|why| {
+    let others = live_pids(root)?;
+    first_program(me.pid, me.ppid, &comm, &others).map(|_| ()).map_err(|why| {
         Error::Permission(format!(
             "refusing to run privileged: {why}; the setuid entrypoint works only as the container's first program"
         ))
     })
+}
+
+/// The pids of the live processes of this PID namespace.
+fn live_pids(root: &Sysroot) -> Result<Vec<i32>, Error> {
+    let dir = root.proc_path("");
+    let rd = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
 }
 
 /// Setuid mode: all ids root, no groups, so that hooks are plain root.

@@ -71,15 +71,25 @@ pub const KNOWN_INITS: &[&str] = &[
 pub enum FirstProgram {
     /// It is PID 1.
     Pid1,
-    /// It is PID 2, the first child of a known init at PID 1.
+    /// It is the first child of a known init at PID 1.
     FirstChildOfInit,
 }
 
 /// Whether a process (pid, ppid) is the container's first program, given the
-/// command name of PID 1. An init forks its command first, so in a new PID
-/// namespace that command is PID 2; an orphan re-parented to PID 1, or any
-/// later child of the init, has another pid; a shell at PID 1 is no known init.
-pub fn first_program(pid: i32, ppid: i32, pid1_comm: &str) -> Result<FirstProgram, String> {
+/// command name of PID 1 and the pids of the other live processes of the
+/// PID namespace (`/proc`). An init forks its command first and exits when
+/// that command ends, so while the init runs its first child is alive and is
+/// the oldest process after PID 1: no other live process has a lower pid
+/// (the runtime's own short-lived threads at start, e.g. runc's, are gone by
+/// then; pids are handed out in increasing order). An orphan re-parented to
+/// PID 1, or any later child of the init, sees the first child below it; a
+/// shell at PID 1 is no known init.
+pub fn first_program(
+    pid: i32,
+    ppid: i32,
+    pid1_comm: &str,
+    others: &[i32],
+) -> Result<FirstProgram, String> {
     if pid == 1 {
         return Ok(FirstProgram::Pid1);
     }
@@ -95,9 +105,9 @@ pub fn first_program(pid: i32, ppid: i32, pid1_comm: &str) -> Result<FirstProgra
             KNOWN_INITS.join(", ")
         ));
     }
-    if pid != 2 {
+    if let Some(older) = others.iter().filter(|&&p| p > 1 && p < pid).min() {
         return Err(format!(
-            "this process (pid {pid}) is not the first child of {comm} (that is pid 2)"
+            "this process (pid {pid}) is not the first child of {comm} (pid {older} is older)"
         ));
     }
     Ok(FirstProgram::FirstChildOfInit)
@@ -148,14 +158,19 @@ mod tests {
 
     #[test]
     fn pid_1_is_the_first_program() {
-        assert_eq!(first_program(1, 0, "sh"), Ok(FirstProgram::Pid1));
+        assert_eq!(first_program(1, 0, "sh", &[5, 9]), Ok(FirstProgram::Pid1));
     }
 
     #[test]
     fn first_child_of_a_known_init_is_the_first_program() {
         for init in KNOWN_INITS {
             assert_eq!(
-                first_program(2, 1, &format!("{init}\n")),
+                first_program(2, 1, &format!("{init}\n"), &[1, 2]),
+                Ok(FirstProgram::FirstChildOfInit)
+            );
+            // Under Docker the runtime's threads used pids 2..6 at start.
+            assert_eq!(
+                first_program(7, 1, init, &[1, 7, 12, 40]),
                 Ok(FirstProgram::FirstChildOfInit)
             );
         }
@@ -163,20 +178,20 @@ mod tests {
 
     #[test]
     fn orphan_re_parented_to_init_is_refused() {
-        let e = first_program(57, 1, "docker-init\n").unwrap_err();
+        let e = first_program(57, 1, "docker-init\n", &[1, 7, 57]).unwrap_err();
         assert!(e.contains("not the first child"), "{e}");
     }
 
     #[test]
     fn child_of_a_shell_at_pid_1_is_refused() {
-        let e = first_program(2, 1, "sh\n").unwrap_err();
+        let e = first_program(2, 1, "sh\n", &[]).unwrap_err();
         assert!(e.contains("not a known init"), "{e}");
-        assert!(first_program(2, 1, "bash").is_err());
+        assert!(first_program(2, 1, "bash", &[]).is_err());
     }
 
     #[test]
     fn grandchild_is_refused() {
-        assert!(first_program(3, 2, "docker-init").is_err());
+        assert!(first_program(3, 2, "docker-init", &[2]).is_err());
     }
 
     #[test]
@@ -186,9 +201,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn only_pid_1_or_pid_2_under_a_known_init_pass(pid in 1i32..100_000, ppid in 0i32..100_000, comm in "[a-z-]{1,15}") {
-            let ok = first_program(pid, ppid, &comm).is_ok();
-            let want = pid == 1 || (pid == 2 && ppid == 1 && KNOWN_INITS.contains(&comm.as_str()));
+        fn only_pid_1_or_the_oldest_child_of_a_known_init_pass(
+            pid in 1i32..100_000,
+            ppid in prop_oneof![Just(1i32), 0i32..100_000],
+            comm in prop_oneof![Just("tini".to_string()), Just("docker-init".to_string()), "[a-z-]{1,15}"],
+            others in prop::collection::vec(1i32..100_000, 0..8),
+        ) {
+            let ok = first_program(pid, ppid, &comm, &others).is_ok();
+            let oldest = others.iter().all(|&p| p <= 1 || p >= pid);
+            let want = pid == 1 || (ppid == 1 && KNOWN_INITS.contains(&comm.as_str()) && oldest);
             prop_assert_eq!(ok, want);
         }
     }
