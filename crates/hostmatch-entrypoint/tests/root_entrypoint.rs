@@ -694,3 +694,101 @@ fn missing_command_exits_127() {
     );
     assert_eq!(r.code(), 127, "{}", r.stderr());
 }
+
+/// The ownership engine lands from another branch; until it is merged the
+/// entrypoint says so. Loud skip locally, failure in CI.
+fn engine_missing(r: &Ran) -> bool {
+    r.stderr().contains("ownership engine is not built yet")
+}
+
+#[test]
+fn home_is_re_owned_and_a_symlink_in_it_is_not_followed() {
+    prereq!();
+    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_paths = [\"/opt/app\"]\n"));
+    for d in ["home/app/sub", "opt/app"] {
+        fs::create_dir_all(fs_.path(d)).unwrap();
+    }
+    fs_.write("home/app/sub/file", "x");
+    fs_.write("opt/app/data", "x");
+    fs_.write("etc/secret", "root only\n");
+    fs_.write("home/app/rootfile", "stays root\n");
+    std::os::unix::fs::symlink("/etc/secret", fs_.path("home/app/link")).unwrap();
+    for p in [
+        "home/app",
+        "home/app/sub",
+        "home/app/sub/file",
+        "home/app/link",
+        "opt/app/data",
+    ] {
+        std::os::unix::fs::lchown(fs_.path(p), Some(1234), Some(1234)).unwrap();
+    }
+    let r = run(
+        &fs_,
+        &Run {
+            args: vec!["/bin/true"],
+            ..Run::default()
+        },
+    );
+    if engine_missing(&r) {
+        need!(false, "the ownership engine (branch own, not merged yet)");
+    }
+    r.ok();
+    let owner = |p: &str| {
+        let m = fs::symlink_metadata(fs_.path(p)).unwrap();
+        (m.uid(), m.gid())
+    };
+    for p in [
+        "home/app",
+        "home/app/sub",
+        "home/app/sub/file",
+        "home/app/link",
+        "opt/app/data",
+    ] {
+        assert_eq!(owner(p), (1000, 1000), "{p}");
+    }
+    assert_eq!(owner("etc/secret"), (0, 0), "symlink target re-owned");
+    assert_eq!(
+        owner("home/app/rootfile"),
+        (0, 0),
+        "chown_home = changed touches only the account's entries"
+    );
+}
+
+#[test]
+fn caveat1_files_of_the_account_that_moves_away_follow_it_in_chown_paths() {
+    prereq!();
+    let fs_ = Rootfs::new(
+        PASSWD,
+        GROUP,
+        Some("chown_home = \"none\"\nchown_paths = [\"/var/www\"]\n"),
+    );
+    fs::create_dir_all(fs_.path("var/www")).unwrap();
+    fs_.write("var/www/index.html", "x");
+    fs_.write("var/www/app-file", "x");
+    std::os::unix::fs::chown(fs_.path("var/www/index.html"), Some(33), Some(33)).unwrap();
+    std::os::unix::fs::chown(fs_.path("var/www/app-file"), Some(1234), Some(1234)).unwrap();
+    let r = run(
+        &fs_,
+        &Run {
+            user: Some((33, 33)),
+            args: vec!["/bin/true"],
+            ..Run::default()
+        },
+    );
+    if engine_missing(&r) {
+        need!(false, "the ownership engine (branch own, not merged yet)");
+    }
+    r.ok();
+    let passwd = fs_.read("etc/passwd");
+    let www: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("www-data:"))
+        .unwrap()
+        .split(':')
+        .collect();
+    let new_uid: u32 = www[2].parse().unwrap();
+    let m = fs::metadata(fs_.path("var/www/index.html")).unwrap();
+    assert_eq!(m.uid(), new_uid, "www-data's file follows it");
+    let m = fs::metadata(fs_.path("var/www/app-file")).unwrap();
+    assert_eq!(m.uid(), 33, "app's file follows app to the host uid");
+}

@@ -172,7 +172,7 @@ fn rule_text(r: &Rule) -> String {
             uid.map_or("-".into(), |u| u.to_string()),
             gid.map_or("-".into(), |g| g.to_string())
         ),
-        Rule::Shift { .. } => "shift".into(),
+        other => format!("{other:?}"),
     }
 }
 
