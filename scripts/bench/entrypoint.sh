@@ -50,7 +50,19 @@ out=$(sh -c "$start /usr/local/bin/hostmatch-entrypoint /usr/bin/stat -c %u /hom
 [ "$out" = 1000 ] || { echo "entrypoint did not re-own the home: '$out'" >&2; exit 1; }
 
 hyperfine --style basic --warmup 10 --runs "$RUNS" --export-markdown "$work/result.md" \
-  --command-name 'bare exec' --prepare "$at_1000" "$start /bin/true" \
+  --export-json "$work/result.json" \
+  --command-name bare --prepare "$at_1000" "$start /bin/true" \
   --command-name 'entrypoint, same ids' --prepare "$at_1000" "$start /usr/local/bin/hostmatch-entrypoint /bin/true" \
   --command-name 'entrypoint, 1234 -> 1000, 50-file home' --prepare "$at_1234" "$start /usr/local/bin/hostmatch-entrypoint /bin/true"
 cat "$work/result.md"
+# Medians and minimums (the machine is shared: the mean is noisy).
+python3 - "$work/result.json" <<'PY'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))["results"]
+base = r[0]
+for x in r:
+    med, lo = statistics.median(x["times"]) * 1e3, min(x["times"]) * 1e3
+    print(f"{x['command']}: median {med:.2f} ms, min {lo:.2f} ms; "
+          f"over bare: median {med - statistics.median(base['times']) * 1e3:+.2f} ms, "
+          f"min {lo - min(base['times']) * 1e3:+.2f} ms")
+PY
