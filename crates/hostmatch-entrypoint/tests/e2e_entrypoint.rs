@@ -592,15 +592,21 @@ fn debian_setuid_mode_and_sudo() {
         "hm-deb",
         &[],
     );
+    // The bind mount below the home makes Docker create /home/dev as root.
+    let src = host_dir(1000, 1000);
+    let vol = format!("{}:/home/dev/src", src.path().display());
     let out = ok(
         &d,
-        &["run", "--rm", "--user", "1000:1000", "hm-deb", "/bin/bash", "-c",
-          "id -un; echo $HOME; getent passwd dev; stat -c '%a %U' /etc/sudoers.d/hostmatch; sudo -n id -u"],
+        &["run", "--rm", "--user", "1000:1000", "-v", &vol, "hm-deb", "/bin/bash", "-c",
+          "id -un; echo $HOME; getent passwd dev; stat -c '%a %U' /etc/sudoers.d/hostmatch; sudo -n id -u; \
+           touch ~/.made && touch ~/src/from-container && echo wrote"],
     );
     assert_eq!(
-        out, "dev\n/home/dev\ndev:x:1000:1000::/home/dev:/bin/sh\n440 root\n0\n",
+        out, "dev\n/home/dev\ndev:x:1000:1000::/home/dev:/bin/sh\n440 root\n0\nwrote\n",
         "{out}"
     );
+    let m = fs::metadata(src.path().join("from-container")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1000, 1000));
 }
 
 #[test]

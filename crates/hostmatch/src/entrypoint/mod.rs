@@ -318,13 +318,33 @@ pub fn apply_account_edits(root: &Sysroot, plan: &Plan) -> Result<()> {
 }
 
 /// Creates the account's home (owned by the target, mode 0700) when the plan
-/// says so and it is missing. Returns whether it was created.
+/// says so and it is missing; for an account created now, a root-owned home
+/// directory (made by the runtime for a bind mount below it) is given to the
+/// account. Returns whether it changed anything.
 pub fn ensure_home(root: &Sysroot, plan: &Plan) -> Result<bool> {
     let Some(home) = plan.home.as_ref().filter(|_| plan.create_home) else {
         return Ok(false);
     };
     let p = root.path(&home.to_string_lossy());
-    if fs::symlink_metadata(&p).is_ok() {
+    let account_gid = plan
+        .passwd
+        .find(|u| u.name == plan.target.user)
+        .map_or(plan.target.gid, |u| u.gid);
+    if let Ok(m) = fs::symlink_metadata(&p) {
+        // A home the runtime made as root for a bind mount below it (e.g.
+        // `-v $PWD:/home/app/src` when the image has no /home/app) belongs to
+        // an account created just now: give the directory itself to it.
+        if plan.new_user.is_some() && m.is_dir() && m.uid() == 0 && plan.target.uid != 0 {
+            if is_read_only(&p) {
+                return Err(read_only_error(
+                    &format!("{} (home owned by root)", home.display()),
+                    plan,
+                ));
+            }
+            std::os::unix::fs::lchown(&p, Some(plan.target.uid), Some(account_gid))
+                .map_err(|e| Error::io(&p, e))?;
+            return Ok(true);
+        }
         return Ok(false);
     }
     if is_read_only(&p) {
@@ -337,10 +357,6 @@ pub fn ensure_home(root: &Sysroot, plan: &Plan) -> Result<bool> {
         fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     fs::create_dir(&p).map_err(|e| Error::io(&p, e))?;
-    let account_gid = plan
-        .passwd
-        .find(|u| u.name == plan.target.user)
-        .map_or(plan.target.gid, |u| u.gid);
     std::os::unix::fs::lchown(&p, Some(plan.target.uid), Some(account_gid))
         .map_err(|e| Error::io(&p, e))?;
     fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(&p, e))?;
@@ -809,6 +825,37 @@ mod tests {
                 "second run changes nothing"
             );
         }
+    }
+
+    #[test]
+    fn root_owned_home_of_a_new_account_is_given_to_it() {
+        if crate::sys::geteuid() != 0 {
+            eprintln!("SKIP: needs root (chown)");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI must run as root"
+            );
+            return;
+        }
+        let (d, root) = sysroot_with("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
+        // The runtime made /home/dev (root, 0755) for a bind mount below it.
+        fs::create_dir_all(d.path().join("home/dev/src")).unwrap();
+        let cfg = Config {
+            user: "dev".into(),
+            ..Config::default()
+        };
+        let p = plan_for(&root, 1000, 1000, &cfg);
+        assert!(ensure_home(&root, &p).unwrap());
+        let m = fs::metadata(d.path().join("home/dev")).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1000, 1000));
+        let m = fs::metadata(d.path().join("home/dev/src")).unwrap();
+        assert_eq!(m.uid(), 0, "only the directory itself");
+        // An existing account's home is never touched this way.
+        let (d2, root2) = sysroot_with("app:x:1000:1000::/home/app:/bin/sh\n", "app:x:1000:\n");
+        fs::create_dir_all(d2.path().join("home/app")).unwrap();
+        let p = plan_for(&root2, 1000, 1000, &Config::default());
+        assert!(!ensure_home(&root2, &p).unwrap());
+        assert_eq!(fs::metadata(d2.path().join("home/app")).unwrap().uid(), 0);
     }
 
     #[test]
