@@ -6,6 +6,7 @@
 //! reading and the atomic writing; [`sys`] is the only place with `unsafe`.
 
 pub mod accounts;
+pub mod acl;
 pub mod error;
 pub mod fsedit;
 pub mod ids;
