@@ -40,6 +40,11 @@ impl Record for PasswdEntry {
             self.name, self.passwd, self.uid, self.gid, self.gecos, self.home, self.shell
         )
     }
+
+    fn passthrough(line: &str) -> bool {
+        let t = line.trim_start();
+        t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-')
+    }
 }
 
 /// A line of /etc/group.
@@ -77,6 +82,11 @@ impl Record for GroupEntry {
             self.gid,
             self.members.join(",")
         )
+    }
+
+    fn passthrough(line: &str) -> bool {
+        let t = line.trim_start();
+        t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-')
     }
 }
 

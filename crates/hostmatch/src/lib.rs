@@ -11,7 +11,10 @@ pub mod error;
 pub mod fsedit;
 pub mod ids;
 pub mod linefile;
+pub mod logindefs;
 pub mod own;
+pub mod remap;
+pub mod subid;
 pub mod sys;
 pub mod sysroot;
 

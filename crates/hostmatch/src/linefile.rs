@@ -15,6 +15,12 @@ pub trait Record: Sized + Clone {
     fn parse_line(line: &str) -> std::result::Result<Self, String>;
     /// Renders the record as one line (without a newline).
     fn render(&self) -> String;
+    /// Whether a line is kept as-is without being parsed (default: blank
+    /// lines and `#` comments).
+    fn passthrough(line: &str) -> bool {
+        let t = line.trim_start();
+        t.is_empty() || t.starts_with('#')
+    }
 }
 
 /// What a line of the file is.
@@ -22,7 +28,7 @@ pub trait Record: Sized + Clone {
 pub enum Line<T> {
     /// A record, with the text it was parsed from (`None` once changed or new).
     Record { rec: T, raw: Option<String> },
-    /// A comment (`#...`), blank line, or NIS compat line (`+...`, `-...`).
+    /// A comment (`#...`), blank line, or (passwd/group) NIS compat line.
     Other(String),
     /// A line that does not parse; kept verbatim, with the reason.
     Invalid { raw: String, reason: String },
@@ -75,8 +81,7 @@ impl<T: Record> LineFile<T> {
     }
 
     fn classify(line: &str) -> Line<T> {
-        let t = line.trim_start();
-        if t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-') {
+        if T::passthrough(line) {
             return Line::Other(line.to_string());
         }
         match T::parse_line(line) {

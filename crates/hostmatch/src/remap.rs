@@ -1,0 +1,358 @@
+//! Predicts the uid_map and gid_map dockerd installs for a `userns-remap`
+//! setting, from the host's passwd, group, subuid and subgid.
+//!
+//! The rules follow Docker Engine 20.10 as observed on a real daemon (see
+//! docs/dockerd-remap-behaviour.md):
+//! - SPEC is `user`, `user:group`, `uid`, `uid:gid` or `default`. The user is
+//!   looked up by uid when SPEC's user part is a number, else by name; with
+//!   no group part, a group of the same name (or gid = uid) must exist. The
+//!   group is only validated: it does not select lines.
+//! - Both /etc/subuid and /etc/subgid are searched for the USER: first the
+//!   lines written with the user's numeric uid; only when there are none, the
+//!   lines written with the user's name.
+//! - Matching lines are stacked from container id 0 upward in file order.
+//! - `default` uses `dockremap`; when it does not exist, dockerd creates it
+//!   and allocates 65536 ids in each file (see [`crate::subid::dockerd_next_start`]).
+//! - A user that resolves to root turns remapping off.
+
+use serde::Serialize;
+
+use crate::accounts::{Accounts, PasswdEntry};
+use crate::ids::{Id, IdMap, IdRange};
+use crate::subid::{self, Kind, SubidFile};
+use crate::sysroot::{paths, Sysroot};
+use crate::{Error, Result};
+
+/// The user dockerd uses for `default`.
+pub const DEFAULT_USER: &str = "dockremap";
+
+/// What dockerd will do for a `userns-remap` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Prediction {
+    /// The setting as given.
+    pub spec: String,
+    /// The user whose ranges are used.
+    pub user: String,
+    /// The user's uid (None: `dockremap` does not exist yet).
+    pub uid: Option<Id>,
+    /// The group named by the setting (validated only).
+    pub group: String,
+    pub uid_map: IdMap,
+    pub gid_map: IdMap,
+    /// For `default` on a host without `dockremap`: the lines dockerd appends
+    /// to /etc/subuid and /etc/subgid when it creates the user.
+    pub creates_default: Option<(IdRange, IdRange)>,
+}
+
+/// The loaded files a prediction reads.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub accounts: Accounts,
+    pub subuid: SubidFile,
+    pub subgid: SubidFile,
+}
+
+impl Inputs {
+    /// Reads the files below `root`. Malformed subuid/subgid lines are errors
+    /// naming the line: dockerd refuses to start on them too.
+    pub fn load(root: &Sysroot) -> Result<Self> {
+        let sub = |kind: Kind| -> Result<SubidFile> {
+            let path = root.path(kind.rel_path());
+            let text = root.read(kind.rel_path())?;
+            SubidFile::parse_strict(&text, &path)
+        };
+        Ok(Inputs {
+            accounts: Accounts::load(root)?,
+            subuid: sub(Kind::Uid)?,
+            subgid: sub(Kind::Gid)?,
+        })
+    }
+}
+
+/// Reads the host's files below `root` and predicts the maps for `spec`.
+pub fn predict(root: &Sysroot, spec: &str) -> Result<Prediction> {
+    // Resolve the user before touching the subid files, so that an unknown
+    // user is reported as such even when the files are missing.
+    let accounts = Accounts::load(root)?;
+    resolve(&accounts, spec)?;
+    let inputs = Inputs::load(root)?;
+    predict_from(&inputs, spec)
+}
+
+/// Whether `s` is what dockerd takes as a number (a 32-bit signed integer).
+fn numeric(s: &str) -> Option<i64> {
+    s.parse::<i32>().ok().map(i64::from)
+}
+
+/// Resolves SPEC to (user entry or None for a missing dockremap, group name).
+fn resolve<'a>(acc: &'a Accounts, spec: &str) -> Result<(Option<&'a PasswdEntry>, String)> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    if parts.len() > 2 || parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::invalid(format!(
+            "'{spec}' is not a userns-remap setting (user, user:group, uid, uid:gid or default)"
+        )));
+    }
+    let (user, mut group) = if let Some(uid) = numeric(parts[0]) {
+        let u = u32::try_from(uid)
+            .ok()
+            .and_then(|uid| acc.passwd.find(|u| u.uid == uid))
+            .ok_or_else(|| Error::UnknownUser(parts[0].to_string()))?;
+        let group = if parts.len() == 1 {
+            let g = u32::try_from(uid)
+                .ok()
+                .and_then(|gid| acc.group.find(|g| g.gid == gid))
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "userns-remap '{spec}': no group with gid {uid} (dockerd takes the uid as the gid); use {spec}:GROUP"
+                    ))
+                })?;
+            g.name.clone()
+        } else {
+            String::new()
+        };
+        (Some(u), group)
+    } else {
+        let name = if parts[0] == "default" {
+            DEFAULT_USER
+        } else {
+            parts[0]
+        };
+        match acc.passwd.find(|u| u.name == name) {
+            None if parts[0] == "default" => return Ok((None, DEFAULT_USER.to_string())),
+            None => return Err(Error::UnknownUser(name.to_string())),
+            Some(u) => {
+                let group = if parts.len() == 1 {
+                    acc.group.find(|g| g.name == name).map(|g| g.name.clone()).ok_or_else(|| {
+                        Error::invalid(format!(
+                            "userns-remap '{spec}': no group named '{name}' (dockerd needs one when no group is given); use {name}:GROUP"
+                        ))
+                    })?
+                } else {
+                    String::new()
+                };
+                (Some(u), group)
+            }
+        }
+    };
+    if parts.len() == 2 {
+        let g = match numeric(parts[1]) {
+            Some(gid) => u32::try_from(gid)
+                .ok()
+                .and_then(|gid| acc.group.find(|g| g.gid == gid)),
+            None => acc.group.find(|g| g.name == parts[1]),
+        };
+        group = g
+            .map(|g| g.name.clone())
+            .ok_or_else(|| Error::UnknownGroup(parts[1].to_string()))?;
+    }
+    Ok((user, group))
+}
+
+/// The lines dockerd takes for `user` from one file, in file order: those
+/// written with the numeric uid, else those written with the name.
+pub fn dockerd_ranges(file: &SubidFile, user: &PasswdEntry) -> Vec<IdRange> {
+    let by_uid = subid::ranges_of(file, &user.uid.to_string());
+    if !by_uid.is_empty() {
+        return by_uid;
+    }
+    subid::ranges_of(file, &user.name)
+}
+
+/// Predicts the maps for `spec` from loaded files (pure).
+pub fn predict_from(inputs: &Inputs, spec: &str) -> Result<Prediction> {
+    let (user, group) = resolve(&inputs.accounts, spec)?;
+    let Some(user) = user else {
+        // `default` without dockremap: dockerd creates the user, then gives it
+        // ranges unless lines for the name exist already.
+        let pick = |file: &SubidFile| -> Result<IdRange> {
+            let existing = subid::ranges_of(file, DEFAULT_USER);
+            if let Some(r) = existing.first() {
+                return Ok(*r);
+            }
+            let start = subid::dockerd_next_start(&subid::all_ranges(file));
+            u32::try_from(start)
+                .ok()
+                .and_then(|s| IdRange::new(s, subid::FULL_RANGE).ok())
+                .ok_or_else(|| Error::invalid("no room left for dockremap's 65536 ids"))
+        };
+        let existing_u = subid::ranges_of(&inputs.subuid, DEFAULT_USER);
+        let existing_g = subid::ranges_of(&inputs.subgid, DEFAULT_USER);
+        let (ru, rg) = (pick(&inputs.subuid)?, pick(&inputs.subgid)?);
+        let uranges = if existing_u.is_empty() {
+            vec![ru]
+        } else {
+            existing_u
+        };
+        let granges = if existing_g.is_empty() {
+            vec![rg]
+        } else {
+            existing_g
+        };
+        return Ok(Prediction {
+            spec: spec.to_string(),
+            user: DEFAULT_USER.to_string(),
+            uid: None,
+            group,
+            uid_map: IdMap::stacked(&uranges)?,
+            gid_map: IdMap::stacked(&granges)?,
+            creates_default: Some((ru, rg)),
+        });
+    };
+    if user.uid == 0 || user.name == "root" {
+        return Err(Error::invalid(format!(
+            "userns-remap '{spec}' names root: dockerd turns remapping off for root"
+        )));
+    }
+    let maps = |file: &SubidFile, kind: Kind| -> Result<IdMap> {
+        let ranges = dockerd_ranges(file, user);
+        if ranges.is_empty() {
+            return Err(Error::invalid(format!(
+                "no {} ranges for user {}: dockerd will not start (run: hostmatch subid add {})",
+                kind.file_name(),
+                user.name,
+                user.name
+            )));
+        }
+        IdMap::stacked(&ranges).map_err(|e| {
+            Error::invalid(format!("{}'s {} ranges: {e}", user.name, kind.file_name()))
+        })
+    };
+    Ok(Prediction {
+        spec: spec.to_string(),
+        user: user.name.clone(),
+        uid: Some(user.uid),
+        group,
+        uid_map: maps(&inputs.subuid, Kind::Uid)?,
+        gid_map: maps(&inputs.subgid, Kind::Gid)?,
+        creates_default: None,
+    })
+}
+
+/// The paths a prediction reads, for messages.
+pub const FILES: [&str; 4] = [paths::PASSWD, paths::GROUP, paths::SUBUID, paths::SUBGID];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{GroupFile, PasswdFile};
+
+    fn inputs(subuid: &str, subgid: &str) -> Inputs {
+        Inputs {
+            accounts: Accounts {
+                passwd: PasswdFile::parse(
+                    "root:x:0:0::/root:/bin/sh\nagent:x:999:999::/:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\nsolo:x:1500:1500::/h:/bin/sh\n",
+                ),
+                group: GroupFile::parse("root:x:0:\nagent:x:999:\nalice:x:1000:\ndocker:x:982:\n"),
+            },
+            subuid: SubidFile::parse(subuid),
+            subgid: SubidFile::parse(subgid),
+        }
+    }
+
+    fn map(m: &IdMap) -> Vec<(Id, Id, u32)> {
+        m.extents()
+            .iter()
+            .map(|e| (e.container, e.host, e.count))
+            .collect()
+    }
+
+    #[test]
+    fn lines_stack_in_file_order() {
+        let i = inputs(
+            "alice:300000:1000\nbob:1:1\nalice:1500:1\nalice:200000:65536\n",
+            "alice:100000:65536\n",
+        );
+        let p = predict_from(&i, "alice").unwrap();
+        assert_eq!(
+            map(&p.uid_map),
+            vec![(0, 300000, 1000), (1000, 1500, 1), (1001, 200000, 65536)]
+        );
+        assert_eq!(map(&p.gid_map), vec![(0, 100000, 65536)]);
+        assert_eq!(p.group, "alice");
+    }
+
+    #[test]
+    fn uid_lines_take_precedence_over_name_lines() {
+        let i = inputs(
+            "alice:100000:65536\n1000:200000:65536\n",
+            "alice:100000:65536\n",
+        );
+        let p = predict_from(&i, "alice").unwrap();
+        assert_eq!(map(&p.uid_map), vec![(0, 200000, 65536)]);
+        assert_eq!(map(&p.gid_map), vec![(0, 100000, 65536)]);
+    }
+
+    #[test]
+    fn group_part_selects_no_lines() {
+        let i = inputs(
+            "alice:1000:1\nalice:100000:65535\n",
+            "alice:982:1\nalice:100000:65535\ndocker:5:5\n",
+        );
+        let p = predict_from(&i, "alice:docker").unwrap();
+        assert_eq!(map(&p.gid_map), vec![(0, 982, 1), (1, 100000, 65535)]);
+        assert_eq!(p.group, "docker");
+        let p = predict_from(&i, "1000:982").unwrap();
+        assert_eq!(p.user, "alice");
+        assert_eq!(p.group, "docker");
+    }
+
+    #[test]
+    fn user_without_same_named_group_is_refused() {
+        let i = inputs("solo:100000:65536\n", "solo:100000:65536\n");
+        let e = predict_from(&i, "solo").unwrap_err();
+        assert!(e.to_string().contains("no group named 'solo'"), "{e}");
+        assert!(predict_from(&i, "solo:docker").is_ok());
+    }
+
+    #[test]
+    fn default_without_dockremap_predicts_dockerds_allocation() {
+        let i = inputs(
+            "alice:100000:65536\n",
+            "alice:100000:65536\nagent:165536:65536\n",
+        );
+        let p = predict_from(&i, "default").unwrap();
+        assert_eq!(map(&p.uid_map), vec![(0, 165536, 65536)]);
+        assert_eq!(map(&p.gid_map), vec![(0, 231072, 65536)]);
+        assert!(p.creates_default.is_some());
+    }
+
+    #[test]
+    fn root_unknown_users_and_missing_ranges_are_errors() {
+        let i = inputs("alice:100000:65536\n", "alice:100000:65536\n");
+        assert!(predict_from(&i, "root")
+            .unwrap_err()
+            .to_string()
+            .contains("root"));
+        assert!(matches!(predict_from(&i, "0:0"), Err(Error::Invalid(_))));
+        assert!(matches!(
+            predict_from(&i, "nobody"),
+            Err(Error::UnknownUser(_))
+        ));
+        assert!(matches!(
+            predict_from(&i, "4242"),
+            Err(Error::UnknownUser(_))
+        ));
+        assert!(matches!(
+            predict_from(&i, "alice:nogroup"),
+            Err(Error::UnknownGroup(_))
+        ));
+        assert!(predict_from(&i, "agent")
+            .unwrap_err()
+            .to_string()
+            .contains("no subuid ranges"));
+        assert!(predict_from(&i, "a:b:c").is_err());
+        assert!(predict_from(&i, "").is_err());
+    }
+
+    #[test]
+    fn overlapping_lines_of_one_user_are_reported() {
+        let i = inputs(
+            "alice:100000:65536\nalice:100010:5\n",
+            "alice:100000:65536\n",
+        );
+        assert!(predict_from(&i, "alice")
+            .unwrap_err()
+            .to_string()
+            .contains("overlap"));
+    }
+}

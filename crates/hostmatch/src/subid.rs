@@ -1,0 +1,493 @@
+//! `/etc/subuid` and `/etc/subgid`: subordinate id ranges (`owner:start:count`).
+//!
+//! The model is lossless ([`crate::linefile`]). Besides parsing it allocates
+//! new ranges the way shadow's `useradd` does and the way dockerd does for
+//! `dockremap`, and checks files for the hazards that break or endanger
+//! user-namespaced containers.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::accounts::Accounts;
+use crate::ids::{Id, IdRange};
+use crate::linefile::{fields, id_field, LineFile, Record};
+
+/// The number of ids a container needs for common images (uid 65534 = nobody).
+pub const FULL_RANGE: u32 = 65536;
+
+/// Which of the two files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Uid,
+    Gid,
+}
+
+impl Kind {
+    /// The file's path relative to the root.
+    pub fn rel_path(self) -> &'static str {
+        match self {
+            Kind::Uid => crate::sysroot::paths::SUBUID,
+            Kind::Gid => crate::sysroot::paths::SUBGID,
+        }
+    }
+
+    /// `subuid` or `subgid`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Kind::Uid => "subuid",
+            Kind::Gid => "subgid",
+        }
+    }
+}
+
+/// One line: `owner` (a user name or a numeric uid) may use `count` ids from `start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubidEntry {
+    pub owner: String,
+    pub range: IdRange,
+}
+
+impl Record for SubidEntry {
+    fn parse_line(line: &str) -> Result<Self, String> {
+        let f = fields(line, 3)?;
+        if f[0].is_empty() {
+            return Err("empty owner".into());
+        }
+        let start = id_field(f[1], "start")?;
+        let count = id_field(f[2], "count")?;
+        if count == 0 {
+            return Err("count is 0".into());
+        }
+        let range = IdRange::new(start, count)
+            .map_err(|_| format!("range {start}+{count} runs past {}", u32::MAX))?;
+        Ok(SubidEntry {
+            owner: f[0].to_string(),
+            range,
+        })
+    }
+
+    fn render(&self) -> String {
+        format!("{}:{}:{}", self.owner, self.range.start, self.range.count)
+    }
+}
+
+/// A parsed subuid or subgid file.
+pub type SubidFile = LineFile<SubidEntry>;
+
+/// Every range in the file, of every owner.
+pub fn all_ranges(file: &SubidFile) -> Vec<IdRange> {
+    file.records().map(|(_, e)| e.range).collect()
+}
+
+/// The ranges of lines whose owner field is exactly `owner`, in file order.
+pub fn ranges_of(file: &SubidFile, owner: &str) -> Vec<IdRange> {
+    file.records()
+        .filter(|(_, e)| e.owner == owner)
+        .map(|(_, e)| e.range)
+        .collect()
+}
+
+/// The lowest free range of `count` ids in `min..=max` that overlaps no
+/// existing range: shadow's allocation for `useradd`.
+pub fn lowest_free(existing: &[IdRange], min: Id, max: Id, count: u32) -> Option<Id> {
+    if count == 0 || min > max || (min as u64 + count as u64 - 1) > max as u64 {
+        return None;
+    }
+    let mut sorted: Vec<IdRange> = existing.to_vec();
+    sorted.sort();
+    let mut cand = min as u64;
+    for r in sorted {
+        if r.end() <= cand {
+            continue;
+        }
+        if (r.start as u64) >= cand + count as u64 {
+            break;
+        }
+        cand = r.end();
+    }
+    (cand + count as u64 - 1 <= max as u64).then_some(cand as Id)
+}
+
+/// The start dockerd (20.10) picks for `dockremap`'s 65536 ids: from 100000,
+/// moving past every range (sorted by start) that its overlap test hits.
+/// dockerd's test treats touching ranges as overlapping and misses a range
+/// that lies wholly inside the candidate; both quirks are kept here so that
+/// the prediction matches what dockerd really writes.
+pub fn dockerd_next_start(existing: &[IdRange]) -> u64 {
+    const START: u64 = 100_000;
+    const LEN: u64 = FULL_RANGE as u64;
+    let mut sorted: Vec<IdRange> = existing.to_vec();
+    sorted.sort();
+    let mut start = START;
+    for r in sorted {
+        let (rs, re) = (r.start as u64, r.end());
+        let low = start;
+        let high = start + LEN;
+        if (low >= rs && low <= re) || (high <= re && high >= rs) {
+            start = re;
+        }
+    }
+    start
+}
+
+/// Problem severities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// What kind of problem `check` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// A line that does not parse.
+    Syntax,
+    /// Two ranges intersect.
+    Overlap,
+    /// A range maps onto ids of real host accounts other than the owner's own.
+    CoversAccount,
+    /// An owner has fewer than 65536 ids.
+    TooSmall,
+    /// The owner is not a user of the host.
+    UnknownOwner,
+    /// An owner has lines both by name and by uid; dockerd reads only the uid lines.
+    Shadowed,
+}
+
+/// One finding of `check`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub severity: Severity,
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+fn name_list(names: &[&str], limit: usize) -> String {
+    let mut s = names
+        .iter()
+        .take(limit)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > limit {
+        s.push_str(&format!(" and {} more", names.len() - limit));
+    }
+    s
+}
+
+/// Checks one file. `file_label` names it in the problems; `kind` says whether
+/// owners' own ids are uids (subuid) or primary gids (subgid).
+pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let problem = |k, sev, line, message: String| Problem {
+        kind: k,
+        severity: sev,
+        file: file_label.to_string(),
+        line,
+        message,
+    };
+    for (line, reason) in file.invalid_lines() {
+        out.push(problem(
+            ProblemKind::Syntax,
+            Severity::Error,
+            Some(line),
+            reason.to_string(),
+        ));
+    }
+
+    // Host accounts by name and the ids that ranges must not cover.
+    let users: HashMap<&str, (Id, Id)> = accounts
+        .passwd
+        .records()
+        .map(|(_, u)| (u.name.as_str(), (u.uid, u.gid)))
+        .collect();
+    let users_by_uid: HashMap<Id, (Id, &str)> = accounts
+        .passwd
+        .records()
+        .map(|(_, u)| (u.uid, (u.gid, u.name.as_str())))
+        .collect();
+    let mut taken: Vec<(Id, &str)> = match kind {
+        Kind::Uid => accounts
+            .passwd
+            .records()
+            .map(|(_, u)| (u.uid, u.name.as_str()))
+            .collect(),
+        Kind::Gid => accounts
+            .group
+            .records()
+            .map(|(_, g)| (g.gid, g.name.as_str()))
+            .collect(),
+    };
+    taken.sort();
+
+    // Owner -> (uid, primary gid) when the owner is a host user.
+    let owner_ids = |owner: &str| -> Option<(Id, Id, bool)> {
+        if let Some(&(uid, gid)) = users.get(owner) {
+            return Some((uid, gid, false));
+        }
+        let uid: Id = owner
+            .parse()
+            .ok()
+            .filter(|_| owner.bytes().all(|b| b.is_ascii_digit()))?;
+        users_by_uid.get(&uid).map(|&(gid, _)| (uid, gid, true))
+    };
+
+    let entries: Vec<(usize, &SubidEntry)> = file.records().collect();
+    let mut totals: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+    let mut forms: HashMap<Id, (bool, bool, usize)> = HashMap::new();
+    for &(line, e) in &entries {
+        let t = totals.entry(e.owner.as_str()).or_insert((0, line));
+        t.0 += e.range.count as u64;
+        match owner_ids(&e.owner) {
+            None => out.push(problem(
+                ProblemKind::UnknownOwner,
+                Severity::Warning,
+                Some(line),
+                format!("'{}' is not a user of this host", e.owner),
+            )),
+            Some((uid, gid, numeric)) => {
+                let f = forms.entry(uid).or_insert((false, false, line));
+                if numeric {
+                    f.0 = true;
+                } else {
+                    f.1 = true;
+                }
+                let own = if kind == Kind::Uid { uid } else { gid };
+                let lo = taken.partition_point(|&(id, _)| id < e.range.start);
+                let covered: Vec<&str> = taken[lo..]
+                    .iter()
+                    .take_while(|&&(id, _)| (id as u64) < e.range.end())
+                    .filter(|&&(id, _)| id != own)
+                    .map(|&(_, n)| n)
+                    .collect();
+                if !covered.is_empty() {
+                    let what = if kind == Kind::Uid {
+                        "accounts"
+                    } else {
+                        "groups"
+                    };
+                    out.push(problem(
+                        ProblemKind::CoversAccount,
+                        Severity::Error,
+                        Some(line),
+                        format!(
+                            "{}'s range {} covers host {what} {}: container ids map onto them",
+                            e.owner,
+                            e.range,
+                            name_list(&covered, 5)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    for (uid, (numeric, named, line)) in forms {
+        if numeric && named {
+            out.push(problem(
+                ProblemKind::Shadowed,
+                Severity::Warning,
+                Some(line),
+                format!("uid {uid} has lines by name and by uid: dockerd uses only the lines written with the uid"),
+            ));
+        }
+    }
+    for (owner, (total, line)) in totals {
+        if total < FULL_RANGE as u64 {
+            out.push(problem(
+                ProblemKind::TooSmall,
+                Severity::Warning,
+                Some(line),
+                format!(
+                    "{owner} has {total} ids, fewer than {FULL_RANGE}: images with higher ids fail with \"container ID N cannot be mapped to a host ID\""
+                ),
+            ));
+        }
+    }
+
+    // Overlaps: sweep by start, remembering the line reaching furthest.
+    let mut sorted: Vec<(usize, &SubidEntry)> = entries;
+    sorted.sort_by_key(|(_, e)| (e.range.start, e.range.count));
+    let mut reach: Option<(u64, usize, &SubidEntry)> = None;
+    for (line, e) in sorted {
+        if let Some((end, pline, pe)) = reach {
+            if (e.range.start as u64) < end {
+                let whose = if pe.owner == e.owner {
+                    format!("{}'s own lines overlap", e.owner)
+                } else {
+                    format!("{} and {} share ids", pe.owner, e.owner)
+                };
+                out.push(problem(
+                    ProblemKind::Overlap,
+                    Severity::Error,
+                    Some(line),
+                    format!(
+                        "{whose}: {} (line {pline}) and {} (line {line})",
+                        pe.range, e.range
+                    ),
+                ));
+            }
+        }
+        if reach.is_none_or(|(end, _, _)| e.range.end() > end) {
+            reach = Some((e.range.end(), line, e));
+        }
+    }
+    out.sort_by_key(|p| (p.line, p.severity));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{GroupFile, PasswdFile};
+    use proptest::prelude::*;
+
+    fn accounts() -> Accounts {
+        Accounts {
+            passwd: PasswdFile::parse(
+                "root:x:0:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\nagent:x:999:999::/:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\n",
+            ),
+            group: GroupFile::parse("root:x:0:\nagent:x:999:\nalice:x:1000:\nbob:x:1001:\nnogroup:x:65534:\n"),
+        }
+    }
+
+    fn kinds(p: &[Problem]) -> Vec<ProblemKind> {
+        p.iter().map(|p| p.kind).collect()
+    }
+
+    #[test]
+    fn healthy_file_has_no_problems() {
+        let f = SubidFile::parse("alice:100000:65536\nbob:165536:65536\n");
+        assert_eq!(check(&f, Kind::Uid, "/etc/subuid", &accounts()), vec![]);
+    }
+
+    #[test]
+    fn seed_001_layout_covers_real_accounts() {
+        let f = SubidFile::parse("agent:999:65536\n");
+        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        assert_eq!(kinds(&p), vec![ProblemKind::CoversAccount]);
+        assert!(p[0].message.contains("alice, bob"), "{}", p[0].message);
+        assert!(!p[0].message.contains("agent,"), "{}", p[0].message);
+        assert_eq!(p[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn seed_002_layout_is_safe() {
+        let f = SubidFile::parse("alice:1000:1\nalice:100000:65535\n");
+        assert_eq!(check(&f, Kind::Uid, "/etc/subuid", &accounts()), vec![]);
+    }
+
+    #[test]
+    fn overlap_and_syntax_are_errors_with_lines() {
+        let f = SubidFile::parse("alice:100000:65536\n# note\nbob:150000:65536\nbroken\nbob:1:x\n");
+        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        assert_eq!(
+            p.iter().map(|p| (p.kind, p.line)).collect::<Vec<_>>(),
+            vec![
+                (ProblemKind::Overlap, Some(3)),
+                (ProblemKind::Syntax, Some(4)),
+                (ProblemKind::Syntax, Some(5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn small_range_is_a_warning_and_unknown_owner_too() {
+        let f = SubidFile::parse("alice:100000:1000\nghost:200000:65536\n");
+        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        assert_eq!(
+            kinds(&p),
+            vec![ProblemKind::TooSmall, ProblemKind::UnknownOwner]
+        );
+        assert!(p.iter().all(|p| p.severity == Severity::Warning));
+    }
+
+    #[test]
+    fn name_and_uid_lines_of_one_user_are_flagged() {
+        let f = SubidFile::parse("alice:100000:65536\n1000:200000:65536\n");
+        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        assert_eq!(kinds(&p), vec![ProblemKind::Shadowed]);
+    }
+
+    #[test]
+    fn subgid_uses_the_primary_group_as_own_id() {
+        // alice's own gid 1000 is fine; covering bob's group 1001 is not.
+        let f = SubidFile::parse("alice:1000:1\nalice:100000:65535\n");
+        assert_eq!(check(&f, Kind::Gid, "/etc/subgid", &accounts()), vec![]);
+        let f = SubidFile::parse("alice:1000:2\n");
+        let p = check(&f, Kind::Gid, "/etc/subgid", &accounts());
+        assert!(p
+            .iter()
+            .any(|p| p.kind == ProblemKind::CoversAccount && p.message.contains("bob")));
+    }
+
+    #[test]
+    fn lowest_free_skips_taken_ranges() {
+        let taken = [
+            IdRange::new(100000, 65536).unwrap(),
+            IdRange::new(231072, 65536).unwrap(),
+        ];
+        assert_eq!(lowest_free(&taken, 100000, 600100000, 65536), Some(165536));
+        assert_eq!(lowest_free(&taken, 100000, 165535, 65536), None);
+        assert_eq!(lowest_free(&[], 100000, 600100000, 65536), Some(100000));
+        assert_eq!(lowest_free(&[], 0, u32::MAX, u32::MAX), Some(0));
+    }
+
+    #[test]
+    fn dockerd_allocation_matches_its_algorithm() {
+        assert_eq!(dockerd_next_start(&[]), 100000);
+        assert_eq!(
+            dockerd_next_start(&[IdRange::new(100000, 65536).unwrap()]),
+            165536
+        );
+        // dockerd treats a range that begins right where the candidate ends as overlapping.
+        assert_eq!(
+            dockerd_next_start(&[IdRange::new(165536, 10).unwrap()]),
+            165546
+        );
+        // ... and does not see a small range wholly inside the candidate.
+        assert_eq!(
+            dockerd_next_start(&[IdRange::new(120000, 10).unwrap()]),
+            100000
+        );
+    }
+
+    #[test]
+    fn entries_round_trip_and_reject_overflow() {
+        let text = "# c\nalice:100000:65536\n1000:1000:1\n\nbad:4294967295:2\n";
+        let f = SubidFile::parse(text);
+        assert_eq!(f.render(), text);
+        assert_eq!(f.records().count(), 2);
+        assert_eq!(f.invalid_lines().next().unwrap().0, 5);
+    }
+
+    proptest! {
+        #[test]
+        fn allocation_never_overlaps(existing in prop::collection::vec((0u32..1_000_000, 1u32..200_000), 0..30),
+                                     count in 1u32..100_000) {
+            let ranges: Vec<IdRange> = existing.iter().filter_map(|&(s, c)| IdRange::new(s, c).ok()).collect();
+            if let Some(start) = lowest_free(&ranges, 100_000, 600_100_000, count) {
+                let new = IdRange::new(start, count).unwrap();
+                prop_assert!(ranges.iter().all(|r| !r.overlaps(&new)));
+                prop_assert!(start >= 100_000);
+                // Lowest: one lower would overlap or be below min.
+                if start > 100_000 {
+                    let lower = IdRange::new(start - 1, count).unwrap();
+                    prop_assert!(ranges.iter().any(|r| r.overlaps(&lower)));
+                }
+            }
+        }
+
+        #[test]
+        fn valid_lines_round_trip(owner in "[a-z_][a-z0-9_-]{0,12}", start in 0u32..4_000_000_000, count in 1u32..100_000) {
+            let line = format!("{owner}:{start}:{count}");
+            let e = SubidEntry::parse_line(&line).unwrap();
+            prop_assert_eq!(e.render(), line);
+        }
+    }
+}
