@@ -107,7 +107,7 @@ impl Acl {
 
     /// Parses the kernel's binary xattr value.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() < 4 || (bytes.len() - 4) % 8 != 0 {
+        if bytes.len() < 4 || !(bytes.len() - 4).is_multiple_of(8) {
             return Err(Error::invalid(format!(
                 "ACL xattr of {} bytes is not 4 + 8*n",
                 bytes.len()
@@ -338,6 +338,19 @@ impl FileCaps {
             data: [(word(4), word(8)), (word(12), word(16))],
             rootid: (rev == CAP_REVISION_3).then(|| word(20)),
         })
+    }
+
+    /// The namespace root the capabilities belong to: a revision 2 value
+    /// (which is also how the kernel shows a revision 3 value with root 0 to
+    /// the initial namespace) belongs to uid 0.
+    pub fn root(&self) -> Id {
+        self.rootid.unwrap_or(0)
+    }
+
+    /// Gives the capabilities to another namespace root (revision 3).
+    pub fn set_root(&mut self, root: Id) {
+        self.magic_etc = CAP_REVISION_3 | (self.magic_etc & !CAP_REVISION_MASK);
+        self.rootid = Some(root);
     }
 
     /// Renders the stored bytes.

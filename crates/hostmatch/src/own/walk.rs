@@ -150,7 +150,7 @@ impl Walk<'_> {
 
     fn count_scanned(&self) {
         let n = self.scanned.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % PROGRESS_EVERY == 0 {
+        if n.is_multiple_of(PROGRESS_EVERY) {
             (self.progress)(n);
         }
     }
@@ -386,17 +386,18 @@ impl Walk<'_> {
                     if may_have_caps {
                         if let Some(v) = sfs::get_xattr(fd, acl::XATTR_CAPS)? {
                             let mut c = FileCaps::parse(&v).map_err(invalid_data)?;
+                            let root = c.root();
                             let mut changed = false;
-                            if let Some(root) = c.rootid {
-                                match uid_map.to_host(root) {
-                                    Some(n) => {
-                                        changed = n != root;
-                                        c.rootid = Some(n);
-                                    }
-                                    None => {
-                                        self.unmapped.fetch_add(1, Ordering::Relaxed);
-                                    }
+                            match uid_map.to_host(root) {
+                                Some(n) if n != root => {
+                                    c.set_root(n);
+                                    changed = true;
                                 }
+                                Some(_) => {}
+                                None if c.rootid.is_some() => {
+                                    self.unmapped.fetch_add(1, Ordering::Relaxed);
+                                }
+                                None => {}
                             }
                             if changed || owner_changes {
                                 caps = Some(c.render());
@@ -441,7 +442,17 @@ impl Walk<'_> {
         if st.is_symlink() {
             return Ok(false);
         }
-        let exec_ok = st.is_dir() || st.mode & 0o111 != 0;
+        let old_access = sfs::get_xattr(fd, acl::XATTR_ACCESS)?;
+        let access = match &old_access {
+            Some(v) => Acl::parse(v).map_err(invalid_data)?,
+            None => Acl::from_mode(st.mode),
+        };
+        // X: directories, and files their owner or others can execute. The
+        // group bits are left out: under an ACL they are the mask, which a
+        // grant recomputes, so counting them would not settle.
+        let exec_ok = st.is_dir()
+            || access.get(Tag::UserObj).unwrap_or(0) & acl::X != 0
+            || access.get(Tag::Other).unwrap_or(0) & acl::X != 0;
         let edit = |a: &mut Acl| match change {
             AclChange::Grant { perms, cap_x } => {
                 let p = if cap_x && exec_ok {
@@ -457,11 +468,6 @@ impl Walk<'_> {
                     a.recompute_mask();
                 }
             }
-        };
-        let old_access = sfs::get_xattr(fd, acl::XATTR_ACCESS)?;
-        let access = match &old_access {
-            Some(v) => Acl::parse(v).map_err(invalid_data)?,
-            None => Acl::from_mode(st.mode),
         };
         let mut new_access = access.clone();
         edit(&mut new_access);
