@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod acl;
 pub mod error;
 pub mod fsedit;
+pub mod grouplink;
 pub mod ids;
 pub mod linefile;
 pub mod logindefs;
@@ -17,5 +18,6 @@ pub mod remap;
 pub mod subid;
 pub mod sys;
 pub mod sysroot;
+pub mod volume;
 
 pub use error::{Error, Result};

@@ -1,7 +1,13 @@
 //! One small function per subcommand.
 
+mod acl;
+mod chown;
 mod doctor;
 mod generate;
+mod group;
+mod shift;
+mod volume;
+mod walk;
 
 use crate::cli::Command;
 use crate::ui::{Context, Outcome};
@@ -9,6 +15,11 @@ use crate::ui::{Context, Outcome};
 pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
     match cmd {
         Command::Doctor => doctor::run(ctx),
+        Command::Chown(a) => chown::run(a, ctx),
+        Command::Shift(a) => shift::run(a, ctx),
+        Command::Acl(a) => acl::run(a, ctx),
+        Command::Volume(a) => volume::run(a, ctx),
+        Command::Group(a) => group::run(a, ctx),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(&dir),
     }

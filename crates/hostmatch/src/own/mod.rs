@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::ids::{Id, IdMap};
 use crate::Result;
 
+pub mod spec;
 mod walk;
 
 /// What to change on each entry.
@@ -94,6 +95,7 @@ pub struct Options {
 /// A per-entry failure; the walk goes on past it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryError {
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub error: String,
 }
@@ -111,6 +113,11 @@ pub struct Report {
     pub errors_omitted: u64,
 }
 
+/// Paths as text in JSON (any bytes: lossy for names that are not UTF-8).
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
 /// How many per-entry errors a [`Report`] lists.
 pub const MAX_ERRORS: usize = 1000;
 
@@ -118,6 +125,22 @@ impl Report {
     /// Whether every entry could be handled.
     pub fn is_clean(&self) -> bool {
         self.errors.is_empty() && self.errors_omitted == 0
+    }
+
+    /// Adds another walk's counts and errors to this one.
+    pub fn merge(&mut self, other: Report) {
+        self.scanned += other.scanned;
+        self.changed += other.changed;
+        self.skipped_mounts += other.skipped_mounts;
+        self.unmapped += other.unmapped;
+        self.errors_omitted += other.errors_omitted;
+        for e in other.errors {
+            if self.errors.len() < MAX_ERRORS {
+                self.errors.push(e);
+            } else {
+                self.errors_omitted += 1;
+            }
+        }
     }
 
     /// One line for humans: `scanned 12, changed 3, 1 mount point skipped`.
