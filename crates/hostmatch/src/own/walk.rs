@@ -1,9 +1,12 @@
 //! The walk: a bounded pool of threads sharing a stack of directories to
 //! visit. Each directory is opened relative to its parent's descriptor with
 //! `O_NOFOLLOW | O_DIRECTORY`; each entry is looked at with `statx(...,
-//! AT_SYMLINK_NOFOLLOW)`, and only entries that must change are opened
-//! (`O_PATH | O_NOFOLLOW`), checked to be the inode that was looked at, and
-//! changed through that descriptor. Mount points are recognised by mount id.
+//! AT_SYMLINK_NOFOLLOW)`. An entry whose owner alone changes is re-owned by
+//! `fchownat(parent, name, AT_SYMLINK_NOFOLLOW)` (one call, as `chown -R`
+//! does); an entry with more to do (setuid bits to put back, capabilities,
+//! ACLs, a shift) is opened (`O_PATH | O_NOFOLLOW`), checked to be the inode
+//! that was looked at, and changed through that descriptor. Mount points are
+//! recognised by mount id.
 
 use std::collections::HashSet;
 use std::ffi::{CStr, CString, OsStr};
@@ -278,6 +281,19 @@ impl Walk<'_> {
         if !self.may_change(st) {
             return;
         }
+        if let Some((uid, gid)) = self.owner_only(st) {
+            // Only the owner changes: one fchownat by name, relative to the
+            // parent's descriptor, not following a symlink.
+            if !self.dry {
+                match sfs::chown_at(dir, name, uid, gid) {
+                    Ok(()) => {}
+                    Err(e) if vanished(&e) => return,
+                    Err(e) => return self.error(path.path(), e),
+                }
+            }
+            self.changed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let fd = match sfs::open_path_at(dir, name) {
             Ok(fd) => fd,
             Err(e) if vanished(&e) => return,
@@ -295,6 +311,27 @@ impl Walk<'_> {
             return;
         }
         self.apply(fd.as_fd(), &now, &path.path());
+    }
+
+    /// The owner change of a Chown/Set rule for an entry where nothing but
+    /// the owner can change: not a directory, no setuid/setgid bits to put
+    /// back, not an executable file (which may carry capabilities that the
+    /// kernel drops on chown). `None`: take the careful path.
+    fn owner_only(&self, st: &Stat) -> Option<(Option<Id>, Option<Id>)> {
+        if st.is_dir() || st.mode & 0o6000 != 0 || (st.is_reg() && st.mode & 0o111 != 0) {
+            return None;
+        }
+        let (u, g) = match self.rule {
+            Rule::Chown { uid, gid } => (
+                uid.and_then(|(f, t)| (st.uid == f).then_some(t)),
+                gid.and_then(|(f, t)| (st.gid == f).then_some(t)),
+            ),
+            Rule::Set { uid, gid } => (*uid, *gid),
+            _ => return None,
+        };
+        let u = u.filter(|&u| u != st.uid);
+        let g = g.filter(|&g| g != st.gid);
+        (u.is_some() || g.is_some()).then_some((u, g))
     }
 
     /// Whether an entry may need a write, from its stat alone (a cheap

@@ -7,8 +7,9 @@
 //!   `O_DIRECTORY`, so a directory swapped for a symlink fails to open;
 //! - every stat is `statx` with `AT_SYMLINK_NOFOLLOW` and asks for the mount
 //!   id, so that mount points are found by mount id, not `st_dev`;
-//! - owners are changed on an open descriptor (`fchownat(fd, "",
-//!   AT_EMPTY_PATH)`), never by a path that could be swapped;
+//! - owners are changed with `fchownat(dir, name, AT_SYMLINK_NOFOLLOW)`
+//!   relative to the parent's descriptor, or on an open descriptor
+//!   (`fchownat(fd, "", AT_EMPTY_PATH)`) when more than the owner changes;
 //! - modes and xattrs of `O_PATH` descriptors go through `/proc/self/fd/N`,
 //!   which names the opened inode itself.
 
@@ -123,6 +124,25 @@ pub fn chown_fd(fd: BorrowedFd<'_>, uid: Option<Id>, gid: Option<Id>) -> io::Res
     let uid = uid.map(rustix::fs::Uid::from_raw);
     let gid = gid.map(rustix::fs::Gid::from_raw);
     Ok(rustix::fs::chownat(fd, c"", uid, gid, AtFlags::EMPTY_PATH)?)
+}
+
+/// Changes the owner of the entry `name` below `dir` itself
+/// (`AT_SYMLINK_NOFOLLOW`: a symlink is re-owned, never its target).
+pub fn chown_at(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    uid: Option<Id>,
+    gid: Option<Id>,
+) -> io::Result<()> {
+    let uid = uid.map(rustix::fs::Uid::from_raw);
+    let gid = gid.map(rustix::fs::Gid::from_raw);
+    Ok(rustix::fs::chownat(
+        dir,
+        name,
+        uid,
+        gid,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
 }
 
 /// `/proc/self/fd/N` for a descriptor: names the opened inode itself.
