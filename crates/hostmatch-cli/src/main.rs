@@ -10,9 +10,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    hostmatch::sys::reset_sigpipe();
     let cli = cli::Cli::parse();
     let ctx = ui::Context::from_cli(&cli.global);
-    match cmd::run(cli.command, &ctx) {
+    match ctx.check().and_then(|()| cmd::run(cli.command, &ctx)) {
         Ok(code) => code.into(),
         Err(err) => {
             ui::print_error(&err);

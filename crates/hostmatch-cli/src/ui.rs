@@ -33,6 +33,18 @@ impl Context {
         }
     }
 
+    /// Checks the global options (the root must be a directory).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.root.root().is_dir() {
+            return Err(hostmatch::Error::invalid(format!(
+                "--root {}: not a directory",
+                self.root.root().display()
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     /// Paints `text` with an ANSI SGR code when colours are on.
     pub fn paint(&self, sgr: &str, text: &str) -> String {
         if self.color {
@@ -90,4 +102,31 @@ impl From<Outcome> for ExitCode {
             Outcome::Problems => ExitCode::from(1),
         }
     }
+}
+
+/// Applies a plan of file edits, or with `dry_run` prints its diff. Before
+/// writing, every file is checked for write access so that a refused write
+/// leaves every file as it was.
+pub fn commit_plan(
+    plan: &hostmatch::fsedit::Plan,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    if dry_run {
+        if !json {
+            print!("{}", plan.diff());
+        }
+        return Ok(());
+    }
+    for e in &plan.edits {
+        if !hostmatch::sys::can_write(&e.path) {
+            return Err(hostmatch::Error::Permission(format!(
+                "{}: permission denied: editing system files needs root (or --root DIR on a tree you own)",
+                e.path.display()
+            ))
+            .into());
+        }
+    }
+    plan.apply()?;
+    Ok(())
 }

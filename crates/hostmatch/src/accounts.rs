@@ -157,6 +157,23 @@ impl Accounts {
     }
 }
 
+/// The range `adduser --system` takes system ids from (Debian's adduser.conf).
+pub const SYSTEM_IDS: (Id, Id) = (100, 999);
+
+/// Picks ids for a new system user and its group the way dockerd's
+/// `adduser --system --group` does: the lowest free uid and, independently,
+/// the lowest free gid in [`SYSTEM_IDS`].
+pub fn pick_system_ids(acc: &Accounts) -> Result<(Id, Id)> {
+    let (lo, hi) = SYSTEM_IDS;
+    let uid = (lo..=hi)
+        .find(|&id| acc.passwd.find(|u| u.uid == id).is_none())
+        .ok_or_else(|| Error::invalid(format!("no free system uid in {lo}..{hi}")))?;
+    let gid = (lo..=hi)
+        .find(|&id| acc.group.find(|g| g.gid == id).is_none())
+        .ok_or_else(|| Error::invalid(format!("no free system gid in {lo}..{hi}")))?;
+    Ok((uid, gid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +236,15 @@ mod tests {
             members: vec![],
         });
         assert_eq!(g.render(), "a:x:1:\nb:x:2:\n");
+    }
+
+    #[test]
+    fn system_ids_are_the_lowest_free_like_adduser() {
+        let acc = Accounts {
+            passwd: PasswdFile::parse("a:x:100:100::/:/bin/sh\nb:x:101:100::/:/bin/sh\n"),
+            group: GroupFile::parse("a:x:100:\nb:x:102:\nc:x:101:\n"),
+        };
+        assert_eq!(pick_system_ids(&acc).unwrap(), (102, 103));
     }
 
     proptest! {

@@ -7,10 +7,14 @@
 
 pub mod accounts;
 pub mod acl;
+pub mod daemon_json;
+pub mod docker;
+pub mod doctor;
 pub mod error;
 pub mod fsedit;
 pub mod grouplink;
 pub mod ids;
+pub mod kernel;
 pub mod linefile;
 pub mod logindefs;
 pub mod own;

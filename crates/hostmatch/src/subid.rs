@@ -132,6 +132,138 @@ pub fn dockerd_next_start(existing: &[IdRange]) -> u64 {
     start
 }
 
+/// How `plan_add` places a new range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The lowest free range in the policy's min..=max (like `useradd`).
+    Lowest,
+    /// Exactly from this id.
+    At(Id),
+}
+
+/// What `plan_add` decided for one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddResult {
+    /// The lines added (empty when the owner already had ranges).
+    pub added: Vec<IdRange>,
+    /// The owner's ranges before (non-empty: nothing was added).
+    pub existing: Vec<IdRange>,
+}
+
+/// Plans new ranges for `owner` (a user name; `own_id` is its uid for subuid
+/// or primary gid for subgid; `uid` its uid, to find lines written with it).
+///
+/// An owner that already has lines gets nothing new (adding is idempotent).
+/// `self_layout` writes seed 002's safe layout: `owner:own_id:1` first, then
+/// a fresh range of `count - 1`. Automatic placement avoids every existing
+/// line and every id of a host account (`taken_ids`), so that no container id
+/// maps onto a real account; an explicit start that would is an error.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_add(
+    file: &mut SubidFile,
+    owner: &str,
+    uid: Id,
+    own_id: Id,
+    policy: &crate::logindefs::SubidPolicy,
+    count: u32,
+    placement: Placement,
+    self_layout: bool,
+    taken_ids: &[(Id, String)],
+) -> crate::Result<AddResult> {
+    let mut existing = ranges_of(file, owner);
+    existing.extend(ranges_of(file, &uid.to_string()));
+    if !existing.is_empty() {
+        return Ok(AddResult {
+            added: Vec::new(),
+            existing,
+        });
+    }
+    if count == 0 {
+        return Err(crate::Error::invalid("count must be at least 1"));
+    }
+    let mut added = Vec::new();
+    let mut rest = count;
+    let mut occupied: Vec<IdRange> = all_ranges(file);
+    if self_layout {
+        let own = IdRange::new(own_id, 1)?;
+        if let Some(o) = occupied.iter().find(|o| o.overlaps(&own)) {
+            return Err(crate::Error::invalid(format!(
+                "id {own_id} is already inside the range {o}; fix that range first (hostmatch subid check)"
+            )));
+        }
+        added.push(own);
+        rest -= 1;
+    }
+    occupied.extend(added.iter().copied());
+    let covers = |r: &IdRange| -> Vec<&str> {
+        taken_ids
+            .iter()
+            .filter(|(id, _)| r.contains(*id) && *id != own_id)
+            .map(|(_, n)| n.as_str())
+            .collect()
+    };
+    if rest > 0 {
+        let range =
+            match placement {
+                Placement::At(start) => {
+                    let r = IdRange::new(start, rest)?;
+                    if let Some(o) = occupied.iter().find(|o| o.overlaps(&r)) {
+                        return Err(crate::Error::invalid(format!(
+                            "{r} overlaps the existing range {o}"
+                        )));
+                    }
+                    let c = covers(&r);
+                    if !c.is_empty() {
+                        return Err(crate::Error::invalid(format!(
+                            "{r} covers host accounts {}: container ids would map onto them",
+                            name_list(&c, 5)
+                        )));
+                    }
+                    r
+                }
+                Placement::Lowest => {
+                    let mut blocked = occupied.clone();
+                    blocked.extend(taken_ids.iter().filter(|(id, _)| *id != own_id).map(
+                        |(id, _)| IdRange {
+                            start: *id,
+                            count: 1,
+                        },
+                    ));
+                    let start =
+                        lowest_free(&blocked, policy.min, policy.max, rest).ok_or_else(|| {
+                            crate::Error::invalid(format!(
+                                "no free range of {rest} ids between {} and {}",
+                                policy.min, policy.max
+                            ))
+                        })?;
+                    IdRange::new(start, rest)?
+                }
+            };
+        added.push(range);
+    }
+    for r in &added {
+        file.push(SubidEntry {
+            owner: owner.to_string(),
+            range: *r,
+        });
+    }
+    Ok(AddResult { added, existing })
+}
+
+/// Removes every line of `owner` (by name or by its numeric uid); returns the
+/// removed ranges.
+pub fn plan_remove(file: &mut SubidFile, owner: &str, uid: Option<Id>) -> Vec<IdRange> {
+    let uid_s = uid.map(|u| u.to_string());
+    let matches = |e: &SubidEntry| e.owner == owner || Some(&e.owner) == uid_s.as_ref();
+    let removed: Vec<IdRange> = file
+        .records()
+        .filter(|(_, e)| matches(e))
+        .map(|(_, e)| e.range)
+        .collect();
+    file.remove(matches);
+    removed
+}
+
 /// Problem severities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,6 +288,8 @@ pub enum ProblemKind {
     UnknownOwner,
     /// An owner has lines both by name and by uid; dockerd reads only the uid lines.
     Shadowed,
+    /// The file does not exist.
+    Missing,
 }
 
 /// One finding of `check`.
@@ -464,6 +598,173 @@ mod tests {
         assert_eq!(f.render(), text);
         assert_eq!(f.records().count(), 2);
         assert_eq!(f.invalid_lines().next().unwrap().0, 5);
+    }
+
+    fn policy() -> crate::logindefs::SubidPolicy {
+        crate::logindefs::SubidPolicy {
+            min: 100000,
+            max: 600100000,
+            count: 65536,
+        }
+    }
+
+    #[test]
+    fn add_appends_the_lowest_free_range_and_keeps_other_bytes() {
+        let text = "# managed\nalice:100000:65536\n";
+        let mut f = SubidFile::parse(text);
+        let r = plan_add(
+            &mut f,
+            "bob",
+            1001,
+            1001,
+            &policy(),
+            65536,
+            Placement::Lowest,
+            false,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(r.added, vec![IdRange::new(165536, 65536).unwrap()]);
+        assert_eq!(
+            f.render(),
+            "# managed\nalice:100000:65536\nbob:165536:65536\n"
+        );
+    }
+
+    #[test]
+    fn add_is_idempotent() {
+        let mut f = SubidFile::parse("alice:100000:65536\n");
+        let r = plan_add(
+            &mut f,
+            "alice",
+            1000,
+            1000,
+            &policy(),
+            65536,
+            Placement::Lowest,
+            true,
+            &[],
+        )
+        .unwrap();
+        assert!(r.added.is_empty());
+        assert_eq!(f.render(), "alice:100000:65536\n");
+        // Lines written with the uid count as the user's too.
+        let mut f = SubidFile::parse("1000:100000:65536\n");
+        assert!(plan_add(
+            &mut f,
+            "alice",
+            1000,
+            1000,
+            &policy(),
+            65536,
+            Placement::Lowest,
+            false,
+            &[]
+        )
+        .unwrap()
+        .added
+        .is_empty());
+    }
+
+    #[test]
+    fn self_layout_maps_root_to_the_users_own_id() {
+        let mut f = SubidFile::parse("");
+        let r = plan_add(
+            &mut f,
+            "alice",
+            1000,
+            1000,
+            &policy(),
+            65536,
+            Placement::Lowest,
+            true,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            r.added,
+            vec![
+                IdRange::new(1000, 1).unwrap(),
+                IdRange::new(100000, 65535).unwrap()
+            ]
+        );
+        assert_eq!(f.render(), "alice:1000:1\nalice:100000:65535\n");
+    }
+
+    #[test]
+    fn automatic_placement_avoids_host_accounts() {
+        let mut f = SubidFile::parse("");
+        let taken = vec![(100500, "ldapuser".to_string())];
+        let r = plan_add(
+            &mut f,
+            "alice",
+            1000,
+            1000,
+            &policy(),
+            65536,
+            Placement::Lowest,
+            false,
+            &taken,
+        )
+        .unwrap();
+        assert_eq!(r.added, vec![IdRange::new(100501, 65536).unwrap()]);
+        let mut f = SubidFile::parse("");
+        let e = plan_add(
+            &mut f,
+            "alice",
+            1000,
+            1000,
+            &policy(),
+            65536,
+            Placement::At(100000),
+            false,
+            &taken,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("ldapuser"), "{e}");
+    }
+
+    #[test]
+    fn self_layout_refuses_an_own_id_inside_another_range() {
+        let mut f = SubidFile::parse("agent:999:65536\n");
+        assert!(plan_add(
+            &mut f,
+            "alice",
+            1000,
+            1000,
+            &policy(),
+            65536,
+            Placement::Lowest,
+            true,
+            &[]
+        )
+        .is_err());
+        assert_eq!(f.render(), "agent:999:65536\n");
+    }
+
+    #[test]
+    fn explicit_start_must_not_overlap() {
+        let mut f = SubidFile::parse("bob:100000:65536\n");
+        assert!(plan_add(
+            &mut f,
+            "alice",
+            1000,
+            1000,
+            &policy(),
+            10,
+            Placement::At(165530),
+            false,
+            &[]
+        )
+        .is_err());
+        assert_eq!(f.render(), "bob:100000:65536\n");
+    }
+
+    #[test]
+    fn remove_takes_name_and_uid_lines_only() {
+        let mut f = SubidFile::parse("alice:1:1\nbob:5:5\n1000:10:10\n");
+        assert_eq!(plan_remove(&mut f, "alice", Some(1000)).len(), 2);
+        assert_eq!(f.render(), "bob:5:5\n");
     }
 
     proptest! {

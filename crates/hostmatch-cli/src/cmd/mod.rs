@@ -2,10 +2,13 @@
 
 mod acl;
 mod chown;
+mod docker;
 mod doctor;
 mod generate;
 mod group;
+mod map;
 mod shift;
+mod subid;
 mod volume;
 mod walk;
 
@@ -14,6 +17,10 @@ use crate::ui::{Context, Outcome};
 
 pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
     match cmd {
+        Command::Subid(c) => subid::run(c, ctx),
+        Command::Map(a) => map::map(ctx, &a),
+        Command::Translate(a) => map::translate(ctx, &a),
+        Command::Docker(c) => docker::run(c, ctx),
         Command::Doctor => doctor::run(ctx),
         Command::Chown(a) => chown::run(a, ctx),
         Command::Shift(a) => shift::run(a, ctx),

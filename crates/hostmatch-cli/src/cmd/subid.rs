@@ -1,0 +1,290 @@
+//! `hostmatch subid`: list, add, remove and check subordinate id ranges.
+
+use serde::Serialize;
+
+use hostmatch::accounts::Accounts;
+use hostmatch::fsedit::{FileEdit, Plan};
+use hostmatch::ids::IdRange;
+use hostmatch::logindefs::{LoginDefs, SubidPolicy};
+use hostmatch::subid::{self, Kind, Placement, Problem, Severity, SubidFile};
+use hostmatch::sysroot::{paths, Sysroot};
+
+use crate::cli::{SubidAdd, SubidCmd};
+use crate::ui::{self, Context, Outcome};
+
+const KINDS: [Kind; 2] = [Kind::Uid, Kind::Gid];
+
+pub fn run(cmd: SubidCmd, ctx: &Context) -> anyhow::Result<Outcome> {
+    match cmd {
+        SubidCmd::List { user } => list(ctx, user.as_deref()),
+        SubidCmd::Add(args) => add(ctx, &args),
+        SubidCmd::Remove { users, dry_run } => remove(ctx, &users, dry_run),
+        SubidCmd::Check => check(ctx),
+    }
+}
+
+/// A subid file's text (missing: empty) and parsed model, strictly parsed.
+fn load(root: &Sysroot, kind: Kind) -> anyhow::Result<(Option<String>, SubidFile)> {
+    let path = root.path(kind.rel_path());
+    let text = root.read_opt(kind.rel_path())?;
+    let file = SubidFile::parse_strict(text.as_deref().unwrap_or(""), &path)?;
+    Ok((text, file))
+}
+
+#[derive(Serialize)]
+struct ListedRange {
+    owner: String,
+    start: u32,
+    count: u32,
+    line: usize,
+}
+
+fn list(ctx: &Context, user: Option<&str>) -> anyhow::Result<Outcome> {
+    let accounts = Accounts::load(&ctx.root)?;
+    let owners: Option<Vec<String>> = match user {
+        None => None,
+        Some(u) => {
+            let e = accounts.user(u)?;
+            Some(vec![e.name.clone(), e.uid.to_string()])
+        }
+    };
+    let mut out = serde_json::Map::new();
+    for kind in KINDS {
+        let (_, file) = load(&ctx.root, kind)?;
+        let rows: Vec<ListedRange> = file
+            .records()
+            .filter(|(_, e)| owners.as_ref().is_none_or(|o| o.contains(&e.owner)))
+            .map(|(line, e)| ListedRange {
+                owner: e.owner.clone(),
+                start: e.range.start,
+                count: e.range.count,
+                line,
+            })
+            .collect();
+        if !ctx.json {
+            println!("{}:", ctx.root.path(kind.rel_path()).display());
+            if rows.is_empty() {
+                println!("  (no ranges)");
+            }
+            for r in &rows {
+                let range = IdRange {
+                    start: r.start,
+                    count: r.count,
+                };
+                println!(
+                    "  {:<16} {:>10} {:>10}  ids {range}  (line {})",
+                    r.owner, r.start, r.count, r.line
+                );
+            }
+        }
+        out.insert(kind.file_name().into(), serde_json::to_value(rows)?);
+    }
+    if ctx.json {
+        ui::print_json(&out)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+#[derive(Serialize)]
+struct FileChange {
+    file: String,
+    added: Vec<IdRange>,
+    removed: Vec<IdRange>,
+    existing: Vec<IdRange>,
+}
+
+fn print_changes(
+    ctx: &Context,
+    changes: &[FileChange],
+    plan: &Plan,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    if ctx.json {
+        ui::print_json(&serde_json::json!({
+            "dry_run": dry_run,
+            "changed": !plan.is_empty(),
+            "files": changes,
+            "diff": plan.diff(),
+        }))?;
+        return Ok(());
+    }
+    if dry_run {
+        return Ok(());
+    }
+    for c in changes {
+        for r in &c.added {
+            println!("{}: added {} ({} ids)", c.file, r, r.count);
+        }
+        for r in &c.removed {
+            println!("{}: removed {} ({} ids)", c.file, r, r.count);
+        }
+        if c.added.is_empty() && c.removed.is_empty() {
+            if c.existing.is_empty() {
+                println!("{}: nothing to change", c.file);
+            } else {
+                let ranges: Vec<String> = c.existing.iter().map(|r| r.to_string()).collect();
+                println!("{}: already has {}; unchanged", c.file, ranges.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
+    let accounts = Accounts::load(&ctx.root)?;
+    let user = accounts.user(&args.user)?.clone();
+    let defs_path = ctx.root.path(paths::LOGIN_DEFS);
+    let defs = LoginDefs::parse(&ctx.root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
+    let mut plan = Plan::default();
+    let mut changes = Vec::new();
+    for kind in KINDS {
+        let policy = SubidPolicy::from_defs(&defs, kind, &defs_path)?;
+        let (old, mut file) = load(&ctx.root, kind)?;
+        let (own_id, taken): (u32, Vec<(u32, String)>) = match kind {
+            Kind::Uid => (
+                user.uid,
+                accounts
+                    .passwd
+                    .records()
+                    .map(|(_, u)| (u.uid, u.name.clone()))
+                    .collect(),
+            ),
+            Kind::Gid => (
+                user.gid,
+                accounts
+                    .group
+                    .records()
+                    .map(|(_, g)| (g.gid, g.name.clone()))
+                    .collect(),
+            ),
+        };
+        let placement = args.start.map_or(Placement::Lowest, Placement::At);
+        let count = args.count.unwrap_or(policy.count);
+        let res = subid::plan_add(
+            &mut file, &user.name, user.uid, own_id, &policy, count, placement, args.self_, &taken,
+        )?;
+        let path = ctx.root.path(kind.rel_path());
+        plan.push(FileEdit {
+            path: path.clone(),
+            old,
+            new: file.render(),
+            mode: 0o644,
+        });
+        changes.push(FileChange {
+            file: path.display().to_string(),
+            added: res.added,
+            removed: vec![],
+            existing: res.existing,
+        });
+    }
+    ui::commit_plan(&plan, args.dry_run, ctx.json)?;
+    print_changes(ctx, &changes, &plan, args.dry_run)?;
+    Ok(Outcome::Ok)
+}
+
+fn remove(ctx: &Context, users: &[String], dry_run: bool) -> anyhow::Result<Outcome> {
+    let accounts = Accounts::load(&ctx.root)?;
+    let mut plan = Plan::default();
+    let mut changes = Vec::new();
+    for kind in KINDS {
+        let (old, mut file) = load(&ctx.root, kind)?;
+        let mut removed = Vec::new();
+        for u in users {
+            let uid = hostmatch::accounts::find_user(&accounts.passwd, u).map(|e| e.uid);
+            let name = hostmatch::accounts::find_user(&accounts.passwd, u)
+                .map_or(u.as_str(), |e| e.name.as_str());
+            if uid.is_none() && subid::ranges_of(&file, u).is_empty() {
+                return Err(hostmatch::Error::UnknownUser(u.clone()).into());
+            }
+            removed.extend(subid::plan_remove(&mut file, name, uid));
+        }
+        let path = ctx.root.path(kind.rel_path());
+        if old.is_some() {
+            plan.push(FileEdit {
+                path: path.clone(),
+                old,
+                new: file.render(),
+                mode: 0o644,
+            });
+        }
+        changes.push(FileChange {
+            file: path.display().to_string(),
+            added: vec![],
+            removed,
+            existing: vec![],
+        });
+    }
+    ui::commit_plan(&plan, dry_run, ctx.json)?;
+    print_changes(ctx, &changes, &plan, dry_run)?;
+    Ok(Outcome::Ok)
+}
+
+/// The problems of both files (a missing file is a warning, not an error).
+pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
+    let accounts = Accounts::load(root)?;
+    let mut all = Vec::new();
+    for kind in KINDS {
+        let path = root.path(kind.rel_path());
+        let label = path.display().to_string();
+        match root.read_opt(kind.rel_path())? {
+            None => all.push(Problem {
+                kind: subid::ProblemKind::Missing,
+                severity: Severity::Warning,
+                file: label,
+                line: None,
+                message: format!(
+                    "{} does not exist: useradd allocates no ranges and userns-remap cannot work",
+                    path.display()
+                ),
+            }),
+            Some(text) => all.extend(subid::check(
+                &SubidFile::parse(&text),
+                kind,
+                &label,
+                &accounts,
+            )),
+        }
+    }
+    Ok(all)
+}
+
+fn check(ctx: &Context) -> anyhow::Result<Outcome> {
+    let problems = problems(&ctx.root)?;
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    if ctx.json {
+        ui::print_json(&serde_json::json!({ "problems": problems }))?;
+    } else if problems.is_empty() {
+        println!(
+            "{} and {}: no problems",
+            ctx.root.path(paths::SUBUID).display(),
+            ctx.root.path(paths::SUBGID).display()
+        );
+    } else {
+        for p in &problems {
+            let loc = match p.line {
+                Some(l) => format!("{}:{l}", p.file),
+                None => p.file.clone(),
+            };
+            let sev = match p.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let kind = serde_json::to_value(p.kind)?;
+            println!(
+                "{loc}: {} [{}] {}",
+                ctx.status(sev),
+                kind.as_str().unwrap_or_default(),
+                p.message
+            );
+        }
+        println!("{} errors, {} warnings", errors, problems.len() - errors);
+    }
+    Ok(if errors > 0 {
+        Outcome::Problems
+    } else {
+        Outcome::Ok
+    })
+}

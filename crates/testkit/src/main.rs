@@ -1,0 +1,60 @@
+//! `hostmatch-testkit`: what scripts/test.sh runs around the test suite.
+//!
+//!   hostmatch-testkit images [--no-debian]   build the cached test images now
+//!   hostmatch-testkit cleanup                remove what dead test processes left behind
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("images") => {
+            let t = Instant::now();
+            let bb = testkit::images::busybox_rootfs_tar();
+            report("busybox", bb, t);
+            if args.iter().any(|a| a == "--no-debian") {
+                return ExitCode::SUCCESS;
+            }
+            let t = Instant::now();
+            let deb = testkit::images::debian_rootfs_tar();
+            if report("debian", deb, t) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some("cleanup") => {
+            for d in testkit::sweep_dead_daemons() {
+                eprintln!("removed leftover dockerd {}", d.display());
+            }
+            testkit::sweep_dead_users();
+            if let Err(e) = testkit::sweep_dead_subids() {
+                eprintln!("cleanup of subid lines: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("usage: hostmatch-testkit images [--no-debian] | cleanup");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report(what: &str, r: testkit::Result<std::path::PathBuf>, t: Instant) -> bool {
+    match r {
+        Ok(p) => {
+            eprintln!(
+                "image {what}: {} ({:.1}s)",
+                p.display(),
+                t.elapsed().as_secs_f64()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!("image {what}: FAILED: {e:#}");
+            false
+        }
+    }
+}
