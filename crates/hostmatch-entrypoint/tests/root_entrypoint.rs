@@ -792,3 +792,22 @@ fn caveat1_files_of_the_account_that_moves_away_follow_it_in_chown_paths() {
     let m = fs::metadata(fs_.path("var/www/app-file")).unwrap();
     assert_eq!(m.uid(), 33, "app's file follows app to the host uid");
 }
+
+#[test]
+fn without_privileges_nothing_to_change_just_runs_the_command() {
+    prereq!();
+    let passwd = PASSWD.replace("app:x:1234:1234:", "app:x:1000:1000:");
+    let group = GROUP.replace("app:x:1234:", "app:x:1000:");
+    let fs_ = Rootfs::new(&passwd, &group, Some("chown_home = \"none\"\n"));
+    let r = run(
+        &fs_,
+        &Run {
+            wrapper: vec!["/bin/setpriv", "--nnp"],
+            args: vec!["/bin/sh", "-c", "id -un; echo $HOME"],
+            ..Run::default()
+        },
+    );
+    r.ok();
+    assert_eq!(r.stdout(), "app\n/home/app\n");
+    assert_eq!(fs_.read("etc/passwd"), passwd);
+}

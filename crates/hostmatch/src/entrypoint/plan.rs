@@ -939,6 +939,32 @@ nogroup:x:65534:\n";
 
     proptest! {
         #[test]
+        fn lines_the_plan_does_not_touch_are_kept_in_order(
+            junk in prop::collection::vec(prop_oneof![
+                "#[ -~]{0,30}", "\\+[a-z@]{0,10}:*", "-[a-z]{0,10}", "[a-z]{1,8} [a-z]{1,8}", Just(String::new())
+            ], 0..8),
+            uid in 1000u32..3000,
+        ) {
+            let mut lines: Vec<String> = PASSWD.lines().map(String::from).collect();
+            for (i, j) in junk.iter().enumerate() {
+                lines.insert((i * 3) % (lines.len() + 1), j.clone());
+            }
+            let text = lines.join("\n") + "\n";
+            let pw = PasswdFile::parse(&text);
+            let (_, gr) = files();
+            let start = StartCreds { uid, gid: uid, groups: vec![] };
+            let Decision::Match(p) = plan(&pw, &gr, Some(HostIds { uid, gid: uid }), &start, &Config::default()).unwrap() else {
+                panic!()
+            };
+            let out = p.passwd.render();
+            let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("app:")).collect();
+            let got: Vec<&str> = out.lines().filter(|l| !l.starts_with("app:")).collect();
+            prop_assert_eq!(kept, got);
+            let app = format!("app:x:{uid}:{uid}:");
+            prop_assert!(out.lines().any(|l| l.starts_with(&app)));
+        }
+
+        #[test]
         fn planner_invariants(uid in prop_oneof![1u32..2000, Just(33u32), Just(65534u32), 1u32..u32::MAX - 1],
                               gid in prop_oneof![0u32..2000, Just(33u32), Just(0u32), 1u32..u32::MAX - 1],
                               create in any::<bool>(), user in prop_oneof![Just("app"), Just("www-data"), Just("dev")]) {
