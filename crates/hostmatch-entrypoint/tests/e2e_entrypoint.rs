@@ -607,6 +607,23 @@ fn debian_setuid_mode_and_sudo() {
     );
     let m = fs::metadata(src.path().join("from-container")).unwrap();
     assert_eq!((m.uid(), m.gid()), (1000, 1000));
+    // Root mode on Debian: the owner of nothing, HOSTMATCH_UID/GID given.
+    let out = ok(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-e",
+            "HOSTMATCH_UID=1500",
+            "-e",
+            "HOSTMATCH_GID=1500",
+            "hm-deb",
+            "/bin/bash",
+            "-c",
+            "id -un; id -u; id -g; echo $HOME $USER $LOGNAME $SHELL",
+        ],
+    );
+    assert_eq!(out, "dev\n1500\n1500\n/home/dev dev dev /bin/sh\n");
 }
 
 #[test]

@@ -811,3 +811,84 @@ fn without_privileges_nothing_to_change_just_runs_the_command() {
     assert_eq!(r.stdout(), "app\n/home/app\n");
     assert_eq!(fs_.read("etc/passwd"), passwd);
 }
+
+fn home_fixture(config: &str) -> Rootfs {
+    let fs_ = Rootfs::new(PASSWD, GROUP, Some(config));
+    fs::create_dir_all(fs_.path("home/app/sub/deeper")).unwrap();
+    fs_.write("home/app/top-file", "x");
+    fs_.write("home/app/sub/deeper/file", "x");
+    fs_.write("home/app/root-file", "x");
+    for p in [
+        "home/app",
+        "home/app/sub",
+        "home/app/sub/deeper",
+        "home/app/top-file",
+        "home/app/sub/deeper/file",
+    ] {
+        std::os::unix::fs::chown(fs_.path(p), Some(1234), Some(1234)).unwrap();
+    }
+    fs_
+}
+
+fn uid_of(fs_: &Rootfs, p: &str) -> u32 {
+    fs::symlink_metadata(fs_.path(p)).unwrap().uid()
+}
+
+#[test]
+fn chown_home_all_re_owns_every_entry() {
+    prereq!();
+    let fs_ = home_fixture("chown_home = \"all\"\n");
+    let r = run(
+        &fs_,
+        &Run {
+            args: vec!["/bin/true"],
+            ..Run::default()
+        },
+    );
+    if engine_missing(&r) {
+        need!(false, "the ownership engine (branch own, not merged yet)");
+    }
+    r.ok();
+    for p in ["home/app", "home/app/sub/deeper/file", "home/app/root-file"] {
+        assert_eq!(uid_of(&fs_, p), 1000, "{p}");
+    }
+}
+
+#[test]
+fn chown_home_top_stops_below_the_first_level() {
+    prereq!();
+    let fs_ = home_fixture("chown_home = \"top\"\n");
+    let r = run(
+        &fs_,
+        &Run {
+            args: vec!["/bin/true"],
+            ..Run::default()
+        },
+    );
+    if engine_missing(&r) {
+        need!(false, "the ownership engine (branch own, not merged yet)");
+    }
+    r.ok();
+    assert_eq!(uid_of(&fs_, "home/app"), 1000);
+    assert_eq!(uid_of(&fs_, "home/app/top-file"), 1000);
+    assert_eq!(uid_of(&fs_, "home/app/sub"), 1000);
+    assert_eq!(uid_of(&fs_, "home/app/sub/deeper"), 1234);
+    assert_eq!(uid_of(&fs_, "home/app/sub/deeper/file"), 1234);
+    assert_eq!(uid_of(&fs_, "home/app/root-file"), 0);
+}
+
+#[test]
+fn chown_home_none_leaves_the_home_alone() {
+    prereq!();
+    let fs_ = home_fixture("chown_home = \"none\"\n");
+    run(
+        &fs_,
+        &Run {
+            args: vec!["/bin/true"],
+            ..Run::default()
+        },
+    )
+    .ok();
+    assert_eq!(uid_of(&fs_, "home/app"), 1234);
+    assert_eq!(uid_of(&fs_, "home/app/top-file"), 1234);
+}
