@@ -39,8 +39,11 @@ fn run(args: &[OsString]) -> Result<i32, Error> {
     let mut creds = RealCredentials;
     let start = start_creds(&creds)?;
     let mode = decide_mode(&creds);
+    // The caller's environment goes to the command only.
+    let caller_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
 
     if mode == Mode::Setuid {
+        forget_environment();
         check_first_program(&root)?;
         ep::claim_start(&root, Path::new(ep::MARKER_PATH))?;
         become_root(&mut creds)?;
@@ -54,15 +57,14 @@ fn run(args: &[OsString]) -> Result<i32, Error> {
 
     if let Mode::Unprivileged(why) = &mode {
         sp::set_umask(old_umask);
-        return run_unprivileged(why, &decision, &cfg, &root, args, &log);
+        return run_unprivileged(why, &decision, &cfg, &root, args, &log, caller_env);
     }
     let plan = match decision {
         Decision::StayRoot { reason } => {
             log.info(&format!("running as root, untouched: {reason}"));
             run_hooks(&root, &cfg, &mode, None)?;
             sp::set_umask(old_umask);
-            let env: Vec<_> = std::env::vars_os().collect();
-            return exec_or_init(args, "/bin/sh", &env, &cfg);
+            return exec_or_init(args, "/bin/sh", &caller_env, &cfg);
         }
         Decision::Match(p) => p,
     };
@@ -79,7 +81,7 @@ fn run(args: &[OsString]) -> Result<i32, Error> {
     run_hooks(&root, &cfg, &mode, Some(&plan))?;
     ep::drop::drop_privileges(&mut creds, &plan.target)?; // drop + verify
     sp::set_umask(old_umask);
-    let env = ep::command_env(std::env::vars_os(), &plan.target);
+    let env = ep::command_env(caller_env, &plan.target);
     exec_or_init(args, &plan.target.shell, &env, &cfg)
 }
 
@@ -105,6 +107,15 @@ fn decide_mode(c: &RealCredentials) -> Mode {
             Mode::Unprivileged(ep::explain_unprivileged(&exe, status.as_ref()))
         }
         m => m,
+    }
+}
+
+/// Setuid mode: nothing in this process (std, libc, the ownership engine's
+/// threads) may read the caller's environment (RUST_MIN_STACK, TZ, ...).
+/// Single-threaded here, so changing the environment is sound.
+fn forget_environment() {
+    for (k, _) in std::env::vars_os() {
+        std::env::remove_var(k);
     }
 }
 
@@ -188,8 +199,8 @@ fn run_unprivileged(
     root: &Sysroot,
     args: &[OsString],
     log: &Log,
+    caller: Vec<(OsString, OsString)>,
 ) -> Result<i32, Error> {
-    let caller: Vec<_> = std::env::vars_os().collect();
     if let Decision::Match(p) = decision {
         let sudo_needed = ep::write_sudoers_needed(root, p);
         let hooks = cfg.hooks_dir.as_ref().is_some_and(|d| {

@@ -103,13 +103,18 @@ fn hostile_environment_is_ignored_in_setuid_mode() {
                 ("HOSTMATCH_GID", "0"),
                 ("LD_PRELOAD", "/tmp/evil.so"),
                 ("EVIL", "1"),
+                ("RUST_MIN_STACK", "1"),
             ],
-            args: vec!["/bin/id", "-u"],
+            args: vec!["/bin/sh", "-c", "id -u; echo EVIL=$EVIL"],
             ..Run::default()
         },
     );
     r.ok();
-    assert_eq!(id_of(&r), "1000", "HOSTMATCH_UID must be ignored");
+    assert_eq!(
+        r.stdout(),
+        "1000\nEVIL=1\n",
+        "HOSTMATCH_UID ignored; the caller's environment reaches the command"
+    );
     let hook_env = fs_.read("tmp/hook-env");
     assert!(!hook_env.contains("EVIL"), "{hook_env}");
     assert!(!hook_env.contains("LD_PRELOAD"), "{hook_env}");
