@@ -37,8 +37,7 @@ pub struct Global {
         long,
         global = true,
         value_name = "DIR",
-        default_value = "/",
-        env = "HOSTMATCH_ROOT"
+        default_value = "/"
     )]
     pub root: PathBuf,
     /// Read process information from DIR instead of /proc.
