@@ -25,17 +25,48 @@ const SUBGID: &str = "/etc/subgid";
 /// An exclusive lock (flock on `/tmp/hostmatch-testkit/subid.lock`) that every harness
 /// edit of `/etc/subuid`/`/etc/subgid` takes. Hold it yourself around anything that must
 /// see the files unchanged, e.g. predicting `default`'s allocation and starting dockerd.
+/// Re-entrant within a thread: fixtures created and dropped while the caller holds it
+/// do not deadlock.
 pub struct SubidLock {
-    _file: File,
+    // Thread-bound: the depth counter and the locked file are thread-local.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+thread_local! {
+    static SUBID_LOCK: std::cell::RefCell<(usize, Option<File>)> =
+        const { std::cell::RefCell::new((0, None)) };
 }
 
 impl SubidLock {
     pub fn acquire() -> crate::Result<SubidLock> {
-        let path = crate::state_dir().join("subid.lock");
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        file.lock()
-            .with_context(|| format!("locking {}", path.display()))?;
-        Ok(SubidLock { _file: file })
+        SUBID_LOCK.with(|l| -> crate::Result<()> {
+            let mut l = l.borrow_mut();
+            if l.0 == 0 {
+                let path = crate::state_dir().join("subid.lock");
+                let file =
+                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                file.lock()
+                    .with_context(|| format!("locking {}", path.display()))?;
+                l.1 = Some(file);
+            }
+            l.0 += 1;
+            Ok(())
+        })?;
+        Ok(SubidLock {
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for SubidLock {
+    fn drop(&mut self) {
+        SUBID_LOCK.with(|l| {
+            let mut l = l.borrow_mut();
+            l.0 -= 1;
+            if l.0 == 0 {
+                l.1 = None; // closing the file releases the flock
+            }
+        });
     }
 }
 
@@ -67,6 +98,32 @@ impl HostUser {
     /// later runs if this process is killed).
     pub fn unique() -> crate::Result<HostUser> {
         Self::create(&crate::unique_name(USER_PREFIX))
+    }
+
+    /// Creates a system user with a unique name whose uid equals the gid of its group of
+    /// the same name (needed for `--userns-remap=UID` without a group part: dockerd then
+    /// wants a group whose gid is the uid). Ids are taken from 3000..4000.
+    pub fn unique_with_uid_eq_gid() -> crate::Result<HostUser> {
+        let name = crate::unique_name(USER_PREFIX);
+        let first = 3000 + (std::process::id() * 7) % 1000;
+        for k in 0..1000 {
+            let id = 3000 + (first - 3000 + k) % 1000;
+            let ids = id.to_string();
+            if getent("passwd", &ids)?.is_some() || getent("group", &ids)?.is_some() {
+                continue;
+            }
+            if HostGroup::create_with(&name, &["-g", &ids])
+                .map(std::mem::forget)
+                .is_err()
+            {
+                continue; // taken meanwhile
+            }
+            match Self::create_with(&name, &["-u", &ids, "-g", &ids]) {
+                Ok(u) => return Ok(u),
+                Err(_) => remove_user(&name),
+            }
+        }
+        bail!("no free uid/gid pair in 3000..4000")
     }
 
     /// Creates system user `name` with extra `useradd` arguments, e.g. `["-u", "4321",

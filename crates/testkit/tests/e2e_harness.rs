@@ -290,3 +290,21 @@ fn prereq_skips_locally_and_fails_in_ci() {
         "{msg}"
     );
 }
+
+#[test]
+fn subid_fixtures_can_be_dropped_while_the_lock_is_held() {
+    testkit::prereq!(testkit::is_root(), "root (edits the real /etc/subuid)");
+    let lock = testkit::SubidLock::acquire().unwrap();
+    let u = HostUser::unique().unwrap();
+    let line = format!("{}:4100000:10", u.name);
+    let s = HostSubids::add_locked(&lock, &[line.as_str()], &[] as &[&str]).unwrap();
+    drop(s); // re-locks: must not deadlock
+    assert!(!fs::read_to_string("/etc/subuid").unwrap().contains(&line));
+    drop(lock);
+    // Released: another open file description can take it now.
+    let f = fs::File::create(testkit::state_dir().join("subid.lock")).unwrap();
+    assert!(
+        f.try_lock().is_ok(),
+        "the lock is free after the last guard"
+    );
+}
