@@ -311,6 +311,23 @@ impl Dockerd {
     }
 
     fn shutdown(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            // dockerd gives each running container 10 s after SIGTERM on shutdown: kill
+            // them first (a test's `sleep` as PID 1 ignores SIGTERM).
+            let mut ps = self.docker_cmd();
+            ps.args(["ps", "-q"]);
+            if let Some(out) = output_within(ps, Duration::from_secs(10)) {
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                if !ids.is_empty() {
+                    let mut kill = self.docker_cmd();
+                    kill.arg("kill").args(&ids);
+                    let _ = output_within(kill, Duration::from_secs(10));
+                }
+            }
+        }
         if let Some(mut child) = self.child.take() {
             let pid = child.id() as i32;
             procs::signal(pid, Signal::TERM);

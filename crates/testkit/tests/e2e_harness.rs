@@ -308,3 +308,35 @@ fn subid_fixtures_can_be_dropped_while_the_lock_is_held() {
         "the lock is free after the last guard"
     );
 }
+
+#[test]
+fn e2e_a_killed_test_process_leaves_nothing_after_the_sweep() {
+    testkit::prereq_dockerd!();
+    use std::io::BufRead;
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_hostmatch-testkit"))
+        .arg("hold-dockerd")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (pid, dir) = line.trim().split_once(' ').expect("pid and dir");
+    let (pid, dir): (u32, std::path::PathBuf) = (pid.parse().unwrap(), dir.into());
+    assert!(dir.exists());
+    holder.kill().unwrap(); // SIGKILL: no Drop runs
+    holder.wait().unwrap();
+    // The daemon got SIGTERM from the kernel (parent death signal) and stops by itself.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while fs::metadata(format!("/proc/{pid}")).is_ok() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        fs::metadata(format!("/proc/{pid}")).is_err(),
+        "dockerd {pid} outlived its killed owner"
+    );
+    let removed = testkit::sweep_dead_daemons();
+    assert!(removed.contains(&dir), "{removed:?}");
+    assert_gone(&dir, pid);
+}
