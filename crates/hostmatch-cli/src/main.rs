@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    hostmatch::sys::reset_sigpipe();
     let cli = cli::Cli::parse();
     let ctx = ui::Context::from_cli(&cli.global);
     match ctx.check().and_then(|()| cmd::run(cli.command, &ctx)) {

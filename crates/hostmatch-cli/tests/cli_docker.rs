@@ -25,8 +25,8 @@ fn enable_default_creates_dockremap_and_ranges_like_dockerd() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(s
         .read("etc/passwd")
-        .ends_with("dockremap:x:998:998::/nonexistent:/bin/false\n"));
-    assert!(s.read("etc/group").ends_with("dockremap:x:998:\n"));
+        .ends_with("dockremap:x:100:100::/nonexistent:/bin/false\n"));
+    assert!(s.read("etc/group").ends_with("dockremap:x:100:\n"));
     assert_eq!(
         s.read("etc/subuid"),
         "alice:100000:65536\ndockremap:165536:65536\n"

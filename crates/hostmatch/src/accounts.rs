@@ -157,38 +157,20 @@ impl Accounts {
     }
 }
 
-/// Picks ids for a new system user and its group the way `useradd -r` does:
-/// the highest uid free in `uid_bounds`, and the same number for the group
-/// when it is free, else the highest gid free in `gid_bounds`.
-pub fn pick_system_ids(
-    acc: &Accounts,
-    uid_bounds: (Id, Id),
-    gid_bounds: (Id, Id),
-) -> Result<(Id, Id)> {
-    let uid_free = |id: Id| acc.passwd.find(|u| u.uid == id).is_none();
-    let gid_free = |id: Id| acc.group.find(|g| g.gid == id).is_none();
-    let uid = (uid_bounds.0..=uid_bounds.1)
-        .rev()
-        .find(|&id| uid_free(id))
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "no free system uid in {}..{}",
-                uid_bounds.0, uid_bounds.1
-            ))
-        })?;
-    let gid = if gid_free(uid) {
-        uid
-    } else {
-        (gid_bounds.0..=gid_bounds.1)
-            .rev()
-            .find(|&id| gid_free(id))
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "no free system gid in {}..{}",
-                    gid_bounds.0, gid_bounds.1
-                ))
-            })?
-    };
+/// The range `adduser --system` takes system ids from (Debian's adduser.conf).
+pub const SYSTEM_IDS: (Id, Id) = (100, 999);
+
+/// Picks ids for a new system user and its group the way dockerd's
+/// `adduser --system --group` does: the lowest free uid and, independently,
+/// the lowest free gid in [`SYSTEM_IDS`].
+pub fn pick_system_ids(acc: &Accounts) -> Result<(Id, Id)> {
+    let (lo, hi) = SYSTEM_IDS;
+    let uid = (lo..=hi)
+        .find(|&id| acc.passwd.find(|u| u.uid == id).is_none())
+        .ok_or_else(|| Error::invalid(format!("no free system uid in {lo}..{hi}")))?;
+    let gid = (lo..=hi)
+        .find(|&id| acc.group.find(|g| g.gid == id).is_none())
+        .ok_or_else(|| Error::invalid(format!("no free system gid in {lo}..{hi}")))?;
     Ok((uid, gid))
 }
 
@@ -257,20 +239,12 @@ mod tests {
     }
 
     #[test]
-    fn system_ids_are_the_highest_free_like_useradd() {
+    fn system_ids_are_the_lowest_free_like_adduser() {
         let acc = Accounts {
-            passwd: PasswdFile::parse("a:x:999:999::/:/bin/sh\n"),
-            group: GroupFile::parse("a:x:999:\nb:x:998:\n"),
+            passwd: PasswdFile::parse("a:x:100:100::/:/bin/sh\nb:x:101:100::/:/bin/sh\n"),
+            group: GroupFile::parse("a:x:100:\nb:x:102:\nc:x:101:\n"),
         };
-        assert_eq!(
-            pick_system_ids(&acc, (101, 999), (101, 999)).unwrap(),
-            (998, 997)
-        );
-        let full = Accounts {
-            passwd: PasswdFile::parse("a:x:5:5::/:/bin/sh\n"),
-            group: GroupFile::default(),
-        };
-        assert!(pick_system_ids(&full, (5, 5), (5, 5)).is_err());
+        assert_eq!(pick_system_ids(&acc).unwrap(), (102, 103));
     }
 
     proptest! {

@@ -8,9 +8,11 @@
 pub mod accounts;
 pub mod daemon_json;
 pub mod docker;
+pub mod doctor;
 pub mod error;
 pub mod fsedit;
 pub mod ids;
+pub mod kernel;
 pub mod linefile;
 pub mod logindefs;
 pub mod own;

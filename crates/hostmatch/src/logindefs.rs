@@ -92,15 +92,6 @@ impl SubidPolicy {
     }
 }
 
-/// System account id bounds (`SYS_UID_MIN`/`SYS_UID_MAX`, or the GID ones).
-pub fn system_id_bounds(defs: &LoginDefs, group: bool, path: &Path) -> Result<(Id, Id)> {
-    let p = if group { "SYS_GID" } else { "SYS_UID" };
-    Ok((
-        defs.get_id(&format!("{p}_MIN"), 101, path)?,
-        defs.get_id(&format!("{p}_MAX"), 999, path)?,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@
 //!   and allocates 65536 ids in each file (see [`crate::subid::dockerd_next_start`]).
 //! - A user that resolves to root turns remapping off.
 
+use std::path::{Path, PathBuf};
+
 use serde::Serialize;
 
 use crate::accounts::{Accounts, PasswdEntry};
@@ -40,33 +42,50 @@ pub struct Prediction {
     pub uid_map: IdMap,
     pub gid_map: IdMap,
     /// For `default` on a host without `dockremap`: the lines dockerd appends
-    /// to /etc/subuid and /etc/subgid when it creates the user.
-    pub creates_default: Option<(IdRange, IdRange)>,
+    /// to /etc/subuid and /etc/subgid when it creates the user (None for a
+    /// file that already has lines for `dockremap`).
+    pub creates_default: Option<(Option<IdRange>, Option<IdRange>)>,
 }
 
-/// The loaded files a prediction reads.
+/// The loaded files a prediction reads. The subid files are kept as text:
+/// dockerd parses them its own way (see [`dockerd_ranges`]).
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
     pub accounts: Accounts,
-    pub subuid: SubidFile,
-    pub subgid: SubidFile,
+    pub subuid: String,
+    pub subgid: String,
+    /// Paths of the two files, for messages.
+    pub subuid_path: PathBuf,
+    pub subgid_path: PathBuf,
 }
 
 impl Inputs {
-    /// Reads the files below `root`. Malformed subuid/subgid lines are errors
-    /// naming the line: dockerd refuses to start on them too.
+    /// Reads the files below `root`.
     pub fn load(root: &Sysroot) -> Result<Self> {
-        let sub = |kind: Kind| -> Result<SubidFile> {
-            let path = root.path(kind.rel_path());
-            let text = root.read(kind.rel_path())?;
-            SubidFile::parse_strict(&text, &path)
-        };
         Ok(Inputs {
             accounts: Accounts::load(root)?,
-            subuid: sub(Kind::Uid)?,
-            subgid: sub(Kind::Gid)?,
+            subuid: root.read(Kind::Uid.rel_path())?,
+            subgid: root.read(Kind::Gid.rel_path())?,
+            subuid_path: root.path(Kind::Uid.rel_path()),
+            subgid_path: root.path(Kind::Gid.rel_path()),
         })
     }
+
+    fn text(&self, kind: Kind) -> (&str, &Path) {
+        match kind {
+            Kind::Uid => (&self.subuid, &self.subuid_path),
+            Kind::Gid => (&self.subgid, &self.subgid_path),
+        }
+    }
+}
+
+/// The 65536 ids dockerd allocates for `dockremap` in a file without lines for it.
+pub fn default_range(file: &SubidFile) -> Result<IdRange> {
+    let start = subid::dockerd_next_start(&subid::all_ranges(file));
+    u32::try_from(start)
+        .ok()
+        .and_then(|s| IdRange::new(s, subid::FULL_RANGE).ok())
+        .ok_or_else(|| Error::invalid("no room left for dockremap's 65536 ids"))
 }
 
 /// Reads the host's files below `root` and predicts the maps for `spec`.
@@ -148,14 +167,52 @@ fn resolve<'a>(acc: &'a Accounts, spec: &str) -> Result<(Option<&'a PasswdEntry>
     Ok((user, group))
 }
 
-/// The lines dockerd takes for `user` from one file, in file order: those
-/// written with the numeric uid, else those written with the name.
-pub fn dockerd_ranges(file: &SubidFile, user: &PasswdEntry) -> Vec<IdRange> {
-    let by_uid = subid::ranges_of(file, &user.uid.to_string());
-    if !by_uid.is_empty() {
-        return by_uid;
+/// The ranges dockerd takes for `user` from one file's text, in file order:
+/// the lines written with the user's decimal uid, or, when there are none,
+/// the lines written with its name. Like dockerd, every line is trimmed,
+/// blank and `#` lines are skipped, a line without exactly three fields is an
+/// error whoever it belongs to, and bad numbers are errors only on the
+/// user's own lines.
+pub fn dockerd_ranges(text: &str, path: &Path, user: &PasswdEntry) -> Result<Vec<IdRange>> {
+    let uid = user.uid.to_string();
+    let (mut by_uid, mut by_name) = (Vec::new(), Vec::new());
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let err = |msg: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            msg,
+        };
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() != 3 {
+            return Err(err(format!(
+                "expected owner:start:count, found {} fields (dockerd refuses to start on this line)",
+                f.len()
+            )));
+        }
+        let list = if f[0] == uid {
+            &mut by_uid
+        } else if f[0] == user.name {
+            &mut by_name
+        } else {
+            continue;
+        };
+        let num = |s: &str, what: &str| {
+            s.parse::<u32>().map_err(|_| {
+                err(format!(
+                    "{what} '{s}' is not an id (dockerd refuses to start on it)"
+                ))
+            })
+        };
+        let (start, count) = (num(f[1], "start")?, num(f[2], "count")?);
+        let range = IdRange::new(start, count)
+            .map_err(|e| err(format!("{e}: every container would fail to start")))?;
+        list.push(range);
     }
-    subid::ranges_of(file, &user.name)
+    Ok(if by_uid.is_empty() { by_name } else { by_uid })
 }
 
 /// Predicts the maps for `spec` from loaded files (pure).
@@ -164,30 +221,18 @@ pub fn predict_from(inputs: &Inputs, spec: &str) -> Result<Prediction> {
     let Some(user) = user else {
         // `default` without dockremap: dockerd creates the user, then gives it
         // ranges unless lines for the name exist already.
-        let pick = |file: &SubidFile| -> Result<IdRange> {
-            let existing = subid::ranges_of(file, DEFAULT_USER);
-            if let Some(r) = existing.first() {
-                return Ok(*r);
+        // Per file: lines for the name are used as they are; otherwise
+        // dockerd allocates 65536 ids and appends a line.
+        let ranges = |kind: Kind| -> Result<(Vec<IdRange>, Option<IdRange>)> {
+            let file = SubidFile::parse(inputs.text(kind).0);
+            let existing = subid::ranges_of(&file, DEFAULT_USER);
+            if !existing.is_empty() {
+                return Ok((existing, None));
             }
-            let start = subid::dockerd_next_start(&subid::all_ranges(file));
-            u32::try_from(start)
-                .ok()
-                .and_then(|s| IdRange::new(s, subid::FULL_RANGE).ok())
-                .ok_or_else(|| Error::invalid("no room left for dockremap's 65536 ids"))
+            let new = default_range(&file)?;
+            Ok((vec![new], Some(new)))
         };
-        let existing_u = subid::ranges_of(&inputs.subuid, DEFAULT_USER);
-        let existing_g = subid::ranges_of(&inputs.subgid, DEFAULT_USER);
-        let (ru, rg) = (pick(&inputs.subuid)?, pick(&inputs.subgid)?);
-        let uranges = if existing_u.is_empty() {
-            vec![ru]
-        } else {
-            existing_u
-        };
-        let granges = if existing_g.is_empty() {
-            vec![rg]
-        } else {
-            existing_g
-        };
+        let ((uranges, unew), (granges, gnew)) = (ranges(Kind::Uid)?, ranges(Kind::Gid)?);
         return Ok(Prediction {
             spec: spec.to_string(),
             user: DEFAULT_USER.to_string(),
@@ -195,7 +240,7 @@ pub fn predict_from(inputs: &Inputs, spec: &str) -> Result<Prediction> {
             group,
             uid_map: IdMap::stacked(&uranges)?,
             gid_map: IdMap::stacked(&granges)?,
-            creates_default: Some((ru, rg)),
+            creates_default: Some((unew, gnew)),
         });
     };
     if user.uid == 0 || user.name == "root" {
@@ -203,8 +248,9 @@ pub fn predict_from(inputs: &Inputs, spec: &str) -> Result<Prediction> {
             "userns-remap '{spec}' names root: dockerd turns remapping off for root"
         )));
     }
-    let maps = |file: &SubidFile, kind: Kind| -> Result<IdMap> {
-        let ranges = dockerd_ranges(file, user);
+    let maps = |kind: Kind| -> Result<IdMap> {
+        let (text, path) = inputs.text(kind);
+        let ranges = dockerd_ranges(text, path, user)?;
         if ranges.is_empty() {
             return Err(Error::invalid(format!(
                 "no {} ranges for user {}: dockerd will not start (run: hostmatch subid add {})",
@@ -222,8 +268,8 @@ pub fn predict_from(inputs: &Inputs, spec: &str) -> Result<Prediction> {
         user: user.name.clone(),
         uid: Some(user.uid),
         group,
-        uid_map: maps(&inputs.subuid, Kind::Uid)?,
-        gid_map: maps(&inputs.subgid, Kind::Gid)?,
+        uid_map: maps(Kind::Uid)?,
+        gid_map: maps(Kind::Gid)?,
         creates_default: None,
     })
 }
@@ -244,8 +290,10 @@ mod tests {
                 ),
                 group: GroupFile::parse("root:x:0:\nagent:x:999:\nalice:x:1000:\ndocker:x:982:\n"),
             },
-            subuid: SubidFile::parse(subuid),
-            subgid: SubidFile::parse(subgid),
+            subuid: subuid.into(),
+            subgid: subgid.into(),
+            subuid_path: "/etc/subuid".into(),
+            subgid_path: "/etc/subgid".into(),
         }
     }
 
@@ -342,6 +390,52 @@ mod tests {
             .contains("no subuid ranges"));
         assert!(predict_from(&i, "a:b:c").is_err());
         assert!(predict_from(&i, "").is_err());
+    }
+
+    #[test]
+    fn parsing_follows_dockerd() {
+        // Other users' bad numbers are ignored; their wrong field counts are not.
+        let i = inputs(
+            "bob:abc:10\n  alice:100000:65536  \n",
+            "alice:100000:65536\n",
+        );
+        assert_eq!(
+            map(&predict_from(&i, "alice").unwrap().uid_map),
+            vec![(0, 100000, 65536)]
+        );
+        let i = inputs("garbage\nalice:100000:65536\n", "alice:100000:65536\n");
+        assert!(predict_from(&i, "alice")
+            .unwrap_err()
+            .to_string()
+            .starts_with("/etc/subuid:1:"));
+        let i = inputs("alice:abc:10\n", "alice:100000:65536\n");
+        assert!(predict_from(&i, "alice")
+            .unwrap_err()
+            .to_string()
+            .starts_with("/etc/subuid:1:"));
+        // A uid line must match the uid exactly as a string.
+        let i = inputs(
+            "alice:100000:65536\n01000:200000:65536\n",
+            "alice:100000:65536\n",
+        );
+        assert_eq!(
+            map(&predict_from(&i, "alice").unwrap().uid_map),
+            vec![(0, 100000, 65536)]
+        );
+        // A leading zero in SPEC is still the uid.
+        assert_eq!(predict_from(&i, "01000").unwrap().user, "alice");
+    }
+
+    #[test]
+    fn default_uses_existing_name_lines_per_file() {
+        let i = inputs("dockremap:700000:1000\n", "alice:100000:65536\n");
+        let p = predict_from(&i, "default").unwrap();
+        assert_eq!(map(&p.uid_map), vec![(0, 700000, 1000)]);
+        assert_eq!(map(&p.gid_map), vec![(0, 165536, 65536)]);
+        assert_eq!(
+            p.creates_default,
+            Some((None, Some(IdRange::new(165536, 65536).unwrap())))
+        );
     }
 
     #[test]

@@ -9,7 +9,6 @@ use hostmatch::daemon_json::DaemonJson;
 use hostmatch::docker::{self, DaemonInfo, RemapSetting};
 use hostmatch::fsedit::{FileEdit, Plan};
 use hostmatch::ids::IdMap;
-use hostmatch::logindefs::{self, LoginDefs};
 use hostmatch::remap::{self, DEFAULT_USER};
 use hostmatch::subid::{self, Kind, SubidEntry};
 use hostmatch::sysroot::{paths, Sysroot};
@@ -150,13 +149,7 @@ fn plan_default_user(
 ) -> anyhow::Result<()> {
     let acc = Accounts::load(root)?;
     if acc.passwd.find(|u| u.name == DEFAULT_USER).is_none() {
-        let defs_path = root.path(paths::LOGIN_DEFS);
-        let defs = LoginDefs::parse(&root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
-        let (uid, gid) = accounts::pick_system_ids(
-            &acc,
-            logindefs::system_id_bounds(&defs, false, &defs_path)?,
-            logindefs::system_id_bounds(&defs, true, &defs_path)?,
-        )?;
+        let (uid, gid) = accounts::pick_system_ids(&acc)?;
         let (old, mut passwd) = read_lines::<PasswdEntry>(root, paths::PASSWD)?;
         passwd.push(PasswdEntry {
             name: DEFAULT_USER.into(),
@@ -216,11 +209,7 @@ fn plan_default_user(
         let (old, mut file) = read_lines::<SubidEntry>(root, kind.rel_path())?;
         let mine = subid::ranges_of(&file, DEFAULT_USER);
         if mine.is_empty() {
-            let start = subid::dockerd_next_start(&subid::all_ranges(&file));
-            let range = u32::try_from(start)
-                .ok()
-                .and_then(|s| hostmatch::ids::IdRange::new(s, subid::FULL_RANGE).ok())
-                .ok_or_else(|| hostmatch::Error::invalid("no room for dockremap's 65536 ids"))?;
+            let range = remap::default_range(&file)?;
             file.push(SubidEntry {
                 owner: DEFAULT_USER.into(),
                 range,
