@@ -164,8 +164,8 @@ fn e2e_leftovers_of_a_killed_run_are_swept() {
         .status()
         .unwrap();
     assert!(st.success());
-    let removed = testkit::sweep_dead_daemons();
-    assert!(removed.contains(&dir), "{removed:?}");
+    // Any sweep removes it: ours, or that of a dockerd test starting in parallel.
+    testkit::sweep_dead_daemons();
     assert_gone(&dir, dead);
 }
 
@@ -336,7 +336,7 @@ fn e2e_a_killed_test_process_leaves_nothing_after_the_sweep() {
         fs::metadata(format!("/proc/{pid}")).is_err(),
         "dockerd {pid} outlived its killed owner"
     );
-    let removed = testkit::sweep_dead_daemons();
-    assert!(removed.contains(&dir), "{removed:?}");
+    // Any sweep removes it: ours, or that of a dockerd test starting in parallel.
+    testkit::sweep_dead_daemons();
     assert_gone(&dir, pid);
 }
