@@ -16,7 +16,9 @@
 use std::process::Command;
 
 use hostmatch::ids::{Extent, IdMap};
-use testkit::{Dockerd, DockerdConfig, HostGroup, HostSubids, HostUser, StorageDriver, SubidLock};
+use testkit::{
+    Dockerd, DockerdConfig, EtcCopy, HostGroup, HostSubids, HostUser, StorageDriver, SubidLock,
+};
 
 /// A layout under test: the fixtures (kept alive for the test) and what to expect.
 struct Layout {
@@ -204,11 +206,20 @@ fn layout(kind: Kind) -> Layout {
 
 /// Starts a dockerd with `--userns-remap=spec` and returns the maps a container gets.
 fn real_maps(spec: &str, driver: StorageDriver) -> (IdMap, IdMap) {
-    let d = Dockerd::start(DockerdConfig {
+    real_maps_in(spec, driver, None)
+}
+
+/// Like [`real_maps`]; with `etc`, dockerd sees that copy as its /etc.
+fn real_maps_in(spec: &str, driver: StorageDriver, etc: Option<&EtcCopy>) -> (IdMap, IdMap) {
+    let config = DockerdConfig {
         storage_driver: driver,
         userns_remap: Some(spec.to_string()),
         extra_args: vec![],
-    })
+    };
+    let d = match etc {
+        Some(e) => Dockerd::start_with_etc(config, &e.etc()),
+        None => Dockerd::start(config),
+    }
     .unwrap_or_else(|e| panic!("dockerd --userns-remap={spec}: {e:#}"));
     d.import(
         testkit::images::busybox_rootfs_tar().expect("busybox image"),
@@ -233,8 +244,15 @@ fn real_maps(spec: &str, driver: StorageDriver) -> (IdMap, IdMap) {
 
 /// `hostmatch --root / map SPEC --json`, parsed.
 fn predicted(spec: &str) -> (IdMap, IdMap) {
+    predicted_in(spec, std::path::Path::new("/"))
+}
+
+/// `hostmatch --root ROOT map SPEC --json`, parsed.
+fn predicted_in(spec: &str, root: &std::path::Path) -> (IdMap, IdMap) {
     let out = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
-        .args(["--root", "/", "map", spec, "--json"])
+        .arg("--root")
+        .arg(root)
+        .args(["map", spec, "--json"])
         .output()
         .expect("running hostmatch");
     assert!(
@@ -467,4 +485,121 @@ fn e2e_remap_default_allocates_for_dockremap_dockerd_truth() {
 #[test]
 fn e2e_remap_default_allocates_for_dockremap_map_matches_dockerd() {
     default_case(true);
+}
+
+// ------------------------------------------- `default` in a private /etc
+
+/// dockremap's allocation, isolated: dockerd runs with a private copy of /etc (its own
+/// mount namespace) without `dockremap`, so it must create the account and allocate, and the
+/// host's files are never touched. The subid files are replaced by `subuid`/`subgid`.
+struct PrivateDefault {
+    etc: EtcCopy,
+    uid_map: IdMap,
+    gid_map: IdMap,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum DefaultCase {
+    /// subuid: a range at 100000 and one touching its end (`165536:10`): dockerd's
+    /// inclusive overlap test steps over the touching one too (start 165546). subgid: a
+    /// range lying INSIDE 100000-165535 (`120000:10`): dockerd's test misses it and
+    /// allocates 100000, overlapping it.
+    Quirks,
+    /// A `dockremap` line exists in subuid only (no account yet): it is used as is, and only
+    /// subgid gets a fresh range; unsorted lines are walked sorted by start.
+    ExistingSubuidLine,
+}
+
+fn private_default(case: DefaultCase) -> PrivateDefault {
+    let etc = EtcCopy::new().expect("copy of /etc");
+    etc.remove_account("dockremap").unwrap();
+    let (su, sg, um, gm) = match case {
+        DefaultCase::Quirks => (
+            "other:100000:65536\nother:165536:10\n",
+            "other:120000:10\n",
+            map(&[(0, 165_546, 65536)]),
+            map(&[(0, 100_000, 65536)]),
+        ),
+        DefaultCase::ExistingSubuidLine => (
+            "dockremap:700000:2000\n",
+            "other:300000:65536\nother:100000:65536\nother:180000:65536\n",
+            map(&[(0, 700_000, 2000)]),
+            map(&[(0, 365_536, 65536)]),
+        ),
+    };
+    etc.write("subuid", su).unwrap();
+    etc.write("subgid", sg).unwrap();
+    PrivateDefault {
+        etc,
+        uid_map: um,
+        gid_map: gm,
+    }
+}
+
+fn private_default_truth(case: DefaultCase) {
+    testkit::prereq_dockerd!();
+    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
+    let host_had_dockremap = testkit::getent("passwd", "dockremap").unwrap().is_some();
+    let p = private_default(case);
+    let (u, g) = real_maps_in("default", StorageDriver::Vfs, Some(&p.etc));
+    assert_eq!(u, p.uid_map, "{case:?}: uid_map");
+    assert_eq!(g, p.gid_map, "{case:?}: gid_map");
+    // dockerd created the account and wrote its lines in the copy only.
+    assert!(p
+        .etc
+        .read("passwd")
+        .lines()
+        .any(|l| l.starts_with("dockremap:")));
+    let line = |m: &IdMap| format!("dockremap:{}:{}", m.extents()[0].host, m.extents()[0].count);
+    assert!(
+        p.etc.read("subuid").lines().any(|l| l == line(&u)),
+        "{}",
+        p.etc.read("subuid")
+    );
+    assert!(
+        p.etc.read("subgid").lines().any(|l| l == line(&g)),
+        "{}",
+        p.etc.read("subgid")
+    );
+    assert_eq!(
+        testkit::getent("passwd", "dockremap").unwrap().is_some(),
+        host_had_dockremap,
+        "the host's accounts were changed"
+    );
+}
+
+fn private_default_prediction(case: DefaultCase) {
+    testkit::prereq_dockerd!();
+    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
+    let p = private_default(case);
+    let (pu, pg) = predicted_in("default", p.etc.root());
+    let (u, g) = real_maps_in("default", StorageDriver::Vfs, Some(&p.etc));
+    assert_eq!(
+        pu, u,
+        "{case:?}: hostmatch map default predicted uid_map\n{pu}but dockerd installed\n{u}"
+    );
+    assert_eq!(
+        pg, g,
+        "{case:?}: hostmatch map default predicted gid_map\n{pg}but dockerd installed\n{g}"
+    );
+}
+
+#[test]
+fn e2e_remap_default_allocation_quirks_dockerd_truth() {
+    private_default_truth(DefaultCase::Quirks);
+}
+
+#[test]
+fn e2e_remap_default_allocation_quirks_map_matches_dockerd() {
+    private_default_prediction(DefaultCase::Quirks);
+}
+
+#[test]
+fn e2e_remap_default_existing_subuid_line_dockerd_truth() {
+    private_default_truth(DefaultCase::ExistingSubuidLine);
+}
+
+#[test]
+fn e2e_remap_default_existing_subuid_line_map_matches_dockerd() {
+    private_default_prediction(DefaultCase::ExistingSubuidLine);
 }

@@ -447,3 +447,90 @@ mod tests {
         );
     }
 }
+
+/// A private copy of the host's `/etc` in a temporary directory `<root>/etc`, for a daemon
+/// started with [`crate::Dockerd::start_with_etc`] and for `hostmatch --root <root>`.
+/// Removed on drop.
+pub struct EtcCopy {
+    dir: tempfile::TempDir,
+}
+
+impl EtcCopy {
+    /// Copies `/etc` (`cp -a`, about 4 MB here).
+    pub fn new() -> crate::Result<EtcCopy> {
+        let dir = tempfile::Builder::new().prefix("hmt-etc-").tempdir()?;
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg("/etc")
+            .arg(dir.path().join("etc"))
+            .output()?;
+        // Files that vanish while copying (lock files of a concurrent useradd) are fine.
+        let err = String::from_utf8_lossy(&out.stderr);
+        let real: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.contains("No such file or directory"))
+            .collect();
+        if !out.status.success() && !real.is_empty() {
+            bail!("copying /etc failed: {}", real.join("; "));
+        }
+        // Lock files copied from a moment when the host's were held would block
+        // useradd/usermod in the copy.
+        for e in fs::read_dir(dir.path().join("etc"))?.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".lock") || n == ".pwd.lock" {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(EtcCopy { dir })
+    }
+
+    /// The directory that holds `etc` (for `hostmatch --root`).
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The copy of `/etc`.
+    pub fn etc(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    /// The text of `etc/<name>` in the copy ("" if missing).
+    pub fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.etc().join(name)).unwrap_or_default()
+    }
+
+    /// Replaces `etc/<name>` in the copy, keeping its mode.
+    pub fn write(&self, name: &str, text: &str) -> crate::Result<()> {
+        let p = self.etc().join(name);
+        fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    }
+
+    /// Removes from the copy's passwd, group, shadow, gshadow, subuid and subgid every line
+    /// whose first field is `name` (e.g. to start without `dockremap`).
+    pub fn remove_account(&self, name: &str) -> crate::Result<()> {
+        for f in ["passwd", "group", "shadow", "gshadow", "subuid", "subgid"] {
+            let text = self.read(f);
+            let kept: String = text
+                .split_inclusive('\n')
+                .filter(|l| l.split(':').next() != Some(name))
+                .collect();
+            if kept != text {
+                self.write(f, &kept)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends lines to `etc/<name>` in the copy.
+    pub fn append(&self, name: &str, lines: &[&str]) -> crate::Result<()> {
+        let mut text = self.read(name);
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        self.write(name, &text)
+    }
+}
