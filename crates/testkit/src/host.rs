@@ -420,34 +420,6 @@ fn remove_lines(path: &Path, lines: &[String]) -> crate::Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_well_formed_lines_may_reach_the_host_files() {
-        assert!(check_line("hmt-1-2:100000:65536").is_ok());
-        assert!(check_line("1234:1:1").is_ok());
-        for bad in ["", "a:b:c", "a:1", "a:1:2:3", ":1:2", "a:-1:2", "a b:1:2"] {
-            assert!(check_line(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn removing_lines_keeps_every_other_byte() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("subuid");
-        fs::write(&p, "a:1:1\nb:2:2\na:1:1\nc:3:3").unwrap();
-        remove_lines(&p, &["a:1:1".to_string(), "zz:1:1".to_string()]).unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "a:1:1\nb:2:2\nc:3:3");
-        append_lines(&p, &["d:4:4".to_string()]).unwrap();
-        assert_eq!(
-            fs::read_to_string(&p).unwrap(),
-            "a:1:1\nb:2:2\nc:3:3\nd:4:4\n"
-        );
-    }
-}
-
 /// A private copy of the host's `/etc` in a temporary directory `<root>/etc`, for a daemon
 /// started with [`crate::Dockerd::start_with_etc`] and for `hostmatch --root <root>`.
 /// Removed on drop.
@@ -532,5 +504,33 @@ impl EtcCopy {
             text.push('\n');
         }
         self.write(name, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_lines_may_reach_the_host_files() {
+        assert!(check_line("hmt-1-2:100000:65536").is_ok());
+        assert!(check_line("1234:1:1").is_ok());
+        for bad in ["", "a:b:c", "a:1", "a:1:2:3", ":1:2", "a:-1:2", "a b:1:2"] {
+            assert!(check_line(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn removing_lines_keeps_every_other_byte() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("subuid");
+        fs::write(&p, "a:1:1\nb:2:2\na:1:1\nc:3:3").unwrap();
+        remove_lines(&p, &["a:1:1".to_string(), "zz:1:1".to_string()]).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "a:1:1\nb:2:2\nc:3:3");
+        append_lines(&p, &["d:4:4".to_string()]).unwrap();
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            "a:1:1\nb:2:2\nc:3:3\nd:4:4\n"
+        );
     }
 }
