@@ -603,3 +603,139 @@ fn e2e_remap_default_existing_subuid_line_dockerd_truth() {
 fn e2e_remap_default_existing_subuid_line_map_matches_dockerd() {
     private_default_prediction(DefaultCase::ExistingSubuidLine);
 }
+
+// ------------------------------------ malformed files, in a private /etc
+
+/// A private /etc with account `hmtp` (uid/gid 4500) and the given subid files.
+fn private_etc_with(subuid: &str, subgid: &str) -> EtcCopy {
+    let etc = EtcCopy::new().expect("copy of /etc");
+    etc.append("passwd", &["hmtp:x:4500:4500::/nonexistent:/bin/false"])
+        .unwrap();
+    etc.append("group", &["hmtp:x:4500:"]).unwrap();
+    etc.write("subuid", subuid).unwrap();
+    etc.write("subgid", subgid).unwrap();
+    etc
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Bad {
+    /// A line of ANOTHER user with 4 fields: dockerd refuses to start.
+    OtherUsersLineWithFourFields,
+    /// The user's own line with a non-numeric start: dockerd refuses to start.
+    OwnLineNotNumeric,
+    /// No subgid line for the user: dockerd refuses to start.
+    NoSubgidLine,
+}
+
+fn bad_files(case: Bad) -> (EtcCopy, &'static str) {
+    let ok = "hmtp:600000:65536\n";
+    match case {
+        Bad::OtherUsersLineWithFourFields => (
+            private_etc_with("other:1:2:3\nhmtp:600000:65536\n", ok),
+            "Format not correct",
+        ),
+        Bad::OwnLineNotNumeric => (
+            private_etc_with("hmtp:600000:65536\nhmtp:abc:10\n", ok),
+            "String to int conversion failed",
+        ),
+        Bad::NoSubgidLine => (
+            private_etc_with(ok, "other:700000:65536\n"),
+            "no subgid ranges found",
+        ),
+    }
+}
+
+fn refusal_truth(case: Bad) {
+    testkit::prereq_dockerd!();
+    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
+    let (etc, msg) = bad_files(case);
+    let config = DockerdConfig {
+        storage_driver: StorageDriver::Vfs,
+        userns_remap: Some("hmtp".into()),
+        extra_args: vec![],
+    };
+    let err = Dockerd::start_with_etc(config, &etc.etc())
+        .err()
+        .unwrap_or_else(|| panic!("{case:?}: dockerd started"));
+    assert!(format!("{err:#}").contains(msg), "{case:?}: {err:#}");
+}
+
+/// dockerd refuses to start: `hostmatch map` must fail too (exit 2 or 3, one line on
+/// stderr), not predict a map.
+fn refusal_prediction(case: Bad) {
+    testkit::prereq!(testkit::is_root(), "root");
+    let (etc, _) = bad_files(case);
+    let out = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
+        .arg("--root")
+        .arg(etc.root())
+        .args(["map", "hmtp", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "{case:?}: dockerd refuses to start, but hostmatch map predicted {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{case:?}: one line: {err}");
+}
+
+#[test]
+fn e2e_remap_refusal_other_users_four_field_line_dockerd_truth() {
+    refusal_truth(Bad::OtherUsersLineWithFourFields);
+}
+
+#[test]
+fn e2e_remap_refusal_other_users_four_field_line_map_fails_too() {
+    refusal_prediction(Bad::OtherUsersLineWithFourFields);
+}
+
+#[test]
+fn e2e_remap_refusal_own_line_not_numeric_dockerd_truth() {
+    refusal_truth(Bad::OwnLineNotNumeric);
+}
+
+#[test]
+fn e2e_remap_refusal_own_line_not_numeric_map_fails_too() {
+    refusal_prediction(Bad::OwnLineNotNumeric);
+}
+
+#[test]
+fn e2e_remap_refusal_no_subgid_line_dockerd_truth() {
+    refusal_truth(Bad::NoSubgidLine);
+}
+
+#[test]
+fn e2e_remap_refusal_no_subgid_line_map_fails_too() {
+    refusal_prediction(Bad::NoSubgidLine);
+}
+
+/// Lines dockerd tolerates: another user's non-numeric line, a comment, blank lines and
+/// surrounding whitespace.
+fn tolerated_etc() -> EtcCopy {
+    private_etc_with(
+        "# comment\nother:abc:10\n\n  hmtp:600000:65536  \n",
+        "hmtp:610000:65536\n",
+    )
+}
+
+#[test]
+fn e2e_remap_tolerated_lines_dockerd_truth() {
+    testkit::prereq_dockerd!();
+    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
+    let etc = tolerated_etc();
+    let (u, g) = real_maps_in("hmtp", StorageDriver::Vfs, Some(&etc));
+    assert_eq!(u, map(&[(0, 600_000, 65536)]));
+    assert_eq!(g, map(&[(0, 610_000, 65536)]));
+}
+
+#[test]
+fn e2e_remap_tolerated_lines_map_matches_dockerd() {
+    testkit::prereq_dockerd!();
+    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
+    let etc = tolerated_etc();
+    let (pu, pg) = predicted_in("hmtp", etc.root());
+    let (u, g) = real_maps_in("hmtp", StorageDriver::Vfs, Some(&etc));
+    assert_eq!(pu, u, "predicted uid_map\n{pu}but dockerd installed\n{u}");
+    assert_eq!(pg, g, "predicted gid_map\n{pg}but dockerd installed\n{g}");
+}
