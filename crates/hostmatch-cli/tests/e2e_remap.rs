@@ -453,12 +453,12 @@ fn default_case(use_hostmatch: bool) {
 }
 
 #[test]
-fn e2e_remap_default_allocates_for_dockremap_dockerd_truth() {
+fn e2e_remap_default_with_host_files_dockerd_truth() {
     default_case(false);
 }
 
 #[test]
-fn e2e_remap_default_allocates_for_dockremap_map_matches_dockerd() {
+fn e2e_remap_default_with_host_files_map_matches_dockerd() {
     default_case(true);
 }
 
