@@ -5,6 +5,8 @@
 
 use std::io;
 
+pub mod fs;
+
 use crate::ids::Id;
 use crate::{Error, Result};
 
