@@ -6,11 +6,14 @@
 //! reading and the atomic writing; [`sys`] is the only place with `unsafe`.
 
 pub mod accounts;
+pub mod acl;
 pub mod daemon_json;
 pub mod docker;
 pub mod doctor;
+pub mod entrypoint;
 pub mod error;
 pub mod fsedit;
+pub mod grouplink;
 pub mod idmount;
 pub mod ids;
 pub mod kernel;
@@ -21,5 +24,6 @@ pub mod remap;
 pub mod subid;
 pub mod sys;
 pub mod sysroot;
+pub mod volume;
 
 pub use error::{Error, Result};

@@ -1,14 +1,20 @@
 //! One small function per subcommand.
 
+mod acl;
+mod chown;
 mod docker;
 mod doctor;
 mod generate;
+mod group;
 mod map;
 mod mount;
 mod mounts;
+mod shift;
 mod subid;
 mod umount;
+mod volume;
 mod volume_plugin;
+mod walk;
 
 use crate::cli::Command;
 use crate::ui::{Context, Outcome};
@@ -20,6 +26,11 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Translate(a) => map::translate(ctx, &a),
         Command::Docker(c) => docker::run(c, ctx),
         Command::Doctor => doctor::run(ctx),
+        Command::Chown(a) => chown::run(a, ctx),
+        Command::Shift(a) => shift::run(a, ctx),
+        Command::Acl(a) => acl::run(a, ctx),
+        Command::Volume(a) => volume::run(a, ctx),
+        Command::Group(a) => group::run(a, ctx),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(&dir),
         Command::Mount(args) => mount::run(ctx, args),

@@ -1,15 +1,17 @@
 //! The ownership engine: re-owning and shifting of trees by an fd-relative,
 //! parallel walk that never follows symlinks and never crosses mount points.
 //!
-//! This file fixes the engine's interface; the walk itself lands with the
-//! ownership-engine issue.
+//! The walk itself is in [`walk`]; this file holds the interface.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::ids::{Id, IdMap};
-use crate::{Error, Result};
+use crate::Result;
+
+pub mod spec;
+mod walk;
 
 /// What to change on each entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,38 @@ pub enum Rule {
     /// ids outside every range are left alone and counted. ACLs and file
     /// capabilities move too; setuid/setgid bits are kept.
     Shift { uid_map: IdMap, gid_map: IdMap },
+    /// Grants or revokes a named user's POSIX ACL entry (access ACL, and
+    /// with `default` the default ACL of directories too), keeping the mask
+    /// such that the entry takes effect. Owners are not changed.
+    Acl {
+        uid: Id,
+        change: AclChange,
+        default: bool,
+    },
+}
+
+/// What [`Rule::Acl`] does to the user's entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclChange {
+    /// Add or replace the entry with these permissions (`acl::R|W|X`);
+    /// `cap_x`: the `X` of `rwX`, execute only for directories and files
+    /// someone can already execute.
+    Grant { perms: u16, cap_x: bool },
+    /// Remove the entry.
+    Revoke,
+}
+
+impl Rule {
+    /// The shift that undoes this one (maps inverted); `None` for other rules.
+    pub fn reverse(&self) -> Option<Rule> {
+        match self {
+            Rule::Shift { uid_map, gid_map } => Some(Rule::Shift {
+                uid_map: uid_map.inverse(),
+                gid_map: gid_map.inverse(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// How deep to walk.
@@ -61,6 +95,7 @@ pub struct Options {
 /// A per-entry failure; the walk goes on past it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryError {
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub error: String,
 }
@@ -74,15 +109,72 @@ pub struct Report {
     /// Ids left alone by a shift because no range holds them.
     pub unmapped: u64,
     pub errors: Vec<EntryError>,
+    /// Errors beyond the first [`MAX_ERRORS`] are counted here, not listed.
+    pub errors_omitted: u64,
+}
+
+/// Paths as text in JSON (any bytes: lossy for names that are not UTF-8).
+fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+/// How many per-entry errors a [`Report`] lists.
+pub const MAX_ERRORS: usize = 1000;
+
+impl Report {
+    /// Whether every entry could be handled.
+    pub fn is_clean(&self) -> bool {
+        self.errors.is_empty() && self.errors_omitted == 0
+    }
+
+    /// Adds another walk's counts and errors to this one.
+    pub fn merge(&mut self, other: Report) {
+        self.scanned += other.scanned;
+        self.changed += other.changed;
+        self.skipped_mounts += other.skipped_mounts;
+        self.unmapped += other.unmapped;
+        self.errors_omitted += other.errors_omitted;
+        for e in other.errors {
+            if self.errors.len() < MAX_ERRORS {
+                self.errors.push(e);
+            } else {
+                self.errors_omitted += 1;
+            }
+        }
+    }
+
+    /// One line for humans: `scanned 12, changed 3, 1 mount point skipped`.
+    pub fn summary(&self, dry_run: bool) -> String {
+        let mut s = format!(
+            "scanned {}, {} {}",
+            self.scanned,
+            if dry_run { "would change" } else { "changed" },
+            self.changed
+        );
+        if self.skipped_mounts > 0 {
+            s += &format!(", skipped {} mount point(s)", self.skipped_mounts);
+        }
+        if self.unmapped > 0 {
+            s += &format!(", {} id(s) outside every range left alone", self.unmapped);
+        }
+        let errs = self.errors.len() as u64 + self.errors_omitted;
+        if errs > 0 {
+            s += &format!(", {errs} error(s)");
+        }
+        s
+    }
 }
 
 /// Progress callback: called now and then with the number of entries scanned.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 
-/// Applies `rule` to the tree at `path`.
+/// A progress callback that ignores progress.
+pub fn no_progress(_: u64) {}
+
+/// Applies `rule` to the tree at `path`: the path itself (a symlink is
+/// re-owned itself) and, by `opts.depth`, what is below it. Per-entry
+/// failures are collected in [`Report::errors`]; `Err` only when the path
+/// itself cannot be looked at.
 pub fn apply(path: &Path, rule: &Rule, opts: &Options, progress: Progress<'_>) -> Result<Report> {
-    let _ = (path, rule, opts, progress);
-    Err(Error::Unsupported(
-        "the ownership engine is not built yet".into(),
-    ))
+    walk::run(path, rule, opts, progress)
 }

@@ -1,0 +1,50 @@
+//! `hostmatch group link CGID --remap SPEC --name NAME [--add USER...]`.
+
+use hostmatch::{grouplink, ids, remap, Error};
+
+use crate::cli::GroupCommand;
+use crate::ui::{self, Context, Outcome};
+
+pub fn run(cmd: GroupCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let GroupCommand::Link {
+        cgid,
+        remap: spec,
+        name,
+        add,
+        dry_run,
+    } = cmd;
+    let cgid = ids::parse_id(&cgid)?;
+    let p = remap::predict(&ctx.root, &spec)?;
+    let gid = p.gid_map.to_host(cgid).ok_or_else(|| {
+        Error::invalid(format!(
+            "container gid {cgid} is not mapped by userns-remap '{spec}'"
+        ))
+    })?;
+    let plan = grouplink::plan(&ctx.root, &name, gid, &add)?;
+    if ctx.json {
+        ui::print_json(&serde_json::json!({
+            "group": name,
+            "gid": gid,
+            "container_gid": cgid,
+            "changed": !plan.is_empty(),
+            "dry_run": dry_run,
+            "diff": plan.diff(),
+        }))?;
+    } else if dry_run {
+        print!("{}", plan.diff());
+    }
+    if !dry_run {
+        plan.apply()?;
+        if !ctx.json {
+            println!(
+                "group {name}: gid {gid} (container gid {cgid}){}",
+                if plan.is_empty() {
+                    ", already linked"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}

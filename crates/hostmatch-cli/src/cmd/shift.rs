@@ -1,0 +1,13 @@
+//! `hostmatch shift PATH... --map CONTAINER:HOST:COUNT [--reverse]`.
+
+use hostmatch::own::{spec, Depth};
+
+use crate::cli::ShiftArgs;
+use crate::ui::{Context, Outcome};
+
+pub fn run(a: ShiftArgs, ctx: &Context) -> anyhow::Result<Outcome> {
+    let rule = spec::shift_rule(&a.maps, a.reverse)?;
+    super::walk::check_paths(&a.paths)?;
+    super::walk::check_root("shift", a.walk.dry_run)?;
+    super::walk::run(&a.paths, &rule, Depth::Recursive, &a.walk, ctx)
+}

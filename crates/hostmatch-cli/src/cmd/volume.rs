@@ -1,0 +1,65 @@
+//! `hostmatch volume prepare DIR --for CUID[:CGID] (--remap SPEC | --host-ids UID:GID) ...`.
+
+use hostmatch::accounts::Accounts;
+use hostmatch::own::spec;
+use hostmatch::{remap, volume, Error};
+
+use crate::cli::VolumeCommand;
+use crate::ui::{self, Context, Outcome};
+
+pub fn run(cmd: VolumeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let VolumeCommand::Prepare {
+        dir,
+        for_ids,
+        remap: remap_spec,
+        host_ids,
+        dirs,
+        files,
+        writable_by,
+    } = cmd;
+    let (cuid, cgid) = volume::parse_for(&for_ids)?;
+    let accounts = Accounts::load(&ctx.root)?;
+    let (uid, gid) = match (&remap_spec, &host_ids) {
+        (Some(s), None) => {
+            let p = remap::predict(&ctx.root, s)?;
+            volume::host_ids(&p.uid_map, &p.gid_map, cuid, cgid)?
+        }
+        (None, Some(h)) => match spec::owner_pair(&accounts, h)? {
+            (Some(u), Some(g)) => (u, g),
+            _ => return Err(Error::invalid("--host-ids needs both sides: UID:GID").into()),
+        },
+        _ => {
+            return Err(
+                Error::invalid("give exactly one of --remap SPEC and --host-ids UID:GID").into(),
+            )
+        }
+    };
+    let writable_by = writable_by
+        .map(|u| spec::user_id(&accounts, &u))
+        .transpose()?;
+    super::walk::check_root("volume prepare", false)?;
+    let prepared = volume::prepare(&volume::Spec {
+        dir,
+        uid,
+        gid,
+        dirs,
+        files,
+        writable_by,
+    })?;
+    if ctx.json {
+        ui::print_json(&prepared)?;
+    } else {
+        for p in &prepared {
+            println!(
+                "{} {} {}:{} {} {}",
+                if p.created { "created" } else { "kept   " },
+                p.kind,
+                p.uid,
+                p.gid,
+                p.mode,
+                p.path
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,575 @@
+//! The walk: a bounded pool of threads sharing a stack of directories to
+//! visit. Each directory is opened relative to its parent's descriptor with
+//! `O_NOFOLLOW | O_DIRECTORY`; each entry is looked at with `statx(...,
+//! AT_SYMLINK_NOFOLLOW)`. An entry whose owner alone changes is re-owned by
+//! `fchownat(parent, name, AT_SYMLINK_NOFOLLOW)` (one call, as `chown -R`
+//! does); an entry with more to do (setuid bits to put back, capabilities,
+//! ACLs, a shift) is opened (`O_PATH | O_NOFOLLOW`), checked to be the inode
+//! that was looked at, and changed through that descriptor. Mount points are
+//! recognised by mount id.
+
+use std::collections::HashSet;
+use std::ffi::{CStr, CString, OsStr};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use super::{AclChange, Depth, EntryError, Mode, Options, Progress, Report, Rule, MAX_ERRORS};
+use crate::acl::{self, Acl, FileCaps, Tag};
+use crate::ids::Id;
+use crate::sys::fs::{self as sfs, Stat};
+use crate::{Error, Result};
+
+/// A directory waiting to be visited.
+enum Item {
+    Root(OwnedFd, PathBuf),
+    Child {
+        parent: Arc<OwnedFd>,
+        name: CString,
+        path: PathBuf,
+    },
+}
+
+struct Queue {
+    items: Vec<Item>,
+    active: usize,
+}
+
+struct Walk<'a> {
+    rule: &'a Rule,
+    dry: bool,
+    depth: Depth,
+    root_mnt: u64,
+    queue: Mutex<Queue>,
+    cv: Condvar,
+    scanned: AtomicU64,
+    changed: AtomicU64,
+    skipped_mounts: AtomicU64,
+    unmapped: AtomicU64,
+    errors: Mutex<(Vec<EntryError>, u64)>,
+    links: Mutex<HashSet<u64>>,
+    progress: Progress<'a>,
+}
+
+const PROGRESS_EVERY: u64 = 2048;
+
+pub(super) fn run(
+    path: &Path,
+    rule: &Rule,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> Result<Report> {
+    if let Rule::Acl {
+        change: AclChange::Grant { perms, .. },
+        ..
+    } = rule
+    {
+        if perms & !7 != 0 {
+            return Err(Error::invalid("ACL permissions must be rwx bits"));
+        }
+    }
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid(format!("{}: path contains a NUL byte", path.display())))?;
+    let st = sfs::stat_at(sfs::CWD, &cpath).map_err(|e| Error::io(path, e))?;
+    sfs::raise_nofile_limit();
+    let walk = Walk {
+        rule,
+        dry: opts.mode == Mode::DryRun,
+        depth: opts.depth,
+        root_mnt: st.mnt_id,
+        queue: Mutex::new(Queue {
+            items: Vec::new(),
+            active: 0,
+        }),
+        cv: Condvar::new(),
+        scanned: AtomicU64::new(0),
+        changed: AtomicU64::new(0),
+        skipped_mounts: AtomicU64::new(0),
+        unmapped: AtomicU64::new(0),
+        errors: Mutex::new((Vec::new(), 0)),
+        links: Mutex::new(HashSet::new()),
+        progress,
+    };
+    if st.is_dir() {
+        let fd = sfs::open_dir_at(sfs::CWD, &cpath).map_err(|e| Error::io(path, e))?;
+        walk.queue
+            .lock()
+            .expect("queue lock")
+            .items
+            .push(Item::Root(fd, path.to_path_buf()));
+        let threads = match opts.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let threads = if walk.depth == Depth::Recursive {
+            threads
+        } else {
+            1
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(|| walk.worker());
+            }
+            walk.worker();
+        });
+    } else {
+        walk.scanned.fetch_add(1, Ordering::Relaxed);
+        walk.entry(sfs::CWD, &cpath, &st, path);
+    }
+    let (errors, errors_omitted) = walk.errors.into_inner().expect("errors lock");
+    Ok(Report {
+        scanned: walk.scanned.into_inner(),
+        changed: walk.changed.into_inner(),
+        skipped_mounts: walk.skipped_mounts.into_inner(),
+        unmapped: walk.unmapped.into_inner(),
+        errors,
+        errors_omitted,
+    })
+}
+
+fn join(parent: &Path, name: &CStr) -> PathBuf {
+    parent.join(OsStr::from_bytes(name.to_bytes()))
+}
+
+fn vanished(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOENT)
+}
+
+impl Walk<'_> {
+    fn error(&self, path: PathBuf, error: impl ToString) {
+        let mut errs = self.errors.lock().expect("errors lock");
+        if errs.0.len() < MAX_ERRORS {
+            errs.0.push(EntryError {
+                path,
+                error: error.to_string(),
+            });
+        } else {
+            errs.1 += 1;
+        }
+    }
+
+    fn count_scanned(&self) {
+        let n = self.scanned.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(PROGRESS_EVERY) {
+            (self.progress)(n);
+        }
+    }
+
+    fn worker(&self) {
+        let mut buf: Vec<MaybeUninit<u8>> = vec![MaybeUninit::uninit(); 32 * 1024];
+        let mut children = Vec::new();
+        loop {
+            let item = {
+                let mut q = self.queue.lock().expect("queue lock");
+                loop {
+                    if let Some(it) = q.items.pop() {
+                        q.active += 1;
+                        break it;
+                    }
+                    if q.active == 0 {
+                        self.cv.notify_all();
+                        return;
+                    }
+                    q = self.cv.wait(q).expect("queue lock");
+                }
+            };
+            self.visit(item, &mut buf, &mut children);
+            let mut q = self.queue.lock().expect("queue lock");
+            let n = children.len();
+            q.items.append(&mut children);
+            q.active -= 1;
+            if n > 1 || q.active == 0 {
+                self.cv.notify_all();
+            } else if n == 1 {
+                self.cv.notify_one();
+            }
+        }
+    }
+
+    /// Visits one directory: re-owns it, then its entries; subdirectories to
+    /// descend into are pushed to `children`.
+    fn visit(&self, item: Item, buf: &mut [MaybeUninit<u8>], children: &mut Vec<Item>) {
+        let (fd, path, is_root) = match item {
+            Item::Root(fd, path) => (fd, path, true),
+            Item::Child { parent, name, path } => match sfs::open_dir_at(parent.as_fd(), &name) {
+                Ok(fd) => (fd, path, false),
+                Err(e) if vanished(&e) => return,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => {
+                    self.error(
+                        path,
+                        "replaced by a non-directory during the walk; not followed",
+                    );
+                    return;
+                }
+                Err(e) => {
+                    self.error(path, e);
+                    return;
+                }
+            },
+        };
+        let st = match sfs::stat_fd(fd.as_fd()) {
+            Ok(st) => st,
+            Err(e) => {
+                self.error(path, e);
+                return;
+            }
+        };
+        if st.mnt_id != self.root_mnt {
+            // Became a mount point after it was listed.
+            self.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.count_scanned();
+        self.apply(fd.as_fd(), &st, &path);
+        let descend = match self.depth {
+            Depth::SelfOnly => return,
+            Depth::Top => false,
+            Depth::Recursive => true,
+        };
+        if !is_root && !descend {
+            return;
+        }
+        let fd = Arc::new(fd);
+        let mut dir = rustix::fs::RawDir::new(fd.as_fd(), buf);
+        while let Some(ent) = dir.next() {
+            let ent = match ent {
+                Ok(ent) => ent,
+                Err(e) => {
+                    self.error(path.clone(), std::io::Error::from(e));
+                    break;
+                }
+            };
+            let name = ent.file_name();
+            let b = name.to_bytes();
+            if b == b"." || b == b".." {
+                continue;
+            }
+            let est = match sfs::stat_at(fd.as_fd(), name) {
+                Ok(st) => st,
+                Err(e) if vanished(&e) => continue,
+                Err(e) => {
+                    self.error(join(&path, name), e);
+                    continue;
+                }
+            };
+            if est.mnt_id != self.root_mnt {
+                self.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            if est.is_dir() && descend {
+                children.push(Item::Child {
+                    parent: fd.clone(),
+                    name: name.to_owned(),
+                    path: join(&path, name),
+                });
+                continue;
+            }
+            self.count_scanned();
+            self.entry(fd.as_fd(), name, &est, &join_lazy(&path, name));
+        }
+    }
+
+    /// One non-descended entry of a directory (or a non-directory root):
+    /// opened only when something may change.
+    fn entry<P: PathLike + ?Sized>(&self, dir: BorrowedFd<'_>, name: &CStr, st: &Stat, path: &P) {
+        if !st.is_dir() && st.nlink > 1 && !self.links.lock().expect("links lock").insert(st.ino) {
+            return;
+        }
+        if !self.may_change(st) {
+            return;
+        }
+        if let Some((uid, gid)) = self.owner_only(st) {
+            // Only the owner changes: one fchownat by name, relative to the
+            // parent's descriptor, not following a symlink.
+            if !self.dry {
+                match sfs::chown_at(dir, name, uid, gid) {
+                    Ok(()) => {}
+                    Err(e) if vanished(&e) => return,
+                    Err(e) => return self.error(path.path(), e),
+                }
+            }
+            self.changed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let fd = match sfs::open_path_at(dir, name) {
+            Ok(fd) => fd,
+            Err(e) if vanished(&e) => return,
+            Err(e) => return self.error(path.path(), e),
+        };
+        let now = match sfs::stat_fd(fd.as_fd()) {
+            Ok(s) => s,
+            Err(e) => return self.error(path.path(), e),
+        };
+        if now.ino != st.ino || now.mode & sfs::S_IFMT != st.mode & sfs::S_IFMT {
+            return self.error(path.path(), "replaced during the walk; left alone");
+        }
+        if now.mnt_id != self.root_mnt {
+            self.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.apply(fd.as_fd(), &now, &path.path());
+    }
+
+    /// The owner change of a Chown/Set rule for an entry where nothing but
+    /// the owner can change: not a directory, no setuid/setgid bits to put
+    /// back, not an executable file (which may carry capabilities that the
+    /// kernel drops on chown). `None`: take the careful path.
+    fn owner_only(&self, st: &Stat) -> Option<(Option<Id>, Option<Id>)> {
+        if st.is_dir() || st.mode & 0o6000 != 0 || (st.is_reg() && st.mode & 0o111 != 0) {
+            return None;
+        }
+        let (u, g) = match self.rule {
+            Rule::Chown { uid, gid } => (
+                uid.and_then(|(f, t)| (st.uid == f).then_some(t)),
+                gid.and_then(|(f, t)| (st.gid == f).then_some(t)),
+            ),
+            Rule::Set { uid, gid } => (*uid, *gid),
+            _ => return None,
+        };
+        let u = u.filter(|&u| u != st.uid);
+        let g = g.filter(|&g| g != st.gid);
+        (u.is_some() || g.is_some()).then_some((u, g))
+    }
+
+    /// Whether an entry may need a write, from its stat alone (a cheap
+    /// filter: [`Walk::apply`] decides).
+    fn may_change(&self, st: &Stat) -> bool {
+        match self.rule {
+            Rule::Chown { uid, gid } => {
+                uid.is_some_and(|(from, to)| st.uid == from && from != to)
+                    || gid.is_some_and(|(from, to)| st.gid == from && from != to)
+            }
+            Rule::Set { uid, gid } => {
+                uid.is_some_and(|u| u != st.uid) || gid.is_some_and(|g| g != st.gid)
+            }
+            // Xattrs may need a shift whatever the owner.
+            Rule::Shift { .. } => true,
+            Rule::Acl { .. } => !st.is_symlink(),
+        }
+    }
+
+    /// Decides and writes the changes of one opened inode.
+    fn apply(&self, fd: BorrowedFd<'_>, st: &Stat, path: &Path) {
+        let r = match self.rule {
+            Rule::Acl {
+                uid,
+                change,
+                default,
+            } => self.apply_acl(fd, st, *uid, *change, *default),
+            _ => self.apply_owner(fd, st),
+        };
+        match r {
+            Ok(true) => {
+                self.changed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(e) => self.error(path.to_path_buf(), e),
+        }
+    }
+
+    fn apply_owner(&self, fd: BorrowedFd<'_>, st: &Stat) -> std::io::Result<bool> {
+        let (new_uid, new_gid) = match self.rule {
+            Rule::Chown { uid, gid } => (
+                uid.and_then(|(f, t)| (st.uid == f).then_some(t)),
+                gid.and_then(|(f, t)| (st.gid == f).then_some(t)),
+            ),
+            Rule::Set { uid, gid } => (*uid, *gid),
+            Rule::Shift { uid_map, gid_map } => {
+                let u = uid_map.to_host(st.uid);
+                let g = gid_map.to_host(st.gid);
+                let missing = u.is_none() as u64 + g.is_none() as u64;
+                if missing > 0 {
+                    self.unmapped.fetch_add(missing, Ordering::Relaxed);
+                }
+                (u, g)
+            }
+            Rule::Acl { .. } => (None, None),
+        };
+        let new_uid = new_uid.filter(|&u| u != st.uid);
+        let new_gid = new_gid.filter(|&g| g != st.gid);
+        let owner_changes = new_uid.is_some() || new_gid.is_some();
+
+        // Xattrs: ACLs move with a shift; capabilities are dropped by the
+        // kernel on chown and written back (shifted for a shift).
+        let mut acls: Vec<(&str, Vec<u8>)> = Vec::new();
+        let mut caps: Option<Vec<u8>> = None;
+        let shift = match self.rule {
+            Rule::Shift { uid_map, gid_map } => Some((uid_map, gid_map)),
+            _ => None,
+        };
+        let may_have_caps = st.is_reg() && st.mode & 0o111 != 0;
+        if !st.is_symlink() {
+            if let Some((uid_map, gid_map)) = shift {
+                if sfs::has_xattrs(fd)? {
+                    let names: &[&str] = if st.is_dir() {
+                        &[acl::XATTR_ACCESS, acl::XATTR_DEFAULT]
+                    } else {
+                        &[acl::XATTR_ACCESS]
+                    };
+                    for &name in names {
+                        if let Some(v) = sfs::get_xattr(fd, name)? {
+                            let mut a = Acl::parse(&v).map_err(invalid_data)?;
+                            let miss = a.shift(|u| uid_map.to_host(u), |g| gid_map.to_host(g));
+                            self.unmapped.fetch_add(miss, Ordering::Relaxed);
+                            let nv = a.render();
+                            if nv != v {
+                                acls.push((name, nv));
+                            }
+                        }
+                    }
+                    if may_have_caps {
+                        if let Some(v) = sfs::get_xattr(fd, acl::XATTR_CAPS)? {
+                            let mut c = FileCaps::parse(&v).map_err(invalid_data)?;
+                            let root = c.root();
+                            let mut changed = false;
+                            match uid_map.to_host(root) {
+                                Some(n) if n != root => {
+                                    c.set_root(n);
+                                    changed = true;
+                                }
+                                Some(_) => {}
+                                None if c.rootid.is_some() => {
+                                    self.unmapped.fetch_add(1, Ordering::Relaxed);
+                                }
+                                None => {}
+                            }
+                            if changed || owner_changes {
+                                caps = Some(c.render());
+                            }
+                        }
+                    }
+                }
+            } else if owner_changes && may_have_caps {
+                caps = sfs::get_xattr(fd, acl::XATTR_CAPS)?;
+            }
+        }
+        if !owner_changes && acls.is_empty() && caps.is_none() {
+            return Ok(false);
+        }
+        if self.dry {
+            return Ok(true);
+        }
+        if owner_changes {
+            sfs::chown_fd(fd, new_uid, new_gid)?;
+        }
+        for (name, v) in &acls {
+            sfs::set_xattr(fd, name, v)?;
+        }
+        if let Some(v) = &caps {
+            sfs::set_xattr(fd, acl::XATTR_CAPS, v)?;
+        }
+        // chown clears setuid/setgid of non-directories: put them back.
+        if owner_changes && !st.is_dir() && !st.is_symlink() && st.mode & 0o6000 != 0 {
+            sfs::chmod_fd(fd, st.mode & 0o7777)?;
+        }
+        Ok(true)
+    }
+
+    fn apply_acl(
+        &self,
+        fd: BorrowedFd<'_>,
+        st: &Stat,
+        uid: Id,
+        change: AclChange,
+        default: bool,
+    ) -> std::io::Result<bool> {
+        if st.is_symlink() {
+            return Ok(false);
+        }
+        let old_access = sfs::get_xattr(fd, acl::XATTR_ACCESS)?;
+        let access = match &old_access {
+            Some(v) => Acl::parse(v).map_err(invalid_data)?,
+            None => Acl::from_mode(st.mode),
+        };
+        // X: directories, and files their owner or others can execute. The
+        // group bits are left out: under an ACL they are the mask, which a
+        // grant recomputes, so counting them would not settle.
+        let exec_ok = st.is_dir()
+            || access.get(Tag::UserObj).unwrap_or(0) & acl::X != 0
+            || access.get(Tag::Other).unwrap_or(0) & acl::X != 0;
+        let edit = |a: &mut Acl| match change {
+            AclChange::Grant { perms, cap_x } => {
+                let p = if cap_x && exec_ok {
+                    perms | acl::X
+                } else {
+                    perms
+                };
+                a.set(Tag::User(uid), p);
+                a.recompute_mask();
+            }
+            AclChange::Revoke => {
+                if a.remove(Tag::User(uid)) {
+                    a.recompute_mask();
+                }
+            }
+        };
+        let mut new_access = access.clone();
+        edit(&mut new_access);
+        let mut writes: Vec<(&str, Option<Vec<u8>>)> = Vec::new();
+        if new_access != access {
+            writes.push((acl::XATTR_ACCESS, Some(new_access.render())));
+        }
+        if default && st.is_dir() {
+            let old = sfs::get_xattr(fd, acl::XATTR_DEFAULT)?;
+            let cur = match &old {
+                Some(v) => Some(Acl::parse(v).map_err(invalid_data)?),
+                None => None,
+            };
+            let base = match (&cur, change) {
+                (Some(a), _) => Some(a.clone()),
+                // Like setfacl: a new default ACL starts from the access ACL.
+                (None, AclChange::Grant { .. }) => Some(access.clone()),
+                (None, AclChange::Revoke) => None,
+            };
+            if let Some(mut d) = base {
+                edit(&mut d);
+                if Some(&d) != cur.as_ref() {
+                    writes.push((acl::XATTR_DEFAULT, Some(d.render())));
+                }
+            }
+        }
+        if writes.is_empty() {
+            return Ok(false);
+        }
+        if self.dry {
+            return Ok(true);
+        }
+        for (name, v) in writes {
+            match v {
+                Some(v) => sfs::set_xattr(fd, name, &v)?,
+                None => sfs::remove_xattr(fd, name)?,
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn invalid_data(e: Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// A path built only when an error needs it (no allocation per entry).
+trait PathLike {
+    fn path(&self) -> PathBuf;
+}
+
+impl PathLike for Path {
+    fn path(&self) -> PathBuf {
+        self.to_path_buf()
+    }
+}
+
+struct Joined<'a>(&'a Path, &'a CStr);
+
+impl PathLike for Joined<'_> {
+    fn path(&self) -> PathBuf {
+        join(self.0, self.1)
+    }
+}
+
+fn join_lazy<'a>(parent: &'a Path, name: &'a CStr) -> Joined<'a> {
+    Joined(parent, name)
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Benchmarks `hostmatch chown` against `chown -R` and against
+# `find -print0 | xargs -0 -n 128 chown` (MatchHostFsOwner's way) on a
+# 210k-entry tree on a disk filesystem (ext4 here; not tmpfs), warm cache:
+#   1. everything changes: --prepare gives the whole tree the old owner first;
+#   2. nothing changes: the tree already has the new owner.
+#
+#   sudo scripts/bench/chown.sh [DIR]     (default: /var/tmp/hm-bench-own)
+# Needs hyperfine. Results: target/bench/chown-*.md (markdown tables).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+dir=${1:-/var/tmp/hm-bench-own}
+tree=$dir/tree
+runs=${RUNS:-5}
+out=target/bench
+mkdir -p "$out"
+command -v hyperfine >/dev/null || { echo "hyperfine is missing (apt-get install hyperfine)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run as root (chown)" >&2; exit 1; }
+
+cargo build --release -p hostmatch-cli -q
+hm=$PWD/target/release/hostmatch
+
+# 21 x 10 directories of 1000 files: 210,000 files + 231 directories.
+if [ ! -e "$dir/.complete" ]; then
+  rm -rf "$dir"
+  mkdir -p "$tree"
+  python3 - "$tree" <<'PY'
+import os, sys
+root = sys.argv[1]
+for a in range(21):
+    for b in range(10):
+        d = os.path.join(root, f"d{a:02}", f"s{b}")
+        os.makedirs(d)
+        for f in range(1000):
+            os.close(os.open(os.path.join(d, f"file-{f:04}"), os.O_CREAT | os.O_WRONLY, 0o644))
+PY
+  touch "$dir/.complete"
+fi
+entries=$(find "$tree" | wc -l)
+fstype=$(stat -f -c %T "$tree")
+echo "tree: $tree ($entries entries, $fstype), $(nproc) CPUs, hostmatch $($hm --version)"
+
+old=1111:1111 new=2222:2222
+reset_old="chown -R $old $tree"
+
+echo "== everything changes"
+hyperfine --runs "$runs" --warmup 1 --prepare "$reset_old" \
+  --export-markdown "$out/chown-all-change.md" \
+  -n "hostmatch chown" "$hm chown $tree --from $old --to $new" \
+  -n "chown -R" "chown -R $new $tree" \
+  -n "find | xargs -n 128 chown" "find $tree -print0 | xargs -0 -n 128 chown $new"
+
+echo "== nothing changes"
+chown -R "$new" "$tree"
+hyperfine --runs "$runs" --warmup 1 \
+  --export-markdown "$out/chown-no-change.md" \
+  -n "hostmatch chown" "$hm chown $tree --from $old --to $new" \
+  -n "chown -R" "chown -R $new $tree" \
+  -n "chown -R --from" "chown -R --from=$old $new $tree" \
+  -n "find | xargs -n 128 chown" "find $tree -print0 | xargs -0 -n 128 chown $new"
+
+cat "$out/chown-all-change.md" "$out/chown-no-change.md"
