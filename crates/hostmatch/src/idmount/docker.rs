@@ -8,51 +8,24 @@
 //! dockerd serving that socket) or its daemon.json.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
+use crate::daemon_json::DaemonJson;
 use crate::ids::{Id, IdMap};
 use crate::sysroot::{paths, Sysroot};
 use crate::{Error, Result};
 
 use super::Mapping;
 
-/// What `docker info` says about remapping.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DaemonInfo {
-    /// `name=userns` is among the security options.
-    pub userns: bool,
-    /// `DockerRootDir`.
-    pub root_dir: Option<String>,
-}
+/// How long to wait for the daemon to answer `docker info`.
+const INFO_TIMEOUT: Duration = Duration::from_secs(20);
 
-impl DaemonInfo {
-    /// Parses `docker info --format '{{json .}}'`.
-    pub fn parse(json: &str) -> Result<Self> {
-        let v: serde_json::Value = serde_json::from_str(json.trim())
-            .map_err(|e| Error::invalid(format!("docker info: unexpected output: {e}")))?;
-        let userns = v
-            .get("SecurityOptions")
-            .and_then(|s| s.as_array())
-            .is_some_and(|a| {
-                a.iter()
-                    .filter_map(|o| o.as_str())
-                    .any(|o| o.split(',').any(|kv| kv == "name=userns"))
-            });
-        let root_dir = v
-            .get("DockerRootDir")
-            .and_then(|s| s.as_str())
-            .map(str::to_string);
-        Ok(DaemonInfo { userns, root_dir })
-    }
-
-    /// The host (uid, gid) of container root, from the remapped root
-    /// directory's `UID.GID` suffix.
-    pub fn remapped_root(&self) -> Option<(Id, Id)> {
-        let dir = self.root_dir.as_deref()?;
-        let last = Path::new(dir).file_name()?.to_str()?;
-        let (u, g) = last.split_once('.')?;
-        Some((u.parse().ok()?, g.parse().ok()?))
-    }
+/// The host (uid, gid) of container root, from a remapping daemon's root
+/// directory (`.../UID.GID`).
+pub fn remapped_root(root_dir: &str) -> Option<(Id, Id)> {
+    let last = Path::new(root_dir).file_name()?.to_str()?;
+    let (u, g) = last.split_once('.')?;
+    Some((u.parse().ok()?, g.parse().ok()?))
 }
 
 /// The value of `--NAME=V` or `--NAME V` in a command line.
@@ -137,12 +110,9 @@ pub fn docker_socket(docker_host: Option<&str>) -> Option<PathBuf> {
 
 /// The `userns-remap` key of a daemon.json.
 pub fn remap_from_daemon_json(path: &Path, text: &str) -> Result<Option<String>> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::InvalidFile {
-        path: path.to_path_buf(),
-        msg: format!("not JSON: {e}"),
-    })?;
-    Ok(v.get("userns-remap")
-        .and_then(|s| s.as_str())
+    let dj = DaemonJson::parse(text, path)?;
+    Ok(dj
+        .userns_remap(path)?
         .filter(|s| !s.is_empty())
         .map(str::to_string))
 }
@@ -205,31 +175,17 @@ pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
         let (uid_map, gid_map) = maps_of_spec(root, spec)?;
         return Ok(remap_or_none(uid_map, gid_map));
     }
-    let out = Command::new("docker")
-        .args(["info", "--format", "{{json .}}"])
-        .output()
-        .map_err(|e| {
-            Error::Unsupported(format!(
-                "cannot run the docker CLI to ask the daemon about userns-remap ({e}); pass --remap SPEC"
-            ))
-        })?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(Error::Unsupported(format!(
-            "docker info failed: {}; pass --remap SPEC",
-            err.lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no output")
-                .trim()
-        )));
-    }
-    let info = DaemonInfo::parse(&String::from_utf8_lossy(&out.stdout))?;
+    let info = crate::docker::daemon_info(INFO_TIMEOUT).map_err(|e| {
+        Error::Unsupported(format!(
+            "cannot ask the Docker daemon about userns-remap ({e}); pass --remap SPEC"
+        ))
+    })?;
     if !info.userns {
         return Ok(Remap::None);
     }
     let host = std::env::var("DOCKER_HOST").ok();
     let found = docker_socket(host.as_deref())
-        .and_then(|sock| find_dockerd(root, &sock, info.root_dir.as_deref()));
+        .and_then(|sock| find_dockerd(root, &sock, Some(info.root_dir.as_str())));
     if let Some(cmd) = found {
         let spec = match &cmd.userns_remap {
             Some(s) => Some(s.clone()),
@@ -249,7 +205,9 @@ pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
         if let Some(spec) = spec {
             let (uid_map, gid_map) = maps_of_spec(root, &spec)?;
             let remap = remap_or_none(uid_map, gid_map);
-            if let (Some(r), Remap::Maps { uid_map, gid_map }) = (info.remapped_root(), &remap) {
+            if let (Some(r), Remap::Maps { uid_map, gid_map }) =
+                (remapped_root(&info.root_dir), &remap)
+            {
                 if (uid_map.to_host(0), gid_map.to_host(0)) != (Some(r.0), Some(r.1)) {
                     return Err(Error::Invalid(format!(
                         "the daemon's root runs as {}:{} but its userns-remap '{spec}' predicts \
@@ -261,7 +219,7 @@ pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
             return Ok(remap);
         }
     }
-    match info.remapped_root() {
+    match remapped_root(&info.root_dir) {
         Some((u, g)) => Ok(Remap::RootOnly(u, g)),
         None => Err(Error::Unsupported(
             "the daemon remaps user namespaces but its mapping could not be learned; pass --remap SPEC"
@@ -320,20 +278,13 @@ mod tests {
     }
 
     #[test]
-    fn docker_info_userns_and_remapped_root() {
-        let i = DaemonInfo::parse(
-            r#"{"SecurityOptions":["name=seccomp,profile=default","name=userns"],"DockerRootDir":"/tmp/x/data/100000.100000"}"#,
-        )
-        .unwrap();
-        assert!(i.userns);
-        assert_eq!(i.remapped_root(), Some((100000, 100000)));
-        let plain = DaemonInfo::parse(
-            r#"{"SecurityOptions":["name=seccomp,profile=default"],"DockerRootDir":"/var/lib/docker"}"#,
-        )
-        .unwrap();
-        assert!(!plain.userns);
-        assert_eq!(plain.remapped_root(), None);
-        assert!(DaemonInfo::parse("not json").is_err());
+    fn remapped_root_from_the_root_dir() {
+        assert_eq!(
+            remapped_root("/tmp/x/data/100000.100000"),
+            Some((100000, 100000))
+        );
+        assert_eq!(remapped_root("/var/lib/docker"), None);
+        assert_eq!(remapped_root("/var/lib/docker/1.x"), None);
     }
 
     #[test]
