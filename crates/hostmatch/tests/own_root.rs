@@ -726,3 +726,48 @@ mod round_trip {
         }
     }
 }
+
+#[test]
+fn parallel_walk_counts_every_entry_once() {
+    if need_root() {
+        return;
+    }
+    let d = tmp();
+    for i in 0..40 {
+        let p = d.path().join(format!("d{i}/e{}", i % 3));
+        fs::create_dir_all(&p).unwrap();
+        for j in 0..25 {
+            fs::write(p.join(format!("f{j}")), "").unwrap();
+        }
+    }
+    sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
+    let count = sh(&format!("find '{}' | wc -l", d.path().display()));
+    let count: u64 = count.trim().parse().unwrap();
+    for threads in [1, 2, 8] {
+        let (from, to) = if threads == 2 {
+            (1000, 1234)
+        } else {
+            (1234, 1000)
+        };
+        let rule = Rule::Chown {
+            uid: Some((from, to)),
+            gid: None,
+        };
+        let opts = Options {
+            threads,
+            ..Options::default()
+        };
+        let calls = std::sync::atomic::AtomicU64::new(0);
+        let progress = |_n: u64| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let rep = own::apply(d.path(), &rule, &opts, &progress).unwrap();
+        assert_eq!(rep.scanned, count, "threads {threads}");
+        assert_eq!(rep.changed, count, "threads {threads}");
+        assert!(rep.is_clean());
+        assert!(
+            calls.into_inner() <= count / 1000,
+            "progress is called now and then, not per entry"
+        );
+    }
+}
