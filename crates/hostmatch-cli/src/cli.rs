@@ -33,13 +33,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// Read and edit system files below DIR instead of / (like `useradd --root`).
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        default_value = "/",
-        env = "HOSTMATCH_ROOT"
-    )]
+    #[arg(long, global = true, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Read process information from DIR instead of /proc.
     #[arg(

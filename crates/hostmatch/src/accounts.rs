@@ -1,7 +1,7 @@
 //! `/etc/passwd` and `/etc/group` models, lossless (see [`crate::linefile`]).
 
 use crate::ids::Id;
-use crate::linefile::{fields, id_field, LineFile, Record};
+use crate::linefile::{id_field, split_fields, LineFile, Record};
 use crate::sysroot::{paths, Sysroot};
 use crate::{Error, Result};
 
@@ -19,7 +19,7 @@ pub struct PasswdEntry {
 
 impl Record for PasswdEntry {
     fn parse_line(line: &str) -> std::result::Result<Self, String> {
-        let f = fields(line, 7)?;
+        let f = split_fields::<7>(line)?;
         if f[0].is_empty() {
             return Err("empty user name".into());
         }
@@ -58,7 +58,7 @@ pub struct GroupEntry {
 
 impl Record for GroupEntry {
     fn parse_line(line: &str) -> std::result::Result<Self, String> {
-        let f = fields(line, 4)?;
+        let f = split_fields::<4>(line)?;
         if f[0].is_empty() {
             return Err("empty group name".into());
         }

@@ -10,6 +10,7 @@ pub mod acl;
 pub mod daemon_json;
 pub mod docker;
 pub mod doctor;
+pub mod entrypoint;
 pub mod error;
 pub mod fsedit;
 pub mod grouplink;

@@ -23,20 +23,30 @@ pub trait Record: Sized + Clone {
     }
 }
 
+/// A byte range of the text a file was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: usize,
+    end: usize,
+}
+
 /// What a line of the file is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line<T> {
-    /// A record, with the text it was parsed from (`None` once changed or new).
-    Record { rec: T, raw: Option<String> },
+    /// A record, with the span of text it was parsed from (`None` once
+    /// changed or new).
+    Record { rec: T, raw: Option<Span> },
     /// A comment (`#...`), blank line, or (passwd/group) NIS compat line.
-    Other(String),
+    Other(Span),
     /// A line that does not parse; kept verbatim, with the reason.
-    Invalid { raw: String, reason: String },
+    Invalid { raw: Span, reason: String },
 }
 
 /// A parsed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineFile<T> {
+    /// The text as read: unchanged lines are rendered from it.
+    text: String,
     lines: Vec<Line<T>>,
     /// Whether the text ended with a newline (or was empty).
     trailing_newline: bool,
@@ -45,6 +55,7 @@ pub struct LineFile<T> {
 impl<T> Default for LineFile<T> {
     fn default() -> Self {
         LineFile {
+            text: String::new(),
             lines: Vec::new(),
             trailing_newline: true,
         }
@@ -56,12 +67,20 @@ impl<T: Record> LineFile<T> {
     pub fn parse(text: &str) -> Self {
         let trailing_newline = text.is_empty() || text.ends_with('\n');
         let body = text.strip_suffix('\n').unwrap_or(text);
-        let lines = if text.is_empty() {
-            Vec::new()
-        } else {
-            body.split('\n').map(Self::classify).collect()
-        };
+        let mut lines = Vec::with_capacity(body.len() / 32 + 1);
+        if !text.is_empty() {
+            let mut start = 0;
+            for line in body.split('\n') {
+                let span = Span {
+                    start,
+                    end: start + line.len(),
+                };
+                start = span.end + 1;
+                lines.push(Self::classify(line, span));
+            }
+        }
         LineFile {
+            text: text.to_string(),
             lines,
             trailing_newline,
         }
@@ -80,20 +99,21 @@ impl<T: Record> LineFile<T> {
         Ok(f)
     }
 
-    fn classify(line: &str) -> Line<T> {
+    fn classify(line: &str, span: Span) -> Line<T> {
         if T::passthrough(line) {
-            return Line::Other(line.to_string());
+            return Line::Other(span);
         }
         match T::parse_line(line) {
             Ok(rec) => Line::Record {
                 rec,
-                raw: Some(line.to_string()),
+                raw: Some(span),
             },
-            Err(reason) => Line::Invalid {
-                raw: line.to_string(),
-                reason,
-            },
+            Err(reason) => Line::Invalid { raw: span, reason },
         }
+    }
+
+    fn slice(&self, span: Span) -> &str {
+        &self.text[span.start..span.end]
     }
 
     /// All lines.
@@ -152,15 +172,15 @@ impl<T: Record> LineFile<T> {
 
     /// Renders the file: unchanged lines byte for byte.
     pub fn render(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.text.len() + 64);
         for (i, l) in self.lines.iter().enumerate() {
             if i > 0 {
                 out.push('\n');
             }
             match l {
-                Line::Record { raw: Some(raw), .. } => out.push_str(raw),
+                Line::Record { raw: Some(raw), .. } => out.push_str(self.slice(*raw)),
                 Line::Record { rec, raw: None } => out.push_str(&rec.render()),
-                Line::Other(raw) | Line::Invalid { raw, .. } => out.push_str(raw),
+                Line::Other(raw) | Line::Invalid { raw, .. } => out.push_str(self.slice(*raw)),
             }
         }
         // A file that lost its final newline gets it back once we append.
@@ -182,6 +202,24 @@ pub fn fields(line: &str, n: usize) -> std::result::Result<Vec<&str>, String> {
         ));
     }
     Ok(f)
+}
+
+/// Splits a line into exactly `N` colon-separated fields, without allocating.
+pub fn split_fields<const N: usize>(line: &str) -> std::result::Result<[&str; N], String> {
+    let mut out = [""; N];
+    let mut it = line.split(':');
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = it
+            .next()
+            .ok_or_else(|| format!("expected {N} ':'-separated fields, found {i}"))?;
+    }
+    if it.next().is_some() {
+        return Err(format!(
+            "expected {N} ':'-separated fields, found {}",
+            line.split(':').count()
+        ));
+    }
+    Ok(out)
 }
 
 /// Parses a numeric id field.

@@ -174,10 +174,11 @@ fn resolve<'a>(acc: &'a Accounts, spec: &str) -> Result<(Option<&'a PasswdEntry>
 /// error whoever it belongs to, and bad numbers are errors only on the
 /// user's own lines.
 pub fn dockerd_ranges(text: &str, path: &Path, user: &PasswdEntry) -> Result<Vec<IdRange>> {
-    let uid = user.uid.to_string();
+    let uid_prefix = format!("{}:", user.uid);
+    let name_prefix = format!("{}:", user.name);
     let (mut by_uid, mut by_name) = (Vec::new(), Vec::new());
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = raw.trim_ascii();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -186,20 +187,21 @@ pub fn dockerd_ranges(text: &str, path: &Path, user: &PasswdEntry) -> Result<Vec
             line: i + 1,
             msg,
         };
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() != 3 {
+        let colons = line.bytes().filter(|&b| b == b':').count();
+        if colons != 2 {
             return Err(err(format!(
                 "expected owner:start:count, found {} fields (dockerd refuses to start on this line)",
-                f.len()
+                colons + 1
             )));
         }
-        let list = if f[0] == uid {
-            &mut by_uid
-        } else if f[0] == user.name {
-            &mut by_name
+        let (list, rest) = if let Some(rest) = line.strip_prefix(uid_prefix.as_str()) {
+            (&mut by_uid, rest)
+        } else if let Some(rest) = line.strip_prefix(name_prefix.as_str()) {
+            (&mut by_name, rest)
         } else {
             continue;
         };
+        let (start, count) = rest.split_once(':').unwrap_or((rest, ""));
         let num = |s: &str, what: &str| {
             s.parse::<u32>().map_err(|_| {
                 err(format!(
@@ -207,7 +209,7 @@ pub fn dockerd_ranges(text: &str, path: &Path, user: &PasswdEntry) -> Result<Vec
                 ))
             })
         };
-        let (start, count) = (num(f[1], "start")?, num(f[2], "count")?);
+        let (start, count) = (num(start, "start")?, num(count, "count")?);
         let range = IdRange::new(start, count)
             .map_err(|e| err(format!("{e}: every container would fail to start")))?;
         list.push(range);

@@ -5,13 +5,13 @@
 //! `dockremap`, and checks files for the hazards that break or endanger
 //! user-namespaced containers.
 
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::Serialize;
 
 use crate::accounts::Accounts;
 use crate::ids::{Id, IdRange};
-use crate::linefile::{fields, id_field, LineFile, Record};
+use crate::linefile::{id_field, split_fields, LineFile, Record};
 
 /// The number of ids a container needs for common images (uid 65534 = nobody).
 pub const FULL_RANGE: u32 = 65536;
@@ -51,7 +51,7 @@ pub struct SubidEntry {
 
 impl Record for SubidEntry {
     fn parse_line(line: &str) -> Result<Self, String> {
-        let f = fields(line, 3)?;
+        let f = split_fields::<3>(line)?;
         if f[0].is_empty() {
             return Err("empty owner".into());
         }
@@ -358,7 +358,7 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
             .map(|(_, g)| (g.gid, g.name.as_str()))
             .collect(),
     };
-    taken.sort();
+    taken.sort_unstable();
 
     // Owner -> (uid, primary gid) when the owner is a host user.
     let owner_ids = |owner: &str| -> Option<(Id, Id, bool)> {
@@ -373,8 +373,15 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
     };
 
     let entries: Vec<(usize, &SubidEntry)> = file.records().collect();
-    let mut totals: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
-    let mut forms: HashMap<Id, (bool, bool, usize)> = HashMap::new();
+    let mut totals: HashMap<&str, (u64, usize)> = HashMap::default();
+    totals.reserve(entries.len());
+    // Uids that have lines written with the number: only those can mix forms.
+    let numeric_owners: HashSet<Id> = entries
+        .iter()
+        .filter(|(_, e)| e.owner.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|(_, e)| e.owner.parse().ok())
+        .collect();
+    let mut forms: HashMap<Id, (bool, bool, usize)> = HashMap::default();
     for &(line, e) in &entries {
         let t = totals.entry(e.owner.as_str()).or_insert((0, line));
         t.0 += e.range.count as u64;
@@ -386,11 +393,13 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
                 format!("'{}' is not a user of this host", e.owner),
             )),
             Some((uid, gid, numeric)) => {
-                let f = forms.entry(uid).or_insert((false, false, line));
-                if numeric {
-                    f.0 = true;
-                } else {
-                    f.1 = true;
+                if numeric_owners.contains(&uid) {
+                    let f = forms.entry(uid).or_insert((false, false, line));
+                    if numeric {
+                        f.0 = true;
+                    } else {
+                        f.1 = true;
+                    }
                 }
                 let own = if kind == Kind::Uid { uid } else { gid };
                 let lo = taken.partition_point(|&(id, _)| id < e.range.start);
@@ -431,22 +440,26 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
             ));
         }
     }
-    for (owner, (total, line)) in totals {
-        if total < FULL_RANGE as u64 {
-            out.push(problem(
-                ProblemKind::TooSmall,
-                Severity::Warning,
-                Some(line),
-                format!(
-                    "{owner} has {total} ids, fewer than {FULL_RANGE}: images with higher ids fail with \"container ID N cannot be mapped to a host ID\""
-                ),
-            ));
+    // Too-small owners, reported once each at their first line, in line order.
+    for &(line, e) in &entries {
+        if let Some(&(total, first)) = totals.get(e.owner.as_str()) {
+            if first == line && total < FULL_RANGE as u64 {
+                out.push(problem(
+                    ProblemKind::TooSmall,
+                    Severity::Warning,
+                    Some(line),
+                    format!(
+                        "{} has {total} ids, fewer than {FULL_RANGE}: images with higher ids fail with \"container ID N cannot be mapped to a host ID\"",
+                        e.owner
+                    ),
+                ));
+            }
         }
     }
 
     // Overlaps: sweep by start, remembering the line reaching furthest.
     let mut sorted: Vec<(usize, &SubidEntry)> = entries;
-    sorted.sort_by_key(|(_, e)| (e.range.start, e.range.count));
+    sorted.sort_unstable_by_key(|(line, e)| (e.range.start, e.range.count, *line));
     let mut reach: Option<(u64, usize, &SubidEntry)> = None;
     for (line, e) in sorted {
         if let Some((end, pline, pe)) = reach {
@@ -471,6 +484,7 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
             reach = Some((e.range.end(), line, e));
         }
     }
+    // Mostly in line order already: the stable sort merges a few runs.
     out.sort_by_key(|p| (p.line, p.severity));
     out
 }

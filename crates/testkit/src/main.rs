@@ -28,11 +28,27 @@ fn main() -> ExitCode {
             for d in testkit::sweep_dead_daemons() {
                 eprintln!("removed leftover dockerd {}", d.display());
             }
+            for d in testkit::images::sweep_stale_builds() {
+                eprintln!("removed an unfinished image build {}", d.display());
+            }
             testkit::sweep_dead_users();
             if let Err(e) = testkit::sweep_dead_subids() {
                 eprintln!("cleanup of subid lines: {e:#}");
                 return ExitCode::FAILURE;
             }
+            ExitCode::SUCCESS
+        }
+        // For the harness's own tests: a process that owns a daemon and can be killed.
+        Some("hold-dockerd") => {
+            let d = match testkit::Dockerd::start(Default::default()) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("{} {}", d.pid().unwrap_or(0), d.dir().display());
+            std::thread::sleep(std::time::Duration::from_secs(600));
             ExitCode::SUCCESS
         }
         _ => {
