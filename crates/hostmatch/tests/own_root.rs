@@ -771,3 +771,27 @@ fn parallel_walk_counts_every_entry_once() {
         );
     }
 }
+
+#[test]
+fn open_file_limit_is_restored_after_a_walk() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let before = getrlimit(Resource::Nofile);
+    let mut low = before;
+    low.current = Some(256.min(before.maximum.unwrap_or(256)));
+    setrlimit(Resource::Nofile, low).unwrap();
+    let d = tmp();
+    fs::create_dir(d.path().join("a")).unwrap();
+    run(
+        d.path(),
+        &Rule::Set {
+            uid: None,
+            gid: None,
+        },
+    );
+    assert_eq!(
+        getrlimit(Resource::Nofile),
+        low,
+        "a command run after the walk inherits its own limit"
+    );
+    setrlimit(Resource::Nofile, before).unwrap();
+}
