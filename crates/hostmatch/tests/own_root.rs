@@ -795,3 +795,49 @@ fn open_file_limit_is_restored_after_a_walk() {
     );
     setrlimit(Resource::Nofile, before).unwrap();
 }
+
+#[test]
+fn dir_replaced_by_symlink_after_listing_is_not_followed() {
+    if need_root() {
+        return;
+    }
+    let outside = tmp();
+    fs::write(outside.path().join("victim"), "keep").unwrap();
+    lchown(&outside.path().join("victim"), 1234, 1234);
+    lchown(outside.path(), 1234, 1234);
+    let d = tmp();
+    // 3000 files in the root: the progress callback (every 2048 entries)
+    // runs while the root is being listed, before the subdirectory `v`
+    // (already listed as a directory) is opened.
+    for i in 0..3000 {
+        fs::write(d.path().join(format!("f{i}")), "").unwrap();
+    }
+    let v = d.path().join("v");
+    fs::create_dir(&v).unwrap();
+    sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
+    let swapped = std::sync::atomic::AtomicBool::new(false);
+    let progress = |_n: u64| {
+        if !swapped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            fs::remove_dir(&v).unwrap();
+            symlink(outside.path(), &v).unwrap();
+        }
+    };
+    let opts = Options {
+        threads: 1,
+        ..Options::default()
+    };
+    let rep = own::apply(
+        d.path(),
+        &chown_rule((1234, 1234), (1000, 1000)),
+        &opts,
+        &progress,
+    )
+    .unwrap();
+    assert!(swapped.into_inner(), "the callback ran");
+    assert_eq!(rep.errors.len(), 1, "{rep:?}");
+    assert_eq!(rep.errors[0].path, v);
+    assert!(rep.errors[0].error.contains("not followed"), "{rep:?}");
+    assert_eq!(owner(&outside.path().join("victim")), (1234, 1234));
+    assert_eq!(owner(outside.path()), (1234, 1234));
+    assert_eq!(owner(&d.path().join("f0")), (1000, 1000));
+}
