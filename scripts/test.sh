@@ -5,18 +5,65 @@
 #
 #   sudo scripts/test.sh            # everything
 #   sudo scripts/test.sh -E 'test(map)'   # extra arguments go to cargo nextest
+#
+# See docs/testing.md (what skips locally, what fails with CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*" >&2; }
 
+# --- stage timing ---------------------------------------------------------
+stage_names=() stage_secs=()
+stage_t0=0 stage_cur=""
+now() { date +%s.%N; }
+stage() { # stage NAME: ends the current stage, starts NAME
+  local t; t=$(now)
+  if [ -n "$stage_cur" ]; then
+    stage_names+=("$stage_cur"); stage_secs+=("$(awk -v a="$t" -v b="$stage_t0" 'BEGIN { printf "%.1f", a - b }')")
+  fi
+  stage_cur=$1 stage_t0=$t
+  [ -n "$1" ] && log "$1"
+  return 0
+}
+
+testkit_bin="${CARGO_TARGET_DIR:-target}/debug/hostmatch-testkit"
+
+# Always: stop and remove what test processes left (private dockerds and their
+# containerd, mounts, test users, subid lines). Only leftovers whose test process is
+# gone are touched: daemons of other live runs on this machine are left alone.
+finish() {
+  local rc=$?
+  set +e
+  stage "cleanup"
+  if [ -x "$testkit_bin" ] && [ "$(id -u)" = 0 ]; then
+    "$testkit_bin" cleanup
+    left=$(for d in /tmp/hostmatch-testkit/d/*/; do [ -d "$d" ] && echo "$d"; done)
+    [ -n "$left" ] && log "daemon directories of other live runs remain: $left"
+  fi
+  stage ""
+  log "stage wall times:"
+  for i in "${!stage_names[@]}"; do
+    printf '   %-14s %7.1fs\n' "${stage_names[$i]}" "${stage_secs[$i]}" >&2
+  done
+  exit $rc
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
 # --- prerequisites -------------------------------------------------------
+stage "prerequisites"
 need_pkgs=()
 for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static \
-            setfacl:acl bindfs:bindfs newuidmap:uidmap hyperfine:hyperfine; do
+            setfacl:acl bindfs:bindfs newuidmap:uidmap hyperfine:hyperfine \
+            setpriv:util-linux; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# The test images need the static busybox (the dynamic one cannot run in a scratch image).
+if command -v busybox >/dev/null 2>&1 && ! dpkg -s busybox-static >/dev/null 2>&1 \
+   && command -v dpkg >/dev/null; then
+  need_pkgs+=(busybox-static)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing ${need_pkgs[*]}"
@@ -32,9 +79,21 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 # --- build ---------------------------------------------------------------
-log "building"
+stage "build"
 cargo build --workspace --all-targets
 
+# --- test images (once; cached in target/hostmatch-images) ---------------
+stage "images"
+if [ "$(id -u)" = 0 ]; then
+  # Leftovers of killed earlier runs first (a stale daemon, a half-built image).
+  "$testkit_bin" cleanup
+  # Built before the tests so that parallel tests do not wait on each other's build.
+  "$testkit_bin" images
+else
+  log "WARNING: not root: no test images, tests needing root or dockerd will skip"
+  "$testkit_bin" images --no-debian || true
+fi
+
 # --- run -----------------------------------------------------------------
-log "running tests"
+stage "tests"
 cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}" "$@"

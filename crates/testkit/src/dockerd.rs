@@ -115,6 +115,20 @@ impl Dockerd {
     /// Starts a private dockerd and waits until `docker info` answers. On failure the
     /// error holds the end of dockerd's log.
     pub fn start(config: DockerdConfig) -> crate::Result<Dockerd> {
+        Self::start_inner(config, None)
+    }
+
+    /// Like [`Dockerd::start`], but dockerd (with its containerd and containers) runs in a
+    /// private mount namespace where `etc` is bind-mounted over `/etc`: it reads and edits
+    /// the copy's passwd, group, subuid and subgid (e.g. creates `dockremap` there), never
+    /// the host's. Use with [`crate::EtcCopy`]; point `hostmatch --root` at
+    /// [`crate::EtcCopy::root`]. Mounts of such a daemon are invisible outside its namespace
+    /// and vanish with its processes.
+    pub fn start_with_etc(config: DockerdConfig, etc: &Path) -> crate::Result<Dockerd> {
+        Self::start_inner(config, Some(etc))
+    }
+
+    fn start_inner(config: DockerdConfig, etc: Option<&Path>) -> crate::Result<Dockerd> {
         sweep_dead_daemons();
         let dockerd = crate::which("dockerd").context("dockerd is not installed")?;
         let name = crate::unique_name("").trim_start_matches('-').to_string();
@@ -147,15 +161,34 @@ impl Dockerd {
         }
         args.extend(config.extra_args.iter().cloned());
 
-        let mut cmd = match crate::which("setpriv") {
-            Some(setpriv) => {
-                let mut c = Command::new(setpriv);
-                c.arg("--pdeathsig").arg("TERM").arg("--").arg(&dockerd);
-                c
-            }
-            None => Command::new(&dockerd),
-        };
-        cmd.args(&args)
+        // The program and its arguments; `unshare` and `sh` exec, so the pid stays dockerd's.
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(setpriv) = crate::which("setpriv") {
+            argv.extend([
+                setpriv.into(),
+                "--pdeathsig".into(),
+                "TERM".into(),
+                "--".into(),
+            ]);
+        }
+        if let Some(etc) = etc {
+            let unshare = crate::which("unshare").context("unshare (util-linux) is missing")?;
+            argv.extend([
+                unshare.into(),
+                "--mount".into(),
+                "--propagation".into(),
+                "private".into(),
+                "--".into(),
+                "/bin/sh".into(),
+                "-c".into(),
+                "mount --bind \"$0\" /etc && exec \"$@\"".into(),
+                etc.into(),
+            ]);
+        }
+        argv.push(dockerd.into());
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -311,6 +344,23 @@ impl Dockerd {
     }
 
     fn shutdown(&mut self) -> Result<(), String> {
+        if self.child.is_some() {
+            // dockerd gives each running container 10 s after SIGTERM on shutdown: kill
+            // them first (a test's `sleep` as PID 1 ignores SIGTERM).
+            let mut ps = self.docker_cmd();
+            ps.args(["ps", "-q"]);
+            if let Some(out) = output_within(ps, Duration::from_secs(10)) {
+                let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect();
+                if !ids.is_empty() {
+                    let mut kill = self.docker_cmd();
+                    kill.arg("kill").args(&ids);
+                    let _ = output_within(kill, Duration::from_secs(10));
+                }
+            }
+        }
         if let Some(mut child) = self.child.take() {
             let pid = child.id() as i32;
             procs::signal(pid, Signal::TERM);

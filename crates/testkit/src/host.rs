@@ -25,17 +25,48 @@ const SUBGID: &str = "/etc/subgid";
 /// An exclusive lock (flock on `/tmp/hostmatch-testkit/subid.lock`) that every harness
 /// edit of `/etc/subuid`/`/etc/subgid` takes. Hold it yourself around anything that must
 /// see the files unchanged, e.g. predicting `default`'s allocation and starting dockerd.
+/// Re-entrant within a thread: fixtures created and dropped while the caller holds it
+/// do not deadlock.
 pub struct SubidLock {
-    _file: File,
+    // Thread-bound: the depth counter and the locked file are thread-local.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+thread_local! {
+    static SUBID_LOCK: std::cell::RefCell<(usize, Option<File>)> =
+        const { std::cell::RefCell::new((0, None)) };
 }
 
 impl SubidLock {
     pub fn acquire() -> crate::Result<SubidLock> {
-        let path = crate::state_dir().join("subid.lock");
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-        file.lock()
-            .with_context(|| format!("locking {}", path.display()))?;
-        Ok(SubidLock { _file: file })
+        SUBID_LOCK.with(|l| -> crate::Result<()> {
+            let mut l = l.borrow_mut();
+            if l.0 == 0 {
+                let path = crate::state_dir().join("subid.lock");
+                let file =
+                    File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                file.lock()
+                    .with_context(|| format!("locking {}", path.display()))?;
+                l.1 = Some(file);
+            }
+            l.0 += 1;
+            Ok(())
+        })?;
+        Ok(SubidLock {
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for SubidLock {
+    fn drop(&mut self) {
+        SUBID_LOCK.with(|l| {
+            let mut l = l.borrow_mut();
+            l.0 -= 1;
+            if l.0 == 0 {
+                l.1 = None; // closing the file releases the flock
+            }
+        });
     }
 }
 
@@ -67,6 +98,32 @@ impl HostUser {
     /// later runs if this process is killed).
     pub fn unique() -> crate::Result<HostUser> {
         Self::create(&crate::unique_name(USER_PREFIX))
+    }
+
+    /// Creates a system user with a unique name whose uid equals the gid of its group of
+    /// the same name (needed for `--userns-remap=UID` without a group part: dockerd then
+    /// wants a group whose gid is the uid). Ids are taken from 3000..4000.
+    pub fn unique_with_uid_eq_gid() -> crate::Result<HostUser> {
+        let name = crate::unique_name(USER_PREFIX);
+        let first = 3000 + (std::process::id() * 7) % 1000;
+        for k in 0..1000 {
+            let id = 3000 + (first - 3000 + k) % 1000;
+            let ids = id.to_string();
+            if getent("passwd", &ids)?.is_some() || getent("group", &ids)?.is_some() {
+                continue;
+            }
+            if HostGroup::create_with(&name, &["-g", &ids])
+                .map(std::mem::forget)
+                .is_err()
+            {
+                continue; // taken meanwhile
+            }
+            match Self::create_with(&name, &["-u", &ids, "-g", &ids]) {
+                Ok(u) => return Ok(u),
+                Err(_) => remove_user(&name),
+            }
+        }
+        bail!("no free uid/gid pair in 3000..4000")
     }
 
     /// Creates system user `name` with extra `useradd` arguments, e.g. `["-u", "4321",
@@ -361,6 +418,93 @@ fn remove_lines(path: &Path, lines: &[String]) -> crate::Result<()> {
     fs::write(&tmp, kept.concat())?;
     fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
     fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
+/// A private copy of the host's `/etc` in a temporary directory `<root>/etc`, for a daemon
+/// started with [`crate::Dockerd::start_with_etc`] and for `hostmatch --root <root>`.
+/// Removed on drop.
+pub struct EtcCopy {
+    dir: tempfile::TempDir,
+}
+
+impl EtcCopy {
+    /// Copies `/etc` (`cp -a`, about 4 MB here).
+    pub fn new() -> crate::Result<EtcCopy> {
+        let dir = tempfile::Builder::new().prefix("hmt-etc-").tempdir()?;
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg("/etc")
+            .arg(dir.path().join("etc"))
+            .output()?;
+        // Files that vanish while copying (lock files of a concurrent useradd) are fine.
+        let err = String::from_utf8_lossy(&out.stderr);
+        let real: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.contains("No such file or directory"))
+            .collect();
+        if !out.status.success() && !real.is_empty() {
+            bail!("copying /etc failed: {}", real.join("; "));
+        }
+        // Lock files copied from a moment when the host's were held would block
+        // useradd/usermod in the copy.
+        for e in fs::read_dir(dir.path().join("etc"))?.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".lock") || n == ".pwd.lock" {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        Ok(EtcCopy { dir })
+    }
+
+    /// The directory that holds `etc` (for `hostmatch --root`).
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The copy of `/etc`.
+    pub fn etc(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    /// The text of `etc/<name>` in the copy ("" if missing).
+    pub fn read(&self, name: &str) -> String {
+        fs::read_to_string(self.etc().join(name)).unwrap_or_default()
+    }
+
+    /// Replaces `etc/<name>` in the copy, keeping its mode.
+    pub fn write(&self, name: &str, text: &str) -> crate::Result<()> {
+        let p = self.etc().join(name);
+        fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+    }
+
+    /// Removes from the copy's passwd, group, shadow, gshadow, subuid and subgid every line
+    /// whose first field is `name` (e.g. to start without `dockremap`).
+    pub fn remove_account(&self, name: &str) -> crate::Result<()> {
+        for f in ["passwd", "group", "shadow", "gshadow", "subuid", "subgid"] {
+            let text = self.read(f);
+            let kept: String = text
+                .split_inclusive('\n')
+                .filter(|l| l.split(':').next() != Some(name))
+                .collect();
+            if kept != text {
+                self.write(f, &kept)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends lines to `etc/<name>` in the copy.
+    pub fn append(&self, name: &str, lines: &[&str]) -> crate::Result<()> {
+        let mut text = self.read(name);
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        self.write(name, &text)
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ mod procs;
 
 pub use dockerd::sweep_dead_daemons;
 pub use dockerd::{Dockerd, DockerdConfig, StorageDriver};
-pub use host::{getent, HostGroup, HostSubids, HostUser, SubidLock};
+pub use host::{getent, EtcCopy, HostGroup, HostSubids, HostUser, SubidLock};
 pub use host::{sweep_dead_subids, sweep_dead_users};
 
 /// `Result` with `anyhow::Error`: harness failures carry their context (commands, logs).

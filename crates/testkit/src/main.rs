@@ -35,6 +35,19 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        // For the harness's own tests: a process that owns a daemon and can be killed.
+        Some("hold-dockerd") => {
+            let d = match testkit::Dockerd::start(Default::default()) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            println!("{} {}", d.pid().unwrap_or(0), d.dir().display());
+            std::thread::sleep(std::time::Duration::from_secs(600));
+            ExitCode::SUCCESS
+        }
         _ => {
             eprintln!("usage: hostmatch-testkit images [--no-debian] | cleanup");
             ExitCode::from(2)
