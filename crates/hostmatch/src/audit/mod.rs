@@ -135,6 +135,9 @@ pub struct ProbeReport {
 /// The operations on the scratch directory (as container root).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeOps {
+    /// Read the root-owned 0644 file (before modifying it): if even this
+    /// fails, the scratch directory was not reachable and refusals prove nothing.
+    pub read_public: Attempt,
     /// Create a file in the root-owned directory.
     pub create: Attempt,
     /// Append to a root-owned 0644 file.
@@ -286,7 +289,7 @@ impl Audit {
 }
 
 const HINT_ENABLE: &str =
-    "hostmatch docker enable default   (then restart dockerd; images must be pulled or imported again)";
+    "hostmatch docker enable default, then restart dockerd (its images must be imported again)";
 
 /// Container root's host ids: the owner of the file it created when the host
 /// saw one, else what its maps say.
@@ -430,6 +433,15 @@ pub fn evaluate(o: &Observations) -> Audit {
         " (audit did not run as root: the scratch files belong to the invoking user)"
     };
     out.push(match ops {
+        Some(ops) if !ops.read_public.ok => finding(
+            "write-root-owned",
+            Status::Warn,
+            format!(
+                "inconclusive: the probe could not even read a world-readable scratch file ({}); is the scratch directory's path traversable by container root?",
+                ops.read_public.error.as_deref().unwrap_or("refused")
+            ),
+            "set TMPDIR to a directory every uid can traverse (e.g. /tmp) and run hostmatch audit again",
+        ),
         Some(ops) => {
             let (create, modify, delete) = (
                 ops.create.ok,
@@ -607,21 +619,27 @@ pub fn evaluate(o: &Observations) -> Audit {
         ),
     });
 
-    let write_ok = out
+    let write = out
         .iter()
-        .any(|f| f.id == "write-root-owned" && f.status == Status::Ok);
+        .find(|f| f.id == "write-root-owned")
+        .map(|f| f.status);
     let verdict = match (root.uid, account) {
         (Some(0), _) => "container root is host root: any docker user can modify /etc".to_string(),
         (Some(u), Some(a)) => format!(
             "container root is host uid {u} ({}): containers own that account's files",
             a.name
         ),
-        (Some(u), None) if write_ok => {
-            format!("container root is uid {u}: root-owned host files are safe")
-        }
-        (Some(u), None) => {
-            format!("container root is uid {u}: but root-owned host files were NOT safe")
-        }
+        (Some(u), None) => match write {
+            Some(Status::Ok) => {
+                format!("container root is uid {u}: root-owned host files are safe")
+            }
+            Some(Status::Fail) => {
+                format!("container root is uid {u}: but root-owned host files were NOT safe")
+            }
+            _ => format!(
+                "container root is uid {u}: whether root-owned host files are safe could not be proved"
+            ),
+        },
         (None, _) => "container root's host uid could not be observed".to_string(),
     };
     Audit {
@@ -643,7 +661,13 @@ fn mapping_finding(o: &Observations) -> Finding {
             )
         }
     };
-    let show = |m: &IdMap| m.to_string().trim_end().replace('\n', " / ");
+    let show = |m: &IdMap| {
+        m.to_string()
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
     match &o.predicted {
         Predicted::Maps {
             spec,

@@ -28,6 +28,7 @@ fn append(path: &Path) -> std::io::Result<()> {
 }
 
 fn ops(dir: &Path) -> ProbeOps {
+    let read_public = Attempt::from_result(fs::read(dir.join(files::ROOT_MODIFY)));
     let create = Attempt::from_result(
         OpenOptions::new()
             .write(true)
@@ -49,6 +50,7 @@ fn ops(dir: &Path) -> ProbeOps {
         }));
     let modify_user = Attempt::from_result(append(&dir.join(files::USER_OWNED)));
     ProbeOps {
+        read_public,
         create,
         modify,
         delete,
@@ -77,7 +79,13 @@ mod tests {
         let r = run(Some(d.path()));
         assert!(r.uid_map.contains(' '), "{r:?}");
         let ops = r.ops.unwrap();
-        assert!(ops.create.ok && ops.modify.ok && ops.delete.ok && ops.read_private.ok);
+        assert!(
+            ops.read_public.ok
+                && ops.create.ok
+                && ops.modify.ok
+                && ops.delete.ok
+                && ops.read_private.ok
+        );
         assert!(!d.path().join(files::ROOT_DELETE).exists());
         assert!(fs::read_to_string(d.path().join(files::ROOT_MODIFY))
             .unwrap()

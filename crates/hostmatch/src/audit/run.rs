@@ -199,6 +199,23 @@ pub fn socket_path(docker_host: Option<&str>) -> Option<PathBuf> {
     }
 }
 
+/// Where the scratch directory goes: the temporary directory when every uid
+/// can traverse its path (container root of a remapping daemon must reach
+/// it), else `/tmp`.
+fn scratch_parent() -> PathBuf {
+    let tmp = std::env::temp_dir();
+    let traversable = tmp.ancestors().all(|d| {
+        fs::metadata(d)
+            .map(|m| m.permissions().mode() & 0o001 != 0)
+            .unwrap_or(false)
+    });
+    if traversable {
+        tmp
+    } else {
+        PathBuf::from("/tmp")
+    }
+}
+
 /// The scratch directory: root-owned files (when run as root), a 0600 file and
 /// a file of a non-root user; registered for cleanup.
 struct Scratch {
@@ -212,8 +229,7 @@ fn make_scratch(accounts: &Accounts) -> Result<Scratch> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let dir =
-        std::env::temp_dir().join(format!("hostmatch-audit-{}-{nanos:x}", std::process::id()));
+    let dir = scratch_parent().join(format!("hostmatch-audit-{}-{nanos:x}", std::process::id()));
     fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
     registry().scratch = Some(dir.clone());
     let io = |p: &Path| {

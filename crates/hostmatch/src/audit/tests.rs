@@ -18,6 +18,7 @@ fn denied() -> Attempt {
 
 fn ops(a: fn() -> Attempt) -> ProbeOps {
     ProbeOps {
+        read_public: ok(),
         create: a(),
         modify: a(),
         delete: a(),
@@ -178,6 +179,21 @@ fn a_write_the_host_saw_counts_even_if_the_probe_reported_failure() {
     let a = evaluate(&o);
     assert_eq!(get(&a, "write-root-owned").status, Status::Fail);
     assert!(a.verdict.contains("NOT safe"), "{}", a.verdict);
+}
+
+#[test]
+fn refusals_from_an_unreachable_scratch_dir_prove_nothing() {
+    let mut o = remapped();
+    o.probe.ops.as_mut().unwrap().read_public = denied();
+    let a = evaluate(&o);
+    let f = get(&a, "write-root-owned");
+    assert_eq!(f.status, Status::Warn);
+    assert!(f.observed.starts_with("inconclusive"), "{}", f.observed);
+    assert!(
+        !a.verdict.ends_with("root-owned host files are safe"),
+        "{}",
+        a.verdict
+    );
 }
 
 #[test]
