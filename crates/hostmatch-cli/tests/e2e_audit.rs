@@ -377,3 +377,36 @@ fn e2e_audit_interrupted_by_sigint_removes_containers_image_and_scratch() {
     assert_eq!(scratch_left(pid), Vec::<PathBuf>::new());
     assert_daemon_clean(&d);
 }
+
+#[test]
+fn e2e_audit_keep_leaves_the_probe_image_and_nothing_else() {
+    testkit::prereq_dockerd!();
+    let d = Dockerd::start(DockerdConfig::default()).expect("private dockerd");
+    let out = audit_cmd(d.host(), None, false)
+        .arg("--keep")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let tag = format!("hostmatch-probe:{}", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&format!("kept image {tag}")), "{text}");
+    let images = d.run_ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images.trim(), tag);
+    assert!(d.run_ok(["ps", "-aq"]).trim().is_empty());
+    // The kept image is the probe: it runs with no other file than the binary's.
+    let lib_path = "/lib/x86_64-linux-gnu:/lib64:/usr/lib/x86_64-linux-gnu";
+    let report = d.run_ok([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        &format!("LD_LIBRARY_PATH={lib_path}"),
+        &tag,
+        "/hostmatch",
+        "__probe",
+    ]);
+    let v: Value = serde_json::from_str(report.trim()).expect("probe JSON");
+    assert_eq!(v["uid"], 0);
+    assert!(v["uid_map"].as_str().unwrap().contains("4294967295"), "{v}");
+}

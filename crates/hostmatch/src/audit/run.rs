@@ -81,6 +81,9 @@ fn registry() -> std::sync::MutexGuard<'static, Registry> {
 /// and the scratch directory. Safe to call more than once and from a signal
 /// handler's thread.
 pub fn cleanup_now() {
+    // A handler's call waits for a cleanup already under way on the main thread.
+    static CLEANING: Mutex<()> = Mutex::new(());
+    let _cleaning = CLEANING.lock().unwrap_or_else(|e| e.into_inner());
     let (image, scratch, children, containers) = {
         let mut r = registry();
         (
