@@ -35,6 +35,7 @@ finish() {
   local rc=$?
   set +e
   stage "cleanup"
+  if [ -n "${images_pid:-}" ]; then kill -- "-$images_pid" 2>/dev/null; wait "$images_pid" 2>/dev/null; fi
   if [ -x "$testkit_bin" ] && [ "$(id -u)" = 0 ]; then
     "$testkit_bin" cleanup
     left=$(for d in /tmp/hostmatch-testkit/d/*/; do [ -d "$d" ] && echo "$d"; done)
@@ -55,7 +56,7 @@ stage "prerequisites"
 need_pkgs=()
 for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static \
             setfacl:acl bindfs:bindfs newuidmap:uidmap hyperfine:hyperfine \
-            setpriv:util-linux; do
+            setpriv:util-linux setcap:libcap2-bin getfacl:acl; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
@@ -78,20 +79,35 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-# --- build ---------------------------------------------------------------
+# --- build, and the test images (once; cached in target/hostmatch-images) ---
+# The images (debootstrap: mostly network and disk) are built in the background while
+# cargo builds (CPU), before any test starts, so that parallel tests never wait on a build.
 stage "build"
-cargo build --workspace --all-targets
-
-# --- test images (once; cached in target/hostmatch-images) ---------------
-stage "images"
+cargo build -p hostmatch-testkit --bin hostmatch-testkit
+images_pid=""
+images_log="${CARGO_TARGET_DIR:-target}/hostmatch-images.log"
 if [ "$(id -u)" = 0 ]; then
   # Leftovers of killed earlier runs first (a stale daemon, a half-built image).
   "$testkit_bin" cleanup
-  # Built before the tests so that parallel tests do not wait on each other's build.
-  "$testkit_bin" images
+  # Own session, so that the trap can stop it with its children (debootstrap).
+  setsid "$testkit_bin" images >"$images_log" 2>&1 &
+  images_pid=$!
 else
-  log "WARNING: not root: no test images, tests needing root or dockerd will skip"
+  log "WARNING: not root: no Debian image; tests needing root or dockerd will skip"
   "$testkit_bin" images --no-debian || true
+fi
+cargo build --workspace --all-targets
+
+stage "images (wait)"
+if [ -n "$images_pid" ]; then
+  images_rc=0
+  wait "$images_pid" || images_rc=$?
+  images_pid=""
+  cat "$images_log" >&2
+  if [ "$images_rc" != 0 ]; then
+    log "building the test images failed"
+    exit 1
+  fi
 fi
 
 # --- run -----------------------------------------------------------------

@@ -264,3 +264,26 @@ fn nix_is_root() -> bool {
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
+
+#[test]
+fn unreadable_subuid_file_is_a_one_line_error() {
+    if !nix_is_root() {
+        eprintln!("SKIP: needs root to drop to another user");
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run this test as root");
+        return;
+    }
+    let s = Sysroot::new(Some("alice:100000:65536\n"), Some("alice:100000:65536\n"));
+    for d in [s.path().to_path_buf(), s.file("etc")] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(s.file("etc/subuid"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(s.file("etc/passwd"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(s.file("etc/group"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_hostmatch"), "--root"])
+        .arg(s.path())
+        .args(["map", "alice"])
+        .output()
+        .unwrap();
+    common::Run::from(out).assert_one_line_error(3, "etc/subuid: Permission denied");
+}

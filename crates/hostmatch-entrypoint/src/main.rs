@@ -1,7 +1,263 @@
-//! hostmatch-entrypoint: matches the container account to the host user's
-//! uid/gid and drops privileges. (Being built: see the entrypoint issue.)
+//! hostmatch-entrypoint: a static container entrypoint that gives the
+//! container's account the host user's uid/gid, re-owns its files, drops
+//! privileges and runs the command.
+//!
+//! Usage: `ENTRYPOINT ["/usr/local/bin/hostmatch-entrypoint"]`, the command
+//! after it (none: the account's shell). All logic lives in
+//! `hostmatch::entrypoint`; `main` is the checklist of steps.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::exit;
+
+use hostmatch::entrypoint::config::{Config, LogLevel, Unprivileged};
+use hostmatch::entrypoint::plan::{self, Decision, HostIds, Plan, StartCreds};
+use hostmatch::entrypoint::proc::{first_program, ProcStat, ProcStatus};
+use hostmatch::entrypoint::{self as ep, Mode};
+use hostmatch::sys::{process as sp, Credentials, RealCredentials};
+use hostmatch::sysroot::Sysroot;
+use hostmatch::{accounts::Accounts, Error};
+
+const NAME: &str = "hostmatch-entrypoint";
 
 fn main() {
-    eprintln!("hostmatch-entrypoint: not built yet");
-    std::process::exit(3);
+    // The command is everything after the binary; there are no options.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let err = match run(&args) {
+        Ok(code) => exit(code),
+        Err(e) => e,
+    };
+    eprintln!("{NAME}: {err}");
+    exit(if err.is_bad_input() { 2 } else { 3 });
+}
+
+/// The steps, in order. Returns only to report the command's status (init
+/// mode) or a failure; otherwise the process becomes the command.
+fn run(args: &[OsString]) -> Result<i32, Error> {
+    let root = Sysroot::default();
+    let mut creds = RealCredentials;
+    let start = start_creds(&creds)?;
+    let mode = decide_mode(&creds);
+    // The caller's environment goes to the command only.
+    let caller_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+
+    if mode == Mode::Setuid {
+        forget_environment();
+        check_first_program(&root)?;
+        ep::claim_start(&root, Path::new(ep::MARKER_PATH))?;
+        become_root(&mut creds)?;
+    }
+    let old_umask = sp::set_umask(0o022);
+    let cfg = ep::load_config(&root, mode != Mode::Root)?;
+    let log = Log(cfg.log_level);
+    let accounts = Accounts::load(&root)?;
+    let host = host_ids(&mode, &cfg, &root, &start)?;
+    let decision = plan::plan(&accounts.passwd, &accounts.group, host, &start, &cfg)?;
+
+    if let Mode::Unprivileged(why) = &mode {
+        sp::set_umask(old_umask);
+        return run_unprivileged(why, &decision, &cfg, &root, args, &log, caller_env);
+    }
+    let plan = match decision {
+        Decision::StayRoot { reason } => {
+            log.info(&format!("running as root, untouched: {reason}"));
+            run_hooks(&root, &cfg, &mode, None)?;
+            sp::set_umask(old_umask);
+            return exec_or_init(args, "/bin/sh", &caller_env, &cfg);
+        }
+        Decision::Match(p) => p,
+    };
+    for line in plan.summary() {
+        log.info(&line);
+    }
+    for note in &plan.notes {
+        log.warn(note);
+    }
+    ep::apply_account_edits(&root, &plan)?;
+    ep::ensure_home(&root, &plan)?;
+    reown(&root, &plan, &log)?;
+    ep::write_sudoers(&root, &plan)?;
+    run_hooks(&root, &cfg, &mode, Some(&plan))?;
+    ep::drop::drop_privileges(&mut creds, &plan.target)?; // drop + verify
+    sp::set_umask(old_umask);
+    let env = ep::command_env(caller_env, &plan.target);
+    exec_or_init(args, &plan.target.shell, &env, &cfg)
+}
+
+/// Real ids and supplementary groups as the runtime set them.
+fn start_creds(c: &RealCredentials) -> Result<StartCreds, Error> {
+    Ok(StartCreds {
+        uid: c.getresuid().0,
+        gid: c.getresgid().0,
+        groups: c.getgroups()?,
+    })
+}
+
+/// Root, setuid or unprivileged (with the reason).
+fn decide_mode(c: &RealCredentials) -> Mode {
+    let (ruid, euid, _) = c.getresuid();
+    match Mode::decide(ruid, euid) {
+        Mode::Unprivileged(_) => {
+            let status = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|t| ProcStatus::parse(&t));
+            let exe = std::fs::read_link("/proc/self/exe")
+                .unwrap_or_else(|_| "/usr/local/bin/hostmatch-entrypoint".into());
+            Mode::Unprivileged(ep::explain_unprivileged(&exe, status.as_ref()))
+        }
+        m => m,
+    }
+}
+
+/// Setuid mode: nothing in this process (std, libc, the ownership engine's
+/// threads) may read the caller's environment (RUST_MIN_STACK, TZ, ...).
+/// Single-threaded here, so changing the environment is sound.
+fn forget_environment() {
+    for (k, _) in std::env::vars_os() {
+        std::env::remove_var(k);
+    }
+}
+
+/// Setuid mode: privileged work only as the container's first program.
+fn check_first_program(root: &Sysroot) -> Result<(), Error> {
+    let me = ProcStat::parse(&root.read_proc("self/stat")?)
+        .ok_or_else(|| Error::invalid("/proc/self/stat: cannot parse"))?;
+    let comm = root.read_proc("1/comm").unwrap_or_default();
+    let others = live_pids(root)?;
+    first_program(me.pid, me.ppid, &comm, &others).map(|_| ()).map_err(|why| {
+        Error::Permission(format!(
+            "refusing to run privileged: {why}; the setuid entrypoint works only as the container's first program"
+        ))
+    })
+}
+
+/// The pids of the live processes of this PID namespace.
+fn live_pids(root: &Sysroot) -> Result<Vec<i32>, Error> {
+    let dir = root.proc_path("");
+    let rd = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+/// Setuid mode: all ids root, no groups, so that hooks are plain root.
+fn become_root(c: &mut RealCredentials) -> Result<(), Error> {
+    c.setgroups(&[])?;
+    c.setresgid(0)?;
+    c.setresuid(0)
+}
+
+/// Setuid: the real ids; root mode: HOSTMATCH_UID/GID or match_path's owner.
+fn host_ids(
+    mode: &Mode,
+    cfg: &Config,
+    root: &Sysroot,
+    start: &StartCreds,
+) -> Result<Option<HostIds>, Error> {
+    match mode {
+        // The caller's environment is never read here.
+        Mode::Setuid | Mode::Unprivileged(_) => Ok(Some(HostIds {
+            uid: start.uid,
+            gid: start.gid,
+        })),
+        Mode::Root => ep::root_mode_host_ids(&|k| std::env::var(k).ok(), cfg, root),
+    }
+}
+
+fn reown(root: &Sysroot, plan: &Plan, log: &Log) -> Result<(), Error> {
+    for (path, rep) in ep::reown(root, plan)? {
+        log.info(&format!(
+            "{}: {} entries scanned, {} re-owned, {} mounts not crossed",
+            path.display(),
+            rep.scanned,
+            rep.changed,
+            rep.skipped_mounts
+        ));
+        for e in &rep.errors {
+            log.warn(&format!("{}: {}", e.path.display(), e.error));
+        }
+    }
+    Ok(())
+}
+
+fn run_hooks(root: &Sysroot, cfg: &Config, mode: &Mode, plan: Option<&Plan>) -> Result<(), Error> {
+    let Some(dir) = &cfg.hooks_dir else {
+        return Ok(());
+    };
+    let hooks = ep::list_hooks(&root.path(&dir.to_string_lossy()), *mode != Mode::Root)?;
+    ep::run_hooks(&hooks, &ep::hook_env(mode, plan.map(|p| &p.target)))
+}
+
+/// No privileges: fine when nothing has to change; otherwise explain, and
+/// run the command unchanged only when `unprivileged = "run"`.
+fn run_unprivileged(
+    why: &str,
+    decision: &Decision,
+    cfg: &Config,
+    root: &Sysroot,
+    args: &[OsString],
+    log: &Log,
+    caller: Vec<(OsString, OsString)>,
+) -> Result<i32, Error> {
+    if let Decision::Match(p) = decision {
+        let sudo_needed = ep::write_sudoers_needed(root, p);
+        let hooks = cfg.hooks_dir.as_ref().is_some_and(|d| {
+            ep::list_hooks(&root.path(&d.to_string_lossy()), false).is_ok_and(|h| !h.is_empty())
+        });
+        if !p.edits_accounts() && p.reown.is_empty() && !sudo_needed && !hooks {
+            log.info("nothing to change; running without privileges");
+            let env = ep::command_env(caller, &p.target);
+            return exec_or_init(args, &p.target.shell, &env, cfg);
+        }
+        let msg = format!(
+            "cannot gain root: {why}; needed for: {}",
+            p.summary().join("; ")
+        );
+        if cfg.unprivileged == Unprivileged::Run {
+            log.warn(&format!(
+                "{msg}; running the command unchanged (unprivileged = \"run\")"
+            ));
+            return exec_or_init(args, "/bin/sh", &caller, cfg);
+        }
+        return Err(Error::Permission(format!(
+            "{msg}; set unprivileged = \"run\" in {} to run the command unchanged",
+            hostmatch::entrypoint::config::CONFIG_PATH
+        )));
+    }
+    exec_or_init(args, "/bin/sh", &caller, cfg)
+}
+
+/// Becomes the command, or (init = true) runs it as a child and returns its status.
+fn exec_or_init(
+    args: &[OsString],
+    shell: &str,
+    env: &[(OsString, OsString)],
+    cfg: &Config,
+) -> Result<i32, Error> {
+    let mut cmd = ep::build_command(args, shell, env);
+    if cfg.init {
+        return ep::run_as_init(cmd);
+    }
+    let e = cmd.exec();
+    let prog = args.first().map_or(shell.into(), |a| a.to_string_lossy());
+    eprintln!("{NAME}: cannot run {prog}: {e}");
+    exit(ep::exec_failure_status(&e));
+}
+
+/// Messages on stderr, filtered by `log_level`.
+struct Log(LogLevel);
+
+impl Log {
+    fn warn(&self, m: &str) {
+        if self.0 >= LogLevel::Warn {
+            eprintln!("{NAME}: warning: {m}");
+        }
+    }
+    fn info(&self, m: &str) {
+        if self.0 >= LogLevel::Info {
+            eprintln!("{NAME}: {m}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod daemon_json;
 pub mod docker;
 pub mod doctor;
+pub mod entrypoint;
 pub mod error;
 pub mod fsedit;
 pub mod grouplink;

@@ -97,6 +97,29 @@ fn cached(
     Ok(out)
 }
 
+/// Removes work directories of image builds that were killed (no process holds the
+/// image's build lock). Returns the directories removed.
+pub fn sweep_stale_builds() -> Vec<PathBuf> {
+    let dir = cache_dir();
+    let mut removed = Vec::new();
+    for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((image, _)) = name.strip_prefix('.').and_then(|n| n.split_once(".work-")) else {
+            continue;
+        };
+        let Ok(lock) = File::create(dir.join(format!(".{image}.lock"))) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            crate::procs::unmount_all_under(&e.path());
+            if fs::remove_dir_all(e.path()).is_ok() {
+                removed.push(e.path());
+            }
+        }
+    }
+    removed
+}
+
 /// Whether a 64-bit little-endian ELF file has no program interpreter (PT_INTERP), i.e.
 /// is statically linked.
 fn is_static(bin: &Path) -> bool {

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
             for d in testkit::sweep_dead_daemons() {
                 eprintln!("removed leftover dockerd {}", d.display());
             }
+            for d in testkit::images::sweep_stale_builds() {
+                eprintln!("removed an unfinished image build {}", d.display());
+            }
             testkit::sweep_dead_users();
             if let Err(e) = testkit::sweep_dead_subids() {
                 eprintln!("cleanup of subid lines: {e:#}");

@@ -10,6 +10,8 @@ pub mod fs;
 use crate::ids::Id;
 use crate::{Error, Result};
 
+pub mod process;
+
 fn check(call: &'static str, rc: libc::c_int) -> Result<()> {
     if rc == -1 {
         Err(Error::Sys {
@@ -30,6 +32,12 @@ pub trait Credentials {
     fn getresuid(&self) -> (Id, Id, Id);
     /// (real, effective, saved) gid.
     fn getresgid(&self) -> (Id, Id, Id);
+    /// The supplementary groups.
+    fn getgroups(&self) -> Result<Vec<Id>>;
+    /// Tries to become root again (`setuid(0)`); true when that succeeded.
+    fn regain_root_succeeds(&mut self) -> bool;
+    /// (effective, permitted) capability sets as bit masks.
+    fn capabilities(&self) -> Result<(u64, u64)>;
 }
 
 /// The running process's credentials.
@@ -67,6 +75,22 @@ impl Credentials for RealCredentials {
         // SAFETY: the three pointers are to live, writable locals.
         unsafe { libc::getresgid(&mut r, &mut e, &mut s) };
         (r, e, s)
+    }
+
+    fn getgroups(&self) -> Result<Vec<Id>> {
+        process::getgroups()
+    }
+
+    fn regain_root_succeeds(&mut self) -> bool {
+        process::setuid_root_succeeds()
+    }
+
+    fn capabilities(&self) -> Result<(u64, u64)> {
+        let p = "/proc/self/status";
+        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+        let st = crate::entrypoint::proc::ProcStatus::parse(&text)
+            .ok_or_else(|| Error::invalid(format!("{p}: no CapEff/CapPrm lines")))?;
+        Ok((st.cap_eff, st.cap_prm))
     }
 }
 
