@@ -269,7 +269,10 @@ fn nix_is_root() -> bool {
 fn unreadable_subuid_file_is_a_one_line_error() {
     if !nix_is_root() {
         eprintln!("SKIP: needs root to drop to another user");
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run this test as root");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run this test as root"
+        );
         return;
     }
     let s = Sysroot::new(Some("alice:100000:65536\n"), Some("alice:100000:65536\n"));
@@ -280,7 +283,13 @@ fn unreadable_subuid_file_is_a_one_line_error() {
     std::fs::set_permissions(s.file("etc/passwd"), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::set_permissions(s.file("etc/group"), std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_hostmatch"), "--root"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_hostmatch"),
+            "--root",
+        ])
         .arg(s.path())
         .args(["map", "alice"])
         .output()

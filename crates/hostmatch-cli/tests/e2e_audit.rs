@@ -341,8 +341,8 @@ fn e2e_audit_without_socket_permission_is_a_one_line_error_and_leaves_nothing() 
     assert!(left.is_empty(), "scratch left: {left:?}");
 }
 
-#[test]
-fn e2e_audit_interrupted_by_sigint_removes_containers_image_and_scratch() {
+/// Interrupts an audit once its probe image exists (containers start right after).
+fn interrupted_audit_leaves_nothing(signal: rustix::process::Signal) {
     testkit::prereq_dockerd!();
     let d = Dockerd::start(DockerdConfig::default()).expect("private dockerd");
     let mut child = audit_cmd(d.host(), None, true)
@@ -365,17 +365,24 @@ fn e2e_audit_interrupted_by_sigint_removes_containers_image_and_scratch() {
         assert!(Instant::now() < deadline, "the probe image never appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).unwrap(),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), signal)
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert_eq!(scratch_left(pid), Vec::<PathBuf>::new());
     assert_daemon_clean(&d);
+}
+
+#[test]
+fn e2e_audit_interrupted_by_sigint_removes_containers_image_and_scratch() {
+    interrupted_audit_leaves_nothing(rustix::process::Signal::INT);
+}
+
+#[test]
+fn e2e_audit_terminated_by_sigterm_removes_containers_image_and_scratch() {
+    interrupted_audit_leaves_nothing(rustix::process::Signal::TERM);
 }
 
 #[test]

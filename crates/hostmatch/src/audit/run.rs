@@ -378,7 +378,8 @@ fn remap_spec(
     let matching: Vec<&docker::DockerdProcess> = procs.iter().filter(|p| serves(p)).collect();
     let p = match (matching.as_slice(), procs.as_slice()) {
         ([one], _) => *one,
-        ([], [one]) => one,
+        // A local socket no command line names (e.g. socket activation): the only dockerd.
+        ([], [one]) if sock.is_some() => one,
         _ => {
             return Err(format!(
                 "cannot tell which of {} dockerd processes serves {}",
