@@ -93,14 +93,17 @@ pub fn cleanup_now() {
             std::mem::take(&mut r.containers),
         )
     };
-    for pid in children {
+    for &pid in &children {
         if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
     }
-    if containers {
-        // Containers of killed `docker run`s may be created a moment later.
-        for _ in 0..2 {
+    // `docker run --rm` returns after its container is gone; only runs cut
+    // short (an interruption kills the CLI) can leave containers, some created
+    // or being removed a moment later: sweep until none shows up twice in a row.
+    if containers && !children.is_empty() {
+        let mut empty = 0;
+        for _ in 0..30 {
             let out = docker_quiet(&[
                 "ps",
                 "-aq",
@@ -113,13 +116,19 @@ pub fn cleanup_now() {
                 .split_whitespace()
                 .map(String::from)
                 .collect();
-            if !ids.is_empty() {
+            if ids.is_empty() {
+                empty += 1;
+                if empty >= 2 {
+                    break;
+                }
+            } else {
+                empty = 0;
                 let mut args = vec!["rm".to_string(), "-f".into()];
                 args.extend(ids);
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 let _ = docker_quiet(&args);
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(150));
         }
     }
     if let Some(tag) = image {
@@ -302,12 +311,16 @@ fn host_effects(s: &Scratch) -> HostEffects {
 
 /// Loads the probe image with `docker import - TAG` from a tar stream written
 /// straight into the CLI's standard input.
-fn import_image(contents: &image::Contents, tag: &str) -> Result<()> {
+/// Returns the new image's ID: the containers run by ID and cleanup removes by
+/// ID, so that another audit retagging `hostmatch-probe:<version>` on the same
+/// daemon meanwhile neither breaks this one nor loses its image.
+fn import_image(contents: &image::Contents, tag: &str) -> Result<String> {
+    // Until the ID is known (interrupted mid-import), cleanup removes the tag.
     registry().image = Some(tag.to_string());
     let mut child = Command::new("docker")
         .args(["import", "-", tag])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::io("docker", e))?;
@@ -325,11 +338,25 @@ fn import_image(contents: &image::Contents, tag: &str) -> Result<()> {
             daemon_message(&String::from_utf8_lossy(&out.stderr))
         )));
     }
-    written
+    written?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if id.is_empty() || id.contains(char::is_whitespace) {
+        return Err(Error::Unsupported(format!(
+            "docker import printed no image ID: '{id}'"
+        )));
+    }
+    registry().image = Some(id.clone());
+    Ok(id)
 }
 
 /// Runs one probe container and classifies the result.
-fn run_probe(name: &str, opts: &[&str], lib_path: Option<&str>, probe_args: &[&str]) -> Trial {
+fn run_probe(
+    image: &str,
+    name: &str,
+    opts: &[&str],
+    lib_path: Option<&str>,
+    probe_args: &[&str],
+) -> Trial {
     registry().containers = true;
     let mut args: Vec<String> = vec![
         "run".into(),
@@ -344,7 +371,7 @@ fn run_probe(name: &str, opts: &[&str], lib_path: Option<&str>, probe_args: &[&s
         args.push("-e".into());
         args.push(format!("LD_LIBRARY_PATH={lp}"));
     }
-    args.push(image_tag());
+    args.push(image.to_string());
     args.push(PROBE_PATH.into());
     args.push("__probe".into());
     args.extend(probe_args.iter().map(|s| s.to_string()));
@@ -472,7 +499,8 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
     let contents = image::contents(&binary)?;
     let scratch = make_scratch(&accounts)?;
     let tag = image_tag();
-    import_image(&contents, &tag)?;
+    let id = import_image(&contents, &tag)?;
+    let id = id.as_str();
     let lib_path = contents.library_path();
     let lp = lib_path.as_deref();
 
@@ -481,19 +509,34 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
     let (main, privileged, net_host, pid_host, userns_host) = std::thread::scope(|s| {
         let main = s.spawn(|| {
             run_probe(
+                id,
                 "scratch",
                 &["--network", "none", "-v", &volume],
                 lp,
                 &["--dir", "/scratch"],
             )
         });
-        let privileged =
-            s.spawn(|| run_probe("privileged", &[none[0], none[1], "--privileged"], lp, &[]));
-        let net_host = s.spawn(|| run_probe("net-host", &["--net=host"], lp, &[]));
+        let privileged = s.spawn(|| {
+            run_probe(
+                id,
+                "privileged",
+                &[none[0], none[1], "--privileged"],
+                lp,
+                &[],
+            )
+        });
+        let net_host = s.spawn(|| run_probe(id, "net-host", &["--net=host"], lp, &[]));
         let pid_host =
-            s.spawn(|| run_probe("pid-host", &[none[0], none[1], "--pid=host"], lp, &[]));
-        let userns_host =
-            s.spawn(|| run_probe("userns-host", &[none[0], none[1], "--userns=host"], lp, &[]));
+            s.spawn(|| run_probe(id, "pid-host", &[none[0], none[1], "--pid=host"], lp, &[]));
+        let userns_host = s.spawn(|| {
+            run_probe(
+                id,
+                "userns-host",
+                &[none[0], none[1], "--userns=host"],
+                lp,
+                &[],
+            )
+        });
         let j = |h: std::thread::ScopedJoinHandle<'_, Trial>| {
             h.join()
                 .unwrap_or_else(|_| Trial::Error("probe thread panicked".into()))
