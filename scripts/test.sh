@@ -97,6 +97,9 @@ else
   "$testkit_bin" images --no-debian || true
 fi
 cargo build --workspace --all-targets
+# The static entrypoint the image tests put into their images (built once here, so
+# that no test pays for it inside its timeout).
+scripts/build-static.sh >/dev/null
 
 stage "images (wait)"
 if [ -n "$images_pid" ]; then

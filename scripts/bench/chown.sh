@@ -38,7 +38,7 @@ PY
   touch "$dir/.complete"
 fi
 entries=$(find "$tree" | wc -l)
-fstype=$(stat -f -c %T "$tree")
+fstype=$(df --output=fstype "$tree" | tail -1)
 echo "tree: $tree ($entries entries, $fstype), $(nproc) CPUs, hostmatch $($hm --version)"
 
 old=1111:1111 new=2222:2222
@@ -46,7 +46,7 @@ reset_old="chown -R $old $tree"
 
 echo "== everything changes"
 hyperfine --runs "$runs" --warmup 1 --prepare "$reset_old" \
-  --export-markdown "$out/chown-all-change.md" \
+  --export-markdown "$out/chown-all-change.md" --export-json "$out/chown-all-change.json" \
   -n "hostmatch chown" "$hm chown $tree --from $old --to $new" \
   -n "chown -R" "chown -R $new $tree" \
   -n "find | xargs -n 128 chown" "find $tree -print0 | xargs -0 -n 128 chown $new"
@@ -54,10 +54,24 @@ hyperfine --runs "$runs" --warmup 1 --prepare "$reset_old" \
 echo "== nothing changes"
 chown -R "$new" "$tree"
 hyperfine --runs "$runs" --warmup 1 \
-  --export-markdown "$out/chown-no-change.md" \
+  --export-markdown "$out/chown-no-change.md" --export-json "$out/chown-no-change.json" \
   -n "hostmatch chown" "$hm chown $tree --from $old --to $new" \
   -n "chown -R" "chown -R $new $tree" \
   -n "chown -R --from" "chown -R --from=$old $new $tree" \
   -n "find | xargs -n 128 chown" "find $tree -print0 | xargs -0 -n 128 chown $new"
 
 cat "$out/chown-all-change.md" "$out/chown-no-change.md"
+
+# CPU time (user + system) per command: on a shared machine wall time
+# depends on what else runs; CPU time much less so.
+python3 - "$out" <<'PY'
+import json, sys
+for name in ("chown-all-change", "chown-no-change"):
+    res = json.load(open(f"{sys.argv[1]}/{name}.json"))["results"]
+    base = next(r for r in res if r["command"] == "chown -R")
+    print(f"\n{name}: mean wall / CPU (user+sys), ratio to chown -R")
+    for r in res:
+        cpu = r["user"] + r["system"]
+        bcpu = base["user"] + base["system"]
+        print(f"  {r['command']:28} {r['mean']:7.3f} s  {cpu:7.3f} s   wall {r['mean']/base['mean']:.2f}x  cpu {cpu/bcpu:.2f}x")
+PY

@@ -99,6 +99,18 @@ pub enum Command {
     /// Host groups for container groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Prove what a container can do to the host: run real probe containers and report.
+    #[command(
+        after_help = "Needs the Docker daemon (DOCKER_HOST or /var/run/docker.sock); run as root so that the scratch files are root-owned.\nBuilds image hostmatch-probe:<version> from this binary (no registry) and removes it unless --keep.\n\nExamples:\n  hostmatch audit\n  DOCKER_HOST=unix:///run/other.sock hostmatch audit --json"
+    )]
+    Audit(AuditArgs),
+    /// Internal: the probe that runs inside an audit container.
+    #[command(name = "__probe", hide = true)]
+    Probe {
+        /// The scratch directory to try writes in.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print shell completions for SHELL to standard output.
     #[command(
         after_help = "Example:\n  hostmatch completions bash > /etc/bash_completion.d/hostmatch"
@@ -192,6 +204,13 @@ pub struct VolumePluginArgs {
     /// A directory below which sources may be mapped (repeatable; at least one).
     #[arg(long, value_name = "DIR", required = true)]
     pub allow: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Keep the probe image hostmatch-probe:<version> afterwards.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Options of the ownership walks.

@@ -443,3 +443,48 @@ fn group_link_edits_group_under_root_with_dry_run_diff() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown user 'bob'"));
 }
+
+#[test]
+fn json_errors_name_non_utf8_paths_and_exit_1() {
+    if need_root() {
+        return;
+    }
+    let d = tree();
+    use std::os::unix::ffi::OsStrExt;
+    let bad = d.path().join(std::ffi::OsStr::from_bytes(b"stuck-\xff"));
+    fs::write(&bad, "x").unwrap();
+    std::os::unix::fs::lchown(&bad, Some(1234), Some(1234)).unwrap();
+    if !Command::new("chattr")
+        .arg("+i")
+        .arg(&bad)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && skip("chattr +i unavailable")
+    {
+        return;
+    }
+    let o = hm(&[
+        "chown",
+        s(d.path()),
+        "--from",
+        "1234:",
+        "--to",
+        "1000:",
+        "--json",
+    ]);
+    let _ = Command::new("chattr").arg("-i").arg(&bad).status();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["errors"].as_array().unwrap().len(), 1);
+    assert!(v["errors"][0]["path"]
+        .as_str()
+        .unwrap()
+        .contains("stuck-\u{fffd}"));
+    assert_eq!(v["changed"], 3, "the rest was re-owned");
+}

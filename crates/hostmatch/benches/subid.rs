@@ -49,6 +49,16 @@ fn bench(c: &mut Criterion) {
     c.bench_function("map, 100k users (last user)", |b| {
         b.iter(|| remap::predict_from(&inputs, &format!("u{}", USERS - 1)).unwrap())
     });
+    // A healthy host: 65,535 users with full ranges (the most that fit below 2^32).
+    let healthy: String = (0..65_535u32)
+        .map(|i| format!("u{i}:{}:65536\n", 100_000 + i as u64 * 65_536))
+        .collect();
+    c.bench_function("subid check, 65k users, no problems (parse + check)", |b| {
+        b.iter(|| {
+            let f = SubidFile::parse(&healthy);
+            subid::check(&f, Kind::Uid, "/etc/subuid", &accounts)
+        })
+    });
     c.bench_function("accounts parse, 100k users", |b| {
         b.iter(|| Accounts {
             passwd: PasswdFile::parse(&passwd),

@@ -19,6 +19,8 @@ pub struct DockerdProcess {
     pub userns_remap: Option<String>,
     /// The `--config-file` value, if any.
     pub config_file: Option<String>,
+    /// Every `-H`/`--host` value (empty: dockerd's default socket).
+    pub hosts: Vec<String>,
 }
 
 /// The value of `--name VALUE` or `--name=VALUE` in an argv.
@@ -34,6 +36,25 @@ pub fn flag_value(argv: &[String], name: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Every value of a flag with a long and a short name (`--host`, `-H`), in
+/// the forms `--host V`, `--host=V`, `-H V`, `-H=V` and `-HV`.
+pub fn flag_values(argv: &[String], long: &str, short: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if a == long || a == short {
+            if let Some(v) = it.next() {
+                out.push(v.clone());
+            }
+        } else if let Some(v) = a.strip_prefix(&format!("{long}=")) {
+            out.push(v.to_string());
+        } else if let Some(v) = a.strip_prefix(short).filter(|_| !a.starts_with("--")) {
+            out.push(v.trim_start_matches('=').to_string());
+        }
+    }
+    out
 }
 
 /// The dockerd processes found under the proc directory.
@@ -62,6 +83,7 @@ pub fn dockerd_processes(root: &Sysroot) -> Vec<DockerdProcess> {
                 pid,
                 userns_remap: flag_value(&argv, "--userns-remap"),
                 config_file: flag_value(&argv, "--config-file"),
+                hosts: flag_values(&argv, "--host", "-H"),
             });
         }
     }
@@ -209,6 +231,27 @@ mod tests {
             Some("default")
         );
         assert_eq!(flag_value(&argv, "--config-file"), None);
+    }
+
+    #[test]
+    fn host_flags_in_every_form() {
+        let argv: Vec<String> = [
+            "dockerd",
+            "-H",
+            "fd://",
+            "--host=unix:///a",
+            "--host",
+            "tcp://x",
+            "-Hunix:///b",
+            "--userns-remap=x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            flag_values(&argv, "--host", "-H"),
+            ["fd://", "unix:///a", "tcp://x", "unix:///b"]
+        );
     }
 
     #[test]

@@ -377,6 +377,7 @@ mod tests {
                 pid: 1,
                 userns_remap: Some("a".into()),
                 config_file: None,
+                hosts: Vec::new(),
             }],
         });
         assert_eq!(status(&evaluate(&f), "userns-remap"), Status::Fail);

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod acl;
+pub mod audit;
 pub mod daemon_json;
 pub mod docker;
 pub mod doctor;

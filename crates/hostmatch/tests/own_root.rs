@@ -726,3 +726,118 @@ mod round_trip {
         }
     }
 }
+
+#[test]
+fn parallel_walk_counts_every_entry_once() {
+    if need_root() {
+        return;
+    }
+    let d = tmp();
+    for i in 0..40 {
+        let p = d.path().join(format!("d{i}/e{}", i % 3));
+        fs::create_dir_all(&p).unwrap();
+        for j in 0..25 {
+            fs::write(p.join(format!("f{j}")), "").unwrap();
+        }
+    }
+    sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
+    let count = sh(&format!("find '{}' | wc -l", d.path().display()));
+    let count: u64 = count.trim().parse().unwrap();
+    for threads in [1, 2, 8] {
+        let (from, to) = if threads == 2 {
+            (1000, 1234)
+        } else {
+            (1234, 1000)
+        };
+        let rule = Rule::Chown {
+            uid: Some((from, to)),
+            gid: None,
+        };
+        let opts = Options {
+            threads,
+            ..Options::default()
+        };
+        let calls = std::sync::atomic::AtomicU64::new(0);
+        let progress = |_n: u64| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let rep = own::apply(d.path(), &rule, &opts, &progress).unwrap();
+        assert_eq!(rep.scanned, count, "threads {threads}");
+        assert_eq!(rep.changed, count, "threads {threads}");
+        assert!(rep.is_clean());
+        assert!(
+            calls.into_inner() <= count / 1000,
+            "progress is called now and then, not per entry"
+        );
+    }
+}
+
+#[test]
+fn open_file_limit_is_restored_after_a_walk() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let before = getrlimit(Resource::Nofile);
+    let mut low = before;
+    low.current = Some(256.min(before.maximum.unwrap_or(256)));
+    setrlimit(Resource::Nofile, low).unwrap();
+    let d = tmp();
+    fs::create_dir(d.path().join("a")).unwrap();
+    run(
+        d.path(),
+        &Rule::Set {
+            uid: None,
+            gid: None,
+        },
+    );
+    assert_eq!(
+        getrlimit(Resource::Nofile),
+        low,
+        "a command run after the walk inherits its own limit"
+    );
+    setrlimit(Resource::Nofile, before).unwrap();
+}
+
+#[test]
+fn dir_replaced_by_symlink_after_listing_is_not_followed() {
+    if need_root() {
+        return;
+    }
+    let outside = tmp();
+    fs::write(outside.path().join("victim"), "keep").unwrap();
+    lchown(&outside.path().join("victim"), 1234, 1234);
+    lchown(outside.path(), 1234, 1234);
+    let d = tmp();
+    // 3000 files in the root: the progress callback (every 2048 entries)
+    // runs while the root is being listed, before the subdirectory `v`
+    // (already listed as a directory) is opened.
+    for i in 0..3000 {
+        fs::write(d.path().join(format!("f{i}")), "").unwrap();
+    }
+    let v = d.path().join("v");
+    fs::create_dir(&v).unwrap();
+    sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
+    let swapped = std::sync::atomic::AtomicBool::new(false);
+    let progress = |_n: u64| {
+        if !swapped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            fs::remove_dir(&v).unwrap();
+            symlink(outside.path(), &v).unwrap();
+        }
+    };
+    let opts = Options {
+        threads: 1,
+        ..Options::default()
+    };
+    let rep = own::apply(
+        d.path(),
+        &chown_rule((1234, 1234), (1000, 1000)),
+        &opts,
+        &progress,
+    )
+    .unwrap();
+    assert!(swapped.into_inner(), "the callback ran");
+    assert_eq!(rep.errors.len(), 1, "{rep:?}");
+    assert_eq!(rep.errors[0].path, v);
+    assert!(rep.errors[0].error.contains("not followed"), "{rep:?}");
+    assert_eq!(owner(&outside.path().join("victim")), (1234, 1234));
+    assert_eq!(owner(outside.path()), (1234, 1234));
+    assert_eq!(owner(&d.path().join("f0")), (1000, 1000));
+}

@@ -1,6 +1,7 @@
 //! One small function per subcommand.
 
 mod acl;
+mod audit;
 mod chown;
 mod docker;
 mod doctor;
@@ -31,6 +32,8 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Acl(a) => acl::run(a, ctx),
         Command::Volume(a) => volume::run(a, ctx),
         Command::Group(a) => group::run(a, ctx),
+        Command::Audit(a) => audit::run(&a, ctx),
+        Command::Probe { dir } => audit::probe(dir.as_deref()),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(&dir),
         Command::Mount(args) => mount::run(ctx, args),

@@ -74,7 +74,7 @@ pub(super) fn run(
     let cpath = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error::invalid(format!("{}: path contains a NUL byte", path.display())))?;
     let st = sfs::stat_at(sfs::CWD, &cpath).map_err(|e| Error::io(path, e))?;
-    sfs::raise_nofile_limit();
+    let _nofile = sfs::raise_nofile_limit();
     let walk = Walk {
         rule,
         dry: opts.mode == Mode::DryRun,

@@ -208,13 +208,33 @@ pub fn remove_xattr(fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     }
 }
 
-/// Raises the soft open-file limit to the hard limit (the walk keeps one
-/// descriptor per directory with unvisited subdirectories).
-pub fn raise_nofile_limit() {
+/// Raises the soft open-file limit to the hard limit for the life of the
+/// guard (the walk keeps one descriptor per directory with unvisited
+/// subdirectories); the old limit comes back on drop, so that a command run
+/// afterwards (the entrypoint's) inherits the limit it would have had.
+pub fn raise_nofile_limit() -> NofileGuard {
     use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut l = getrlimit(Resource::Nofile);
-    if l.current != l.maximum {
+    let old = getrlimit(Resource::Nofile);
+    let mut raised = false;
+    if old.current != old.maximum {
+        let mut l = old;
         l.current = l.maximum;
-        let _ = setrlimit(Resource::Nofile, l);
+        raised = setrlimit(Resource::Nofile, l).is_ok();
+    }
+    NofileGuard { old, raised }
+}
+
+/// Restores the open-file limit (see [`raise_nofile_limit`]).
+#[must_use]
+pub struct NofileGuard {
+    old: rustix::process::Rlimit,
+    raised: bool,
+}
+
+impl Drop for NofileGuard {
+    fn drop(&mut self) {
+        if self.raised {
+            let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, self.old);
+        }
     }
 }

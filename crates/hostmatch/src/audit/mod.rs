@@ -1,0 +1,770 @@
+//! `hostmatch audit`: what a container can do to the host, from what real
+//! containers were seen doing.
+//!
+//! - [`probe`]: the part that runs INSIDE a probe container (`hostmatch __probe`):
+//!   reads its id maps and tries to create, modify, delete and chown root-owned
+//!   files of a scratch host directory, and to read a 0600 file; prints a
+//!   [`ProbeReport`] as JSON.
+//! - [`image`]: the probe image, a tar stream holding only the hostmatch binary
+//!   (and, for a dynamically linked one, its ELF interpreter and libraries).
+//! - [`run`]: the host side: scratch directory, `docker import`, the probe
+//!   containers, host facts, cleanup (also on a signal).
+//! - This module: the finding model and the verdicts, pure functions of
+//!   [`Observations`].
+
+pub mod image;
+pub mod probe;
+pub mod run;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Id, IdMap};
+
+/// The version of the probe report format.
+pub const PROBE_FORMAT: u32 = 1;
+
+/// Names of the scratch files (relative to the scratch directory).
+pub mod files {
+    /// Root-owned 0644 file the probe appends to.
+    pub const ROOT_MODIFY: &str = "root-owned";
+    /// Root-owned file the probe tries to delete.
+    pub const ROOT_DELETE: &str = "root-delete";
+    /// Root-owned file the probe tries to chown to 1:1.
+    pub const ROOT_CHOWN: &str = "root-chown";
+    /// Root-owned 0600 file the probe tries to read.
+    pub const PRIVATE: &str = "private";
+    /// File owned by a non-root host user (0644) the probe appends to.
+    pub const USER_OWNED: &str = "user-owned";
+    /// The file the probe tries to create in the root-owned directory.
+    pub const CREATED: &str = "created-by-probe";
+    /// The content the scratch files start with.
+    pub const CONTENT: &str = "hostmatch audit scratch file\n";
+}
+
+/// A finding's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+/// One finding: what was seen, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    pub status: Status,
+    /// What was observed, as a sentence.
+    pub observed: String,
+    /// What to run or do about it ("" when nothing).
+    pub hint: String,
+}
+
+fn finding(
+    id: &str,
+    status: Status,
+    observed: impl Into<String>,
+    hint: impl Into<String>,
+) -> Finding {
+    Finding {
+        id: id.to_string(),
+        status,
+        observed: observed.into(),
+        hint: hint.into(),
+    }
+}
+
+/// The outcome of one operation the probe tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub ok: bool,
+    /// The error when it failed (e.g. "Permission denied (os error 13)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Attempt {
+    pub fn from_result<T, E: std::fmt::Display>(r: std::result::Result<T, E>) -> Self {
+        match r {
+            Ok(_) => Attempt {
+                ok: true,
+                error: None,
+            },
+            Err(e) => Attempt {
+                ok: false,
+                error: Some(e.to_string()),
+            },
+        }
+    }
+
+    fn word(&self) -> &'static str {
+        if self.ok {
+            "succeeded"
+        } else {
+            "refused"
+        }
+    }
+}
+
+/// What the probe prints (JSON), inside the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub format: u32,
+    /// The probe's uid and gid inside the container.
+    pub uid: Id,
+    pub gid: Id,
+    /// `/proc/self/uid_map` and `gid_map` as read.
+    pub uid_map: String,
+    pub gid_map: String,
+    /// The scratch operations; None when the probe ran without `--dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<ProbeOps>,
+}
+
+/// The operations on the scratch directory (as container root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeOps {
+    /// Read the root-owned 0644 file (before modifying it): if even this
+    /// fails, the scratch directory was not reachable and refusals prove nothing.
+    pub read_public: Attempt,
+    /// Create a file in the root-owned directory.
+    pub create: Attempt,
+    /// Append to a root-owned 0644 file.
+    pub modify: Attempt,
+    /// Delete a root-owned file.
+    pub delete: Attempt,
+    /// chown a root-owned file to 1:1.
+    pub chown: Attempt,
+    /// Read a root-owned 0600 file.
+    pub read_private: Attempt,
+    /// Append to a file of a non-root host user.
+    pub modify_user: Attempt,
+}
+
+impl ProbeReport {
+    /// The observed maps, parsed.
+    pub fn maps(&self) -> crate::Result<(IdMap, IdMap)> {
+        Ok((IdMap::parse(&self.uid_map)?, IdMap::parse(&self.gid_map)?))
+    }
+}
+
+/// How the daemon answered a `docker run` with a risky option.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "detail", rename_all = "lowercase")]
+pub enum Trial {
+    /// The container ran (with the probe's report).
+    Allowed(Option<Box<ProbeReport>>),
+    /// The daemon refused it (its message).
+    Refused(String),
+    /// The daemon accepted the option, but the container could not start on this
+    /// host (the runtime's message): the daemon's policy allows it.
+    StartFailed(String),
+    /// Something else went wrong (the message); says nothing either way.
+    Error(String),
+}
+
+impl Trial {
+    fn describe(&self, what: &str) -> String {
+        match self {
+            Trial::Allowed(_) => format!("a container with {what} ran"),
+            Trial::Refused(msg) => format!("the daemon refused {what}: {msg}"),
+            Trial::StartFailed(msg) => format!(
+                "the daemon accepted {what} (the container then failed to start here: {msg})"
+            ),
+            Trial::Error(msg) => format!("could not tell whether {what} is allowed: {msg}"),
+        }
+    }
+}
+
+/// Who can reach the Docker socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketFacts {
+    pub path: String,
+    pub mode: u32,
+    pub uid: Id,
+    pub gid: Id,
+    /// The group's name, if known.
+    pub group: Option<String>,
+    /// Members of the group (from /etc/group) and users whose primary group it is.
+    pub members: Vec<String>,
+}
+
+/// What the host saw of the probe's operations (stat of the scratch files afterwards).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEffects {
+    /// Owner (uid, gid) of the file the probe created, as the host sees it.
+    pub created_owner: Option<(Id, Id)>,
+    pub root_file_changed: bool,
+    pub root_file_deleted: bool,
+    pub root_file_chowned: bool,
+    pub user_file_changed: bool,
+    /// The owner of the user-owned scratch file (uid, account name).
+    pub user_owner: (Id, Option<String>),
+}
+
+/// The daemon's remap mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DaemonMode {
+    Rootless,
+    /// userns-remap with the setting when known.
+    UsernsRemap(Option<String>),
+    Plain,
+}
+
+/// The prediction `hostmatch map SPEC` makes for the daemon's setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Predicted {
+    /// Maps predicted for SPEC.
+    Maps {
+        spec: String,
+        uid_map: IdMap,
+        gid_map: IdMap,
+    },
+    /// No remap: the identity map.
+    Identity,
+    /// The setting is unknown or the prediction failed (why).
+    Unknown(String),
+}
+
+/// A host account whose uid container ids map onto.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappedAccount {
+    pub name: String,
+    pub host_uid: Id,
+    pub container_uid: Id,
+}
+
+/// Everything the verdicts are computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observations {
+    pub probe: ProbeReport,
+    pub host: HostEffects,
+    pub privileged: Trial,
+    pub net_host: Trial,
+    pub pid_host: Trial,
+    pub userns_host: Trial,
+    pub predicted: Predicted,
+    pub mode: DaemonMode,
+    pub socket: Option<SocketFacts>,
+    /// `/proc/sys/user/max_user_namespaces`.
+    pub max_user_namespaces: Option<u64>,
+    /// Host accounts in the observed uid map (container root's first).
+    pub mapped_accounts: Vec<MappedAccount>,
+    /// Whether the scratch files were root-owned (audit ran as root).
+    pub scratch_root_owned: bool,
+}
+
+/// The audit's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audit {
+    pub container_root: ContainerRoot,
+    pub verdict: String,
+    pub findings: Vec<Finding>,
+}
+
+/// Container root's host ids, as observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRoot {
+    pub uid: Option<Id>,
+    pub gid: Option<Id>,
+}
+
+impl Audit {
+    /// Whether any finding failed.
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| f.status == Status::Fail)
+    }
+}
+
+const HINT_ENABLE: &str =
+    "hostmatch docker enable default, then restart dockerd (its images must be imported again)";
+
+/// Container root's host ids: the owner of the file it created when the host
+/// saw one, else what its maps say.
+pub fn container_root(o: &Observations) -> ContainerRoot {
+    let maps = o.probe.maps().ok();
+    let from_maps = |m: Option<&IdMap>| m.and_then(|m| m.to_host(0));
+    match o.host.created_owner {
+        Some((u, g)) => ContainerRoot {
+            uid: Some(u),
+            gid: Some(g),
+        },
+        None => ContainerRoot {
+            uid: from_maps(maps.as_ref().map(|m| &m.0)),
+            gid: from_maps(maps.as_ref().map(|m| &m.1)),
+        },
+    }
+}
+
+/// The accounts whose uid lies in `uid_map`'s host ranges, by container uid.
+pub fn mapped_accounts(uid_map: &IdMap, accounts: &[(String, Id)]) -> Vec<MappedAccount> {
+    let mut out: Vec<MappedAccount> = accounts
+        .iter()
+        .filter_map(|(name, uid)| {
+            uid_map.to_container(*uid).map(|c| MappedAccount {
+                name: name.clone(),
+                host_uid: *uid,
+                container_uid: c,
+            })
+        })
+        .collect();
+    out.sort_by_key(|a| (a.container_uid, a.name.clone()));
+    out
+}
+
+fn refusal_finding(id: &str, what: &str, t: &Trial, remapped: bool, allowed: Status) -> Finding {
+    match t {
+        Trial::Refused(_) => finding(id, Status::Ok, t.describe(what), ""),
+        Trial::Allowed(_) | Trial::StartFailed(_) => finding(
+            id,
+            allowed,
+            t.describe(what),
+            if remapped {
+                "the daemon allows it despite remapping: check authorization plugins and daemon flags"
+            } else {
+                HINT_ENABLE
+            },
+        ),
+        Trial::Error(_) => finding(id, Status::Warn, t.describe(what), ""),
+    }
+}
+
+/// Computes the findings and the one-line verdict.
+pub fn evaluate(o: &Observations) -> Audit {
+    let root = container_root(o);
+    let remapped = !matches!(o.mode, DaemonMode::Plain);
+    let root_is_root = root.uid == Some(0);
+    let account = o
+        .mapped_accounts
+        .iter()
+        .find(|a| a.container_uid == 0 && a.host_uid != 0);
+    let mut out = Vec::new();
+
+    // Container root.
+    out.push(match (root.uid, account) {
+        (Some(0), _) => finding(
+            "container-root",
+            Status::Fail,
+            "container root is host root (uid 0)",
+            HINT_ENABLE,
+        ),
+        (Some(u), Some(a)) => finding(
+            "container-root",
+            Status::Fail,
+            format!(
+                "container root is host uid {u}, the account '{}': every container owns that account's files",
+                a.name
+            ),
+            format!(
+                "give '{}' sub-ids that are not its own uid (hostmatch subid remove {0}; hostmatch subid add {0} --self), or remap to a dedicated user: hostmatch docker enable default",
+                a.name
+            ),
+        ),
+        (Some(u), None) => finding(
+            "container-root",
+            Status::Ok,
+            format!(
+                "container root is host uid {u}, gid {}, no host account",
+                root.gid.map_or("?".into(), |g| g.to_string())
+            ),
+            "",
+        ),
+        (None, _) => finding(
+            "container-root",
+            Status::Warn,
+            "container root's host uid could not be observed",
+            "",
+        ),
+    });
+
+    // Other accounts the map reaches.
+    let others: Vec<&MappedAccount> = o
+        .mapped_accounts
+        .iter()
+        .filter(|a| a.host_uid != 0 && a.container_uid != 0)
+        .collect();
+    if remapped {
+        out.push(if others.is_empty() {
+            finding(
+                "mapped-accounts",
+                Status::Ok,
+                "no host account lies in the remapped uid range",
+                "",
+            )
+        } else {
+            let names: Vec<String> = others
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} (host uid {} = container uid {})",
+                        a.name, a.host_uid, a.container_uid
+                    )
+                })
+                .collect();
+            finding(
+                "mapped-accounts",
+                Status::Fail,
+                format!(
+                    "container users own these host accounts' files: {}",
+                    names.join(", ")
+                ),
+                "move the remap user's sub-ids above every account (hostmatch subid check; hostmatch subid add USER --self)",
+            )
+        });
+    }
+
+    // Writes to root-owned files.
+    let ops = o.probe.ops.as_ref();
+    let scratch_note = if o.scratch_root_owned {
+        ""
+    } else {
+        " (audit did not run as root: the scratch files belong to the invoking user)"
+    };
+    out.push(match ops {
+        Some(ops) if !ops.read_public.ok => finding(
+            "write-root-owned",
+            Status::Warn,
+            format!(
+                "inconclusive: the probe could not even read a world-readable scratch file ({}); is the scratch directory's path traversable by container root?",
+                ops.read_public.error.as_deref().unwrap_or("refused")
+            ),
+            "set TMPDIR to a directory every uid can traverse (e.g. /tmp) and run hostmatch audit again",
+        ),
+        Some(ops) => {
+            let (create, modify, delete) = (
+                ops.create.ok,
+                ops.modify.ok || o.host.root_file_changed,
+                ops.delete.ok || o.host.root_file_deleted,
+            );
+            let text = format!(
+                "container root: create in a root-owned dir {}, modify a root-owned file {}, delete one {}{scratch_note}",
+                ops.create.word(),
+                if modify { "succeeded" } else { "refused" },
+                if delete { "succeeded" } else { "refused" },
+            );
+            if create || modify || delete {
+                let text = if root_is_root {
+                    format!("{text}: any docker user can modify /etc")
+                } else {
+                    text
+                };
+                finding("write-root-owned", Status::Fail, text, HINT_ENABLE)
+            } else {
+                finding("write-root-owned", Status::Ok, text, "")
+            }
+        }
+        None => finding(
+            "write-root-owned",
+            Status::Warn,
+            "the probe did not run against the scratch directory",
+            "",
+        ),
+    });
+    if let Some(ops) = ops {
+        let chowned = ops.chown.ok || o.host.root_file_chowned;
+        out.push(finding(
+            "chown-root-owned",
+            if chowned { Status::Fail } else { Status::Ok },
+            format!(
+                "container root: chown of a root-owned file {}",
+                if chowned { "succeeded" } else { "refused" }
+            ),
+            if chowned { HINT_ENABLE } else { "" },
+        ));
+        out.push(finding(
+            "read-private",
+            if ops.read_private.ok {
+                Status::Fail
+            } else {
+                Status::Ok
+            },
+            format!(
+                "container root: reading a root-owned 0600 file {}",
+                ops.read_private.word()
+            ),
+            if ops.read_private.ok { HINT_ENABLE } else { "" },
+        ));
+        let (uid, name) = &o.host.user_owner;
+        let who = match name {
+            Some(n) => format!("{n} (uid {uid})"),
+            None => format!("uid {uid}"),
+        };
+        let changed = ops.modify_user.ok || o.host.user_file_changed;
+        out.push(finding(
+            "write-user-owned",
+            if changed { Status::Fail } else { Status::Ok },
+            format!(
+                "container root: modifying a 0644 file of host user {who} {}",
+                if changed { "succeeded" } else { "refused" }
+            ),
+            if changed { HINT_ENABLE } else { "" },
+        ));
+    }
+
+    // Risky options.
+    out.push(refusal_finding(
+        "privileged",
+        "--privileged",
+        &o.privileged,
+        remapped,
+        Status::Fail,
+    ));
+    out.push(refusal_finding(
+        "net-host",
+        "--net=host",
+        &o.net_host,
+        remapped,
+        Status::Warn,
+    ));
+    out.push(refusal_finding(
+        "pid-host",
+        "--pid=host",
+        &o.pid_host,
+        remapped,
+        Status::Warn,
+    ));
+
+    // The opt-out.
+    out.push(match (&o.userns_host, remapped) {
+        (Trial::Allowed(_) | Trial::StartFailed(_), true) => finding(
+            "userns-host",
+            Status::Warn,
+            "--userns=host is allowed: anyone who can reach the socket can run a container as host root (the remap opt-out)",
+            "only trusted users may reach the Docker socket (see docker-socket); an authorization plugin can refuse --userns=host",
+        ),
+        (Trial::Allowed(_) | Trial::StartFailed(_), false) => finding(
+            "userns-host",
+            Status::Fail,
+            "no remapping: every container already runs in the host user namespace",
+            HINT_ENABLE,
+        ),
+        (Trial::Refused(msg), _) => finding(
+            "userns-host",
+            Status::Ok,
+            format!("the daemon refused --userns=host: {msg}"),
+            "",
+        ),
+        (Trial::Error(msg), _) => finding(
+            "userns-host",
+            Status::Warn,
+            format!("could not tell whether --userns=host is allowed: {msg}"),
+            "",
+        ),
+    });
+
+    // Observed vs predicted mapping.
+    out.push(mapping_finding(o));
+
+    // Daemon mode.
+    out.push(match &o.mode {
+        DaemonMode::Rootless => finding(
+            "daemon-mode",
+            Status::Ok,
+            "rootless Docker: the daemon itself is not root",
+            "",
+        ),
+        DaemonMode::UsernsRemap(spec) => finding(
+            "daemon-mode",
+            Status::Ok,
+            match spec {
+                Some(s) => format!("userns-remap is on ({s})"),
+                None => "userns-remap is on".to_string(),
+            },
+            "",
+        ),
+        DaemonMode::Plain => finding(
+            "daemon-mode",
+            Status::Fail,
+            "neither rootless nor userns-remap: containers run as host root",
+            HINT_ENABLE,
+        ),
+    });
+
+    // Socket.
+    if let Some(s) = &o.socket {
+        out.push(socket_finding(s, remapped));
+    }
+
+    // Kernel.
+    out.push(match o.max_user_namespaces {
+        Some(0) => finding(
+            "userns-limit",
+            Status::Warn,
+            "user namespaces are disabled (max_user_namespaces = 0)",
+            "sysctl -w user.max_user_namespaces=15000 (and in /etc/sysctl.d/)",
+        ),
+        Some(n) => finding(
+            "userns-limit",
+            Status::Ok,
+            format!("max_user_namespaces = {n}"),
+            "",
+        ),
+        None => finding(
+            "userns-limit",
+            Status::Warn,
+            "max_user_namespaces could not be read",
+            "",
+        ),
+    });
+
+    let write = out
+        .iter()
+        .find(|f| f.id == "write-root-owned")
+        .map(|f| f.status);
+    let verdict = match (root.uid, account) {
+        (Some(0), _) => "container root is host root: any docker user can modify /etc".to_string(),
+        (Some(u), Some(a)) => format!(
+            "container root is host uid {u} ({}): containers own that account's files",
+            a.name
+        ),
+        (Some(u), None) => match write {
+            Some(Status::Ok) => {
+                format!("container root is uid {u}: root-owned host files are safe")
+            }
+            Some(Status::Fail) => {
+                format!("container root is uid {u}: but root-owned host files were NOT safe")
+            }
+            _ => format!(
+                "container root is uid {u}: whether root-owned host files are safe could not be proved"
+            ),
+        },
+        (None, _) => "container root's host uid could not be observed".to_string(),
+    };
+    Audit {
+        container_root: root,
+        verdict,
+        findings: out,
+    }
+}
+
+fn mapping_finding(o: &Observations) -> Finding {
+    let observed = match o.probe.maps() {
+        Ok(m) => m,
+        Err(e) => {
+            return finding(
+                "mapping-matches",
+                Status::Warn,
+                format!("the probe's id maps could not be parsed: {e}"),
+                "",
+            )
+        }
+    };
+    let show = |m: &IdMap| {
+        m.to_string()
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    match &o.predicted {
+        Predicted::Maps {
+            spec,
+            uid_map,
+            gid_map,
+        } => {
+            if (uid_map, gid_map) == (&observed.0, &observed.1) {
+                finding(
+                    "mapping-matches",
+                    Status::Ok,
+                    format!(
+                        "observed uid_map {} and gid_map {} = hostmatch map {spec}",
+                        show(&observed.0),
+                        show(&observed.1)
+                    ),
+                    "",
+                )
+            } else {
+                finding(
+                    "mapping-matches",
+                    Status::Fail,
+                    format!(
+                        "observed uid_map {} gid_map {}, but hostmatch map {spec} predicts uid_map {} gid_map {}",
+                        show(&observed.0),
+                        show(&observed.1),
+                        show(uid_map),
+                        show(gid_map)
+                    ),
+                    "the subuid/subgid files changed since dockerd started (restart it), or the daemon reads other files (hostmatch docker status)",
+                )
+            }
+        }
+        Predicted::Identity => {
+            let id = IdMap::identity();
+            if observed.0 == id && observed.1 == id {
+                finding(
+                    "mapping-matches",
+                    Status::Ok,
+                    "no remap: identity maps observed, as predicted",
+                    "",
+                )
+            } else {
+                finding(
+                    "mapping-matches",
+                    Status::Warn,
+                    format!(
+                        "no remap setting found, but the container had uid_map {} gid_map {}",
+                        show(&observed.0),
+                        show(&observed.1)
+                    ),
+                    "hostmatch docker status",
+                )
+            }
+        }
+        Predicted::Unknown(why) => finding(
+            "mapping-matches",
+            Status::Warn,
+            format!(
+                "observed uid_map {} gid_map {}; no prediction: {why}",
+                show(&observed.0),
+                show(&observed.1)
+            ),
+            "hostmatch docker status",
+        ),
+    }
+}
+
+fn socket_finding(s: &SocketFacts, remapped: bool) -> Finding {
+    let group = s.group.clone().unwrap_or_else(|| s.gid.to_string());
+    let members = if s.members.is_empty() {
+        "no members".to_string()
+    } else {
+        format!("members: {}", s.members.join(", "))
+    };
+    let base = format!(
+        "{} mode {:04o}, group {group} ({members})",
+        s.path,
+        s.mode & 0o7777
+    );
+    if s.mode & 0o002 != 0 {
+        finding(
+            "docker-socket",
+            Status::Fail,
+            format!("{base}: every local user can start containers"),
+            format!("chmod 660 {}", s.path),
+        )
+    } else if !remapped && !s.members.is_empty() && s.mode & 0o020 != 0 {
+        finding(
+            "docker-socket",
+            Status::Warn,
+            format!("{base}: each of them is effectively host root"),
+            HINT_ENABLE,
+        )
+    } else {
+        finding("docker-socket", Status::Ok, base, "")
+    }
+}
+
+#[cfg(test)]
+mod tests;
