@@ -97,7 +97,7 @@ pub fn gather(
                 None => break,
             }
         }
-        crate::sys::statfs_type(&p)
+        crate::sys::mount::fs_magic(&p)
             .ok()
             .map(|m| (root.path(&dir), kernel::fs_name(m).to_string()))
     };

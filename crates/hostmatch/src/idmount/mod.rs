@@ -262,7 +262,7 @@ fn attach_idmapped(
     sys::mount::set_idmap(tree.as_fd(), userns.as_fd(), read_only, recursive).map_err(|e| {
         if e.raw_os_error() == Some(libc::EINVAL) {
             let fs = sys::mount::fs_magic(src)
-                .map(mountinfo::fs_name)
+                .map(crate::kernel::fs_label)
                 .unwrap_or_else(|_| "unknown".into());
             let sub = if recursive {
                 " (or a filesystem mounted below it)"

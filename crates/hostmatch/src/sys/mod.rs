@@ -120,22 +120,6 @@ pub fn can_write(path: &std::path::Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
-/// The filesystem type magic (`statfs.f_type`) of the filesystem holding `path`.
-pub fn statfs_type(path: &std::path::Path) -> Result<i64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::invalid(format!("{}: path contains a NUL byte", path.display())))?;
-    // SAFETY: an all-zero statfs is a valid value of this plain C struct.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `buf` is a live, writable statfs.
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut buf) };
-    if rc == -1 {
-        return Err(Error::io(path, io::Error::last_os_error()));
-    }
-    #[allow(clippy::unnecessary_cast)]
-    Ok(buf.f_type as i64)
-}
-
 /// Restores the default SIGPIPE action, so that a CLI whose output pipe is
 /// closed (`hostmatch ... | head`) ends quietly instead of failing to print.
 pub fn reset_sigpipe() {
