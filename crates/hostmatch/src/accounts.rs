@@ -66,11 +66,7 @@ impl Record for GroupEntry {
             name: f[0].into(),
             passwd: f[1].into(),
             gid: id_field(f[2], "gid")?,
-            members: if f[3].is_empty() {
-                Vec::new()
-            } else {
-                f[3].split(',').map(String::from).collect()
-            },
+            members: parse_members(f[3]),
         })
     }
 
@@ -87,6 +83,15 @@ impl Record for GroupEntry {
     fn passthrough(line: &str) -> bool {
         let t = line.trim_start();
         t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-')
+    }
+}
+
+/// A comma-separated member list (group and gshadow files).
+pub fn parse_members(field: &str) -> Vec<String> {
+    if field.is_empty() {
+        Vec::new()
+    } else {
+        field.split(',').map(String::from).collect()
     }
 }
 

@@ -29,11 +29,7 @@ impl Record for GshadowEntry {
             name: f[0].into(),
             passwd: f[1].into(),
             admins: f[2].into(),
-            members: if f[3].is_empty() {
-                Vec::new()
-            } else {
-                f[3].split(',').map(String::from).collect()
-            },
+            members: crate::accounts::parse_members(f[3]),
         })
     }
 
