@@ -228,60 +228,50 @@ fn nonexistent_root_is_refused() {
 
 #[test]
 fn writing_without_permission_fails_and_changes_nothing() {
-    if !nix_is_root() {
-        eprintln!("SKIP: needs root to drop to another user");
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must run this test as root"
-        );
+    if skip_unless_root() {
         return;
     }
     let s = Sysroot::new(Some(""), Some(""));
-    // Make the tree readable but not writable for uid 65534.
-    for d in [s.path().to_path_buf(), s.file("etc")] {
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            env!("CARGO_BIN_EXE_hostmatch"),
-            "--root",
-        ])
-        .arg(s.path())
-        .args(["subid", "add", "alice"])
-        .output()
-        .unwrap();
-    let r = common::Run::from(out);
+    let r = run_as_nobody(&s, &["subid", "add", "alice"]);
     r.assert_one_line_error(3, "permission denied");
     assert_eq!(s.read("etc/subuid"), "");
     assert_eq!(s.read("etc/subgid"), "");
 }
 
-fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 #[test]
 fn unreadable_subuid_file_is_a_one_line_error() {
-    if !nix_is_root() {
+    if skip_unless_root() {
+        return;
+    }
+    let s = Sysroot::new(Some("alice:100000:65536\n"), Some("alice:100000:65536\n"));
+    std::fs::set_permissions(s.file("etc/subuid"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    run_as_nobody(&s, &["map", "alice"]).assert_one_line_error(3, "etc/subuid: Permission denied");
+}
+
+/// Tests that drop to another user need root: a loud skip locally, a failure in CI.
+fn skip_unless_root() -> bool {
+    let root = std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false);
+    if !root {
         eprintln!("SKIP: needs root to drop to another user");
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI must run this test as root"
         );
-        return;
     }
-    let s = Sysroot::new(Some("alice:100000:65536\n"), Some("alice:100000:65536\n"));
+    !root
+}
+
+/// Runs `hostmatch --root SYSROOT ARGS` as uid/gid 65534, with the sysroot's
+/// directories and account files readable (not writable) by that user.
+fn run_as_nobody(s: &Sysroot, args: &[&str]) -> common::Run {
     for d in [s.path().to_path_buf(), s.file("etc")] {
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    std::fs::set_permissions(s.file("etc/subuid"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::set_permissions(s.file("etc/passwd"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::fs::set_permissions(s.file("etc/group"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    for f in ["etc/passwd", "etc/group"] {
+        std::fs::set_permissions(s.file(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let out = std::process::Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -291,8 +281,8 @@ fn unreadable_subuid_file_is_a_one_line_error() {
             "--root",
         ])
         .arg(s.path())
-        .args(["map", "alice"])
+        .args(args)
         .output()
         .unwrap();
-    common::Run::from(out).assert_one_line_error(3, "etc/subuid: Permission denied");
+    common::Run::from(out)
 }
