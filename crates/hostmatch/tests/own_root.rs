@@ -806,14 +806,15 @@ fn dir_replaced_by_symlink_after_listing_is_not_followed() {
     lchown(&outside.path().join("victim"), 1234, 1234);
     lchown(outside.path(), 1234, 1234);
     let d = tmp();
-    // 3000 files in the root: the progress callback (every 2048 entries)
-    // runs while the root is being listed, before the subdirectory `v`
-    // (already listed as a directory) is opened.
+    // `v` first, then 3000 files in the root: entries are handled in inode
+    // order, so `v` is looked at (a directory) first; the progress callback
+    // (every 2048 entries) runs while the files are handled, before `v` is
+    // opened.
+    let v = d.path().join("v");
+    fs::create_dir(&v).unwrap();
     for i in 0..3000 {
         fs::write(d.path().join(format!("f{i}")), "").unwrap();
     }
-    let v = d.path().join("v");
-    fs::create_dir(&v).unwrap();
     sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
     let swapped = std::sync::atomic::AtomicBool::new(false);
     let progress = |_n: u64| {
@@ -840,4 +841,43 @@ fn dir_replaced_by_symlink_after_listing_is_not_followed() {
     assert_eq!(owner(&outside.path().join("victim")), (1234, 1234));
     assert_eq!(owner(outside.path()), (1234, 1234));
     assert_eq!(owner(&d.path().join("f0")), (1000, 1000));
+}
+
+#[test]
+fn directory_larger_than_one_listing_batch_is_walked_whole() {
+    // The walk reads a directory in sorted batches of 16 Ki entries; a
+    // directory of 40,000 spans three batches.
+    if need_root() {
+        return;
+    }
+    let d = tmp();
+    let big = d.path().join("big");
+    fs::create_dir(&big).unwrap();
+    const N: u64 = 40_000;
+    for i in 0..N {
+        fs::File::create(big.join(format!("f{i}"))).unwrap();
+    }
+    sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
+    let calls = std::sync::atomic::AtomicU64::new(0);
+    let last = std::sync::atomic::AtomicU64::new(0);
+    let progress = |n: u64| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        last.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
+    };
+    let rule = chown_rule((1234, 1234), (1000, 1000));
+    let rep = own::apply(d.path(), &rule, &Options::default(), &progress).unwrap();
+    assert_eq!(rep.scanned, N + 2, "every file, big/ and the root");
+    assert_eq!(rep.changed, N + 2);
+    assert!(rep.is_clean(), "{:?}", rep.errors);
+    let left = sh(&format!(
+        "find '{}' ! -uid 1000 | wc -l",
+        d.path().display()
+    ));
+    assert_eq!(left.trim(), "0", "no entry kept its old owner");
+    assert!(calls.into_inner() > 0, "a long walk reports progress");
+    let last = last.into_inner();
+    assert!(
+        last > 0 && last <= N + 2,
+        "progress {last} is a count of entries scanned"
+    );
 }

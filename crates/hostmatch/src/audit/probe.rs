@@ -1,7 +1,7 @@
 //! The probe: runs INSIDE a probe container (`hostmatch __probe [--dir DIR]`).
 //! It reads its own id maps and, with a scratch directory, tries what a
 //! container's root might do to host files there. It never follows the
-//! scratch files out of DIR: every path is DIR/<fixed name>.
+//! scratch files out of DIR: every path is `DIR/<fixed name>`.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};

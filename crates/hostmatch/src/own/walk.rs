@@ -6,7 +6,8 @@
 //! does); an entry with more to do (setuid bits to put back, capabilities,
 //! ACLs, a shift) is opened (`O_PATH | O_NOFOLLOW`), checked to be the inode
 //! that was looked at, and changed through that descriptor. Mount points are
-//! recognised by mount id.
+//! recognised by mount id. A directory's entries are handled in inode order
+//! (see `Listing`), and each worker keeps its own counts.
 
 use std::collections::HashSet;
 use std::ffi::{CStr, CString, OsStr};
@@ -45,10 +46,10 @@ struct Walk<'a> {
     root_mnt: u64,
     queue: Mutex<Queue>,
     cv: Condvar,
-    scanned: AtomicU64,
-    changed: AtomicU64,
-    skipped_mounts: AtomicU64,
-    unmapped: AtomicU64,
+    /// Workers' counts, added up as each worker ends.
+    totals: Mutex<Tally>,
+    /// Entries scanned so far, for progress only (updated in batches).
+    progress_count: AtomicU64,
     errors: Mutex<(Vec<EntryError>, u64)>,
     links: Mutex<HashSet<u64>>,
     progress: Progress<'a>,
@@ -85,10 +86,8 @@ pub(super) fn run(
             active: 0,
         }),
         cv: Condvar::new(),
-        scanned: AtomicU64::new(0),
-        changed: AtomicU64::new(0),
-        skipped_mounts: AtomicU64::new(0),
-        unmapped: AtomicU64::new(0),
+        totals: Mutex::new(Tally::default()),
+        progress_count: AtomicU64::new(0),
         errors: Mutex::new((Vec::new(), 0)),
         links: Mutex::new(HashSet::new()),
         progress,
@@ -116,15 +115,20 @@ pub(super) fn run(
             walk.worker();
         });
     } else {
-        walk.scanned.fetch_add(1, Ordering::Relaxed);
-        walk.entry(sfs::CWD, &cpath, &st, path);
+        let mut t = Tally {
+            scanned: 1,
+            ..Tally::default()
+        };
+        walk.entry(&mut t, sfs::CWD, &cpath, &st, path);
+        walk.totals.lock().expect("totals lock").add(&t);
     }
     let (errors, errors_omitted) = walk.errors.into_inner().expect("errors lock");
+    let t = walk.totals.into_inner().expect("totals lock");
     Ok(Report {
-        scanned: walk.scanned.into_inner(),
-        changed: walk.changed.into_inner(),
-        skipped_mounts: walk.skipped_mounts.into_inner(),
-        unmapped: walk.unmapped.into_inner(),
+        scanned: t.scanned,
+        changed: t.changed,
+        skipped_mounts: t.skipped_mounts,
+        unmapped: t.unmapped,
         errors,
         errors_omitted,
     })
@@ -151,16 +155,25 @@ impl Walk<'_> {
         }
     }
 
-    fn count_scanned(&self) {
-        let n = self.scanned.fetch_add(1, Ordering::Relaxed) + 1;
-        if n.is_multiple_of(PROGRESS_EVERY) {
+    /// Counts one entry scanned; tells the progress callback every
+    /// [`PROGRESS_EVERY`] entries of this worker (the shared count is touched
+    /// only then, so workers do not contend for it per entry).
+    fn count_scanned(&self, t: &mut Tally) {
+        t.scanned += 1;
+        if t.scanned.is_multiple_of(PROGRESS_EVERY) {
+            let n = self
+                .progress_count
+                .fetch_add(PROGRESS_EVERY, Ordering::Relaxed)
+                + PROGRESS_EVERY;
             (self.progress)(n);
         }
     }
 
     fn worker(&self) {
         let mut buf: Vec<MaybeUninit<u8>> = vec![MaybeUninit::uninit(); 32 * 1024];
+        let mut list = Listing::default();
         let mut children = Vec::new();
+        let mut t = Tally::default();
         loop {
             let item = {
                 let mut q = self.queue.lock().expect("queue lock");
@@ -171,12 +184,14 @@ impl Walk<'_> {
                     }
                     if q.active == 0 {
                         self.cv.notify_all();
+                        drop(q);
+                        self.totals.lock().expect("totals lock").add(&t);
                         return;
                     }
                     q = self.cv.wait(q).expect("queue lock");
                 }
             };
-            self.visit(item, &mut buf, &mut children);
+            self.visit(&mut t, item, &mut buf, &mut list, &mut children);
             let mut q = self.queue.lock().expect("queue lock");
             let n = children.len();
             q.items.append(&mut children);
@@ -191,7 +206,14 @@ impl Walk<'_> {
 
     /// Visits one directory: re-owns it, then its entries; subdirectories to
     /// descend into are pushed to `children`.
-    fn visit(&self, item: Item, buf: &mut [MaybeUninit<u8>], children: &mut Vec<Item>) {
+    fn visit(
+        &self,
+        t: &mut Tally,
+        item: Item,
+        buf: &mut [MaybeUninit<u8>],
+        list: &mut Listing,
+        children: &mut Vec<Item>,
+    ) {
         let (fd, path, is_root) = match item {
             Item::Root(fd, path) => (fd, path, true),
             Item::Child { parent, name, path } => match sfs::open_dir_at(parent.as_fd(), &name) {
@@ -219,11 +241,11 @@ impl Walk<'_> {
         };
         if st.mnt_id != self.root_mnt {
             // Became a mount point after it was listed.
-            self.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+            t.skipped_mounts += 1;
             return;
         }
-        self.count_scanned();
-        self.apply(fd.as_fd(), &st, &path);
+        self.count_scanned(t);
+        self.apply(t, fd.as_fd(), &st, &path);
         let descend = match self.depth {
             Depth::SelfOnly => return,
             Depth::Top => false,
@@ -233,48 +255,67 @@ impl Walk<'_> {
             return;
         }
         let fd = Arc::new(fd);
-        let mut dir = rustix::fs::RawDir::new(fd.as_fd(), buf);
-        while let Some(ent) = dir.next() {
-            let ent = match ent {
-                Ok(ent) => ent,
+        let mut raw = rustix::fs::RawDir::new(fd.as_fd(), buf);
+        let mut more = true;
+        while more {
+            more = match list.fill(&mut raw) {
+                Ok(more) => more,
                 Err(e) => {
-                    self.error(path.clone(), std::io::Error::from(e));
-                    break;
+                    // Entries read before the failure are still handled.
+                    self.error(path.clone(), e);
+                    false
                 }
             };
-            let name = ent.file_name();
-            let b = name.to_bytes();
-            if b == b"." || b == b".." {
-                continue;
-            }
+            self.visit_entries(t, &fd, &path, list, descend, children);
+        }
+    }
+
+    /// The entries of one batch of a directory's listing.
+    fn visit_entries(
+        &self,
+        t: &mut Tally,
+        fd: &Arc<OwnedFd>,
+        path: &Path,
+        list: &Listing,
+        descend: bool,
+        children: &mut Vec<Item>,
+    ) {
+        for name in list.names() {
             let est = match sfs::stat_at(fd.as_fd(), name) {
                 Ok(st) => st,
                 Err(e) if vanished(&e) => continue,
                 Err(e) => {
-                    self.error(join(&path, name), e);
+                    self.error(join(path, name), e);
                     continue;
                 }
             };
             if est.mnt_id != self.root_mnt {
-                self.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+                t.skipped_mounts += 1;
                 continue;
             }
             if est.is_dir() && descend {
                 children.push(Item::Child {
                     parent: fd.clone(),
                     name: name.to_owned(),
-                    path: join(&path, name),
+                    path: join(path, name),
                 });
                 continue;
             }
-            self.count_scanned();
-            self.entry(fd.as_fd(), name, &est, &join_lazy(&path, name));
+            self.count_scanned(t);
+            self.entry(t, fd.as_fd(), name, &est, &join_lazy(path, name));
         }
     }
 
     /// One non-descended entry of a directory (or a non-directory root):
     /// opened only when something may change.
-    fn entry<P: PathLike + ?Sized>(&self, dir: BorrowedFd<'_>, name: &CStr, st: &Stat, path: &P) {
+    fn entry<P: PathLike + ?Sized>(
+        &self,
+        t: &mut Tally,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        st: &Stat,
+        path: &P,
+    ) {
         if !st.is_dir() && st.nlink > 1 && !self.links.lock().expect("links lock").insert(st.ino) {
             return;
         }
@@ -291,7 +332,7 @@ impl Walk<'_> {
                     Err(e) => return self.error(path.path(), e),
                 }
             }
-            self.changed.fetch_add(1, Ordering::Relaxed);
+            t.changed += 1;
             return;
         }
         let fd = match sfs::open_path_at(dir, name) {
@@ -307,10 +348,10 @@ impl Walk<'_> {
             return self.error(path.path(), "replaced during the walk; left alone");
         }
         if now.mnt_id != self.root_mnt {
-            self.skipped_mounts.fetch_add(1, Ordering::Relaxed);
+            t.skipped_mounts += 1;
             return;
         }
-        self.apply(fd.as_fd(), &now, &path.path());
+        self.apply(t, fd.as_fd(), &now, &path.path());
     }
 
     /// The owner change of a Chown/Set rule for an entry where nothing but
@@ -352,25 +393,23 @@ impl Walk<'_> {
     }
 
     /// Decides and writes the changes of one opened inode.
-    fn apply(&self, fd: BorrowedFd<'_>, st: &Stat, path: &Path) {
+    fn apply(&self, t: &mut Tally, fd: BorrowedFd<'_>, st: &Stat, path: &Path) {
         let r = match self.rule {
             Rule::Acl {
                 uid,
                 change,
                 default,
             } => self.apply_acl(fd, st, *uid, *change, *default),
-            _ => self.apply_owner(fd, st),
+            _ => self.apply_owner(t, fd, st),
         };
         match r {
-            Ok(true) => {
-                self.changed.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(true) => t.changed += 1,
             Ok(false) => {}
             Err(e) => self.error(path.to_path_buf(), e),
         }
     }
 
-    fn apply_owner(&self, fd: BorrowedFd<'_>, st: &Stat) -> std::io::Result<bool> {
+    fn apply_owner(&self, t: &mut Tally, fd: BorrowedFd<'_>, st: &Stat) -> std::io::Result<bool> {
         let (new_uid, new_gid) = match self.rule {
             Rule::Chown { uid, gid } => (
                 uid.and_then(|(f, t)| (st.uid == f).then_some(t)),
@@ -382,7 +421,7 @@ impl Walk<'_> {
                 let g = gid_map.to_host(st.gid);
                 let missing = u.is_none() as u64 + g.is_none() as u64;
                 if missing > 0 {
-                    self.unmapped.fetch_add(missing, Ordering::Relaxed);
+                    t.unmapped += missing;
                 }
                 (u, g)
             }
@@ -413,7 +452,7 @@ impl Walk<'_> {
                         if let Some(v) = sfs::get_xattr(fd, name)? {
                             let mut a = Acl::parse(&v).map_err(invalid_data)?;
                             let miss = a.shift(|u| uid_map.to_host(u), |g| gid_map.to_host(g));
-                            self.unmapped.fetch_add(miss, Ordering::Relaxed);
+                            t.unmapped += miss;
                             let nv = a.render();
                             if nv != v {
                                 acls.push((name, nv));
@@ -431,9 +470,7 @@ impl Walk<'_> {
                                     changed = true;
                                 }
                                 Some(_) => {}
-                                None if c.rootid.is_some() => {
-                                    self.unmapped.fetch_add(1, Ordering::Relaxed);
-                                }
+                                None if c.rootid.is_some() => t.unmapped += 1,
                                 None => {}
                             }
                             if changed || owner_changes {
@@ -544,6 +581,81 @@ impl Walk<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+/// How many entries of a directory are read, sorted and handled at a time.
+const LISTING_BATCH: usize = 16 * 1024;
+
+/// One worker's counts (kept apart so that workers do not share a cache line
+/// per entry; added up when the worker ends).
+#[derive(Default)]
+struct Tally {
+    scanned: u64,
+    changed: u64,
+    skipped_mounts: u64,
+    unmapped: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.scanned += o.scanned;
+        self.changed += o.changed;
+        self.skipped_mounts += o.skipped_mounts;
+        self.unmapped += o.unmapped;
+    }
+}
+
+/// A batch of a directory's entries ([`LISTING_BATCH`] at most; a
+/// directory of up to that many is one batch), sorted by inode number, so
+/// that the inodes are visited in the order they lie on disk: neighbouring
+/// inodes share an inode-table block, which the kernel then finds in its
+/// per-CPU cache of recent blocks instead of looking it up again (ext4
+/// returns entries in hash order, which scatters them). Reused by a worker
+/// from directory to directory: no allocation per entry.
+#[derive(Default)]
+struct Listing {
+    /// Names, each followed by its NUL.
+    bytes: Vec<u8>,
+    /// (inode number, start of the name in `bytes`).
+    entries: Vec<(u64, usize)>,
+}
+
+impl Listing {
+    /// Reads the next [`LISTING_BATCH`] entries (fewer at the end) of a
+    /// directory, but `.` and `..`, and sorts them. `Ok(true)`: there may be
+    /// more. The batch bounds the memory a huge directory takes.
+    fn fill(&mut self, raw: &mut rustix::fs::RawDir<'_, BorrowedFd<'_>>) -> std::io::Result<bool> {
+        self.bytes.clear();
+        self.entries.clear();
+        let mut result = Ok(false);
+        while let Some(ent) = raw.next() {
+            let ent = match ent {
+                Ok(ent) => ent,
+                Err(e) => {
+                    result = Err(e.into());
+                    break;
+                }
+            };
+            let name = ent.file_name().to_bytes_with_nul();
+            if name == b".\0" || name == b"..\0" {
+                continue;
+            }
+            self.entries.push((ent.ino(), self.bytes.len()));
+            self.bytes.extend_from_slice(name);
+            if self.entries.len() == LISTING_BATCH {
+                result = Ok(true);
+                break;
+            }
+        }
+        self.entries.sort_unstable_by_key(|&(ino, _)| ino);
+        result
+    }
+
+    fn names(&self) -> impl Iterator<Item = &CStr> {
+        self.entries.iter().map(|&(_, start)| {
+            CStr::from_bytes_until_nul(&self.bytes[start..]).expect("each name ends with its NUL")
+        })
     }
 }
 
