@@ -1,7 +1,7 @@
 //! The ownership engine: re-owning and shifting of trees by an fd-relative,
 //! parallel walk that never follows symlinks and never crosses mount points.
 //!
-//! The walk itself is in [`walk`]; this file holds the interface.
+//! The walk itself is in `walk.rs`; this file holds the interface.
 
 use std::path::{Path, PathBuf};
 
