@@ -44,11 +44,16 @@ echo "tree: $tree ($entries entries, $fstype), $(nproc) CPUs, hostmatch $($hm --
 old=1111:1111 new=2222:2222
 reset_old="chown -R $old $tree"
 
+# The bar the issue sets: two chown -R processes, one per CPU, on the two
+# halves of the tree (d00-d09 and d10-d20, the top directory with the first).
+halves="sh -c 'chown $new $tree; chown -R $new $tree/d0[0-9] & chown -R $new $tree/d1[0-9] $tree/d2[0-9] & wait'"
+
 echo "== everything changes"
 hyperfine --runs "$runs" --warmup 1 --prepare "$reset_old" \
   --export-markdown "$out/chown-all-change.md" --export-json "$out/chown-all-change.json" \
   -n "hostmatch chown" "$hm chown $tree --from $old --to $new" \
   -n "chown -R" "chown -R $new $tree" \
+  -n "2 x chown -R (halves)" "$halves" \
   -n "find | xargs -n 128 chown" "find $tree -print0 | xargs -0 -n 128 chown $new"
 
 echo "== nothing changes"
