@@ -1,9 +1,21 @@
 //! Profiling aid: runs `subid check` and `map` once on a 100,000-user host.
-//! `valgrind --tool=callgrind target/release/examples/bigsubid check|map|parse`
+//! `valgrind --tool=callgrind target/release/examples/bigsubid check|healthy|map|parse`
+//!
+//! `check` is the worst case (100,000 users, every one with a warning);
+//! `healthy` is 65,535 users with full ranges. To count parse + check alone,
+//! build with symbols (`CARGO_PROFILE_RELEASE_STRIP=false`) and add
+//! `--toggle-collect=bigsubid::parse_and_check`.
 
 use hostmatch::accounts::{Accounts, GroupFile, PasswdFile};
 use hostmatch::remap::{self, Inputs};
 use hostmatch::subid::{self, Kind, SubidFile};
+
+/// Parses a subuid file and checks it: the operation `subid check` times.
+#[inline(never)]
+fn parse_and_check(text: &str, accounts: &Accounts) -> usize {
+    let f = SubidFile::parse(text);
+    subid::check(&f, Kind::Uid, "/etc/subuid", accounts).len()
+}
 
 fn main() {
     let (mut passwd, mut group, mut subuid) = (String::new(), String::new(), String::new());
@@ -22,12 +34,12 @@ fn main() {
         group: GroupFile::parse(&group),
     };
     match what.as_str() {
-        "check" => {
-            let f = SubidFile::parse(&subuid);
-            println!(
-                "{}",
-                subid::check(&f, Kind::Uid, "/etc/subuid", &accounts).len()
-            );
+        "check" => println!("{}", parse_and_check(&subuid, &accounts)),
+        "healthy" => {
+            let healthy: String = (0..65_535u32)
+                .map(|i| format!("u{i}:{}:65536\n", 100_000 + i as u64 * 65_536))
+                .collect();
+            println!("{}", parse_and_check(&healthy, &accounts));
         }
         "map" => {
             let i = Inputs {

@@ -207,17 +207,27 @@ pub fn fields(line: &str, n: usize) -> std::result::Result<Vec<&str>, String> {
 /// Splits a line into exactly `N` colon-separated fields, without allocating.
 pub fn split_fields<const N: usize>(line: &str) -> std::result::Result<[&str; N], String> {
     let mut out = [""; N];
-    let mut it = line.split(':');
+    let mut rest = line;
     for (i, slot) in out.iter_mut().enumerate() {
-        *slot = it
-            .next()
-            .ok_or_else(|| format!("expected {N} ':'-separated fields, found {i}"))?;
-    }
-    if it.next().is_some() {
-        return Err(format!(
-            "expected {N} ':'-separated fields, found {}",
-            line.split(':').count()
-        ));
+        let colon = rest.bytes().position(|b| b == b':');
+        if i + 1 == N {
+            if colon.is_some() {
+                return Err(format!(
+                    "expected {N} ':'-separated fields, found {}",
+                    line.split(':').count()
+                ));
+            }
+            *slot = rest;
+        } else {
+            let Some(c) = colon else {
+                return Err(format!(
+                    "expected {N} ':'-separated fields, found {}",
+                    i + 1
+                ));
+            };
+            *slot = &rest[..c];
+            rest = &rest[c + 1..];
+        }
     }
     Ok(out)
 }
@@ -227,6 +237,36 @@ pub fn id_field(s: &str, what: &str) -> std::result::Result<u32, String> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{what} '{s}' is not a number"));
     }
-    s.parse::<u32>()
-        .map_err(|_| format!("{what} {s} is out of range (at most {})", u32::MAX))
+    s.bytes()
+        .try_fold(0u32, |n, d| {
+            n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+        })
+        .ok_or_else(|| format!("{what} {s} is out of range (at most {})", u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_fields_counts_fields_in_errors() {
+        assert_eq!(split_fields::<3>("a:b:c"), Ok(["a", "b", "c"]));
+        assert_eq!(split_fields::<3>("::"), Ok(["", "", ""]));
+        let short = "expected 3 ':'-separated fields, found";
+        assert_eq!(split_fields::<3>(""), Err(format!("{short} 1")));
+        assert_eq!(split_fields::<3>("a:b"), Err(format!("{short} 2")));
+        assert_eq!(split_fields::<3>("a:b:c:d:e"), Err(format!("{short} 5")));
+    }
+
+    #[test]
+    fn id_field_rejects_non_numbers_and_overflow() {
+        assert_eq!(id_field("0", "uid"), Ok(0));
+        assert_eq!(id_field("4294967295", "uid"), Ok(u32::MAX));
+        assert_eq!(id_field("007", "uid"), Ok(7));
+        assert!(id_field("4294967296", "uid")
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(id_field("-1", "uid").unwrap_err().contains("not a number"));
+        assert!(id_field("", "uid").unwrap_err().contains("not a number"));
+    }
 }

@@ -5,6 +5,7 @@
 //! `dockremap`, and checks files for the hazards that break or endanger
 //! user-namespaced containers.
 
+use compact_str::CompactString;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::Serialize;
@@ -43,9 +44,12 @@ impl Kind {
 }
 
 /// One line: `owner` (a user name or a numeric uid) may use `count` ids from `start`.
+///
+/// The owner is a [`CompactString`]: names of up to 24 bytes (all real ones)
+/// are stored inline, so parsing a file does not allocate one string per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubidEntry {
-    pub owner: String,
+    pub owner: CompactString,
     pub range: IdRange,
 }
 
@@ -63,7 +67,7 @@ impl Record for SubidEntry {
         let range = IdRange::new(start, count)
             .map_err(|_| format!("range {start}+{count} runs past {}", u32::MAX))?;
         Ok(SubidEntry {
-            owner: f[0].to_string(),
+            owner: f[0].into(),
             range,
         })
     }
@@ -243,7 +247,7 @@ pub fn plan_add(
     }
     for r in &added {
         file.push(SubidEntry {
-            owner: owner.to_string(),
+            owner: owner.into(),
             range: *r,
         });
     }
@@ -254,7 +258,7 @@ pub fn plan_add(
 /// removed ranges.
 pub fn plan_remove(file: &mut SubidFile, owner: &str, uid: Option<Id>) -> Vec<IdRange> {
     let uid_s = uid.map(|u| u.to_string());
-    let matches = |e: &SubidEntry| e.owner == owner || Some(&e.owner) == uid_s.as_ref();
+    let matches = |e: &SubidEntry| e.owner == owner || uid_s.as_deref() == Some(e.owner.as_str());
     let removed: Vec<IdRange> = file
         .records()
         .filter(|(_, e)| matches(e))

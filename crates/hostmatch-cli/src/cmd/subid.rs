@@ -53,9 +53,13 @@ fn list(ctx: &Context, user: Option<&str>) -> anyhow::Result<Outcome> {
         let (_, file) = load(&ctx.root, kind)?;
         let rows: Vec<ListedRange> = file
             .records()
-            .filter(|(_, e)| owners.as_ref().is_none_or(|o| o.contains(&e.owner)))
+            .filter(|(_, e)| {
+                owners
+                    .as_ref()
+                    .is_none_or(|o| o.iter().any(|n| *n == e.owner))
+            })
             .map(|(line, e)| ListedRange {
-                owner: e.owner.clone(),
+                owner: e.owner.to_string(),
                 start: e.range.start,
                 count: e.range.count,
                 line,
