@@ -206,7 +206,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     out.push(if let Some(first) = errors.first() {
         let loc = first
             .line
-            .map_or(first.file.clone(), |l| format!("{}:{l}", first.file));
+            .map_or(first.file.to_string(), |l| format!("{}:{l}", first.file));
         check(
             "subid-health",
             Fail,

@@ -5,6 +5,9 @@
 //! `dockremap`, and checks files for the hazards that break or endanger
 //! user-namespaced containers.
 
+use std::fmt;
+use std::sync::Arc;
+
 use compact_str::CompactString;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
@@ -301,9 +304,56 @@ pub enum ProblemKind {
 pub struct Problem {
     pub kind: ProblemKind,
     pub severity: Severity,
-    pub file: String,
+    /// Shared by every problem of one file.
+    pub file: Arc<str>,
     pub line: Option<usize>,
-    pub message: String,
+    pub message: Message,
+}
+
+/// A problem's text. The common per-line warnings keep only their data and
+/// are formatted when shown ([`fmt::Display`]); serialized, it is the text.
+#[derive(Debug, Clone)]
+pub struct Message(Msg);
+
+#[derive(Debug, Clone)]
+enum Msg {
+    Text(String),
+    UnknownOwner(CompactString),
+    TooSmall { owner: CompactString, total: u64 },
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Msg::Text(s) => f.write_str(s),
+            Msg::UnknownOwner(owner) => write!(f, "'{owner}' is not a user of this host"),
+            Msg::TooSmall { owner, total } => write!(
+                f,
+                "{owner} has {total} ids, fewer than {FULL_RANGE}: images with higher ids fail with \"container ID N cannot be mapped to a host ID\""
+            ),
+        }
+    }
+}
+
+impl From<String> for Message {
+    fn from(s: String) -> Self {
+        Message(Msg::Text(s))
+    }
+}
+
+/// Messages are equal when their texts are.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Message {}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 fn name_list(names: &[&str], limit: usize) -> String {
@@ -323,10 +373,11 @@ fn name_list(names: &[&str], limit: usize) -> String {
 /// owners' own ids are uids (subuid) or primary gids (subgid).
 pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts) -> Vec<Problem> {
     let mut out = Vec::new();
-    let problem = |k, sev, line, message: String| Problem {
+    let file_label: Arc<str> = file_label.into();
+    let problem = |k, sev, line, message: Message| Problem {
         kind: k,
         severity: sev,
-        file: file_label.to_string(),
+        file: file_label.clone(),
         line,
         message,
     };
@@ -335,21 +386,20 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
             ProblemKind::Syntax,
             Severity::Error,
             Some(line),
-            reason.to_string(),
+            reason.to_string().into(),
         ));
     }
 
     // Host accounts by name and the ids that ranges must not cover.
-    let users: HashMap<&str, (Id, Id)> = accounts
-        .passwd
-        .records()
-        .map(|(_, u)| (u.name.as_str(), (u.uid, u.gid)))
-        .collect();
-    let users_by_uid: HashMap<Id, (Id, &str)> = accounts
-        .passwd
-        .records()
-        .map(|(_, u)| (u.uid, (u.gid, u.name.as_str())))
-        .collect();
+    let n_users = accounts.passwd.lines().len();
+    let mut users: HashMap<&str, (Id, Id)> = HashMap::default();
+    users.reserve(n_users);
+    users.extend(
+        accounts
+            .passwd
+            .records()
+            .map(|(_, u)| (u.name.as_str(), (u.uid, u.gid))),
+    );
     let mut taken: Vec<(Id, &str)> = match kind {
         Kind::Uid => accounts
             .passwd
@@ -364,18 +414,6 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
     };
     taken.sort_unstable();
 
-    // Owner -> (uid, primary gid) when the owner is a host user.
-    let owner_ids = |owner: &str| -> Option<(Id, Id, bool)> {
-        if let Some(&(uid, gid)) = users.get(owner) {
-            return Some((uid, gid, false));
-        }
-        let uid: Id = owner
-            .parse()
-            .ok()
-            .filter(|_| owner.bytes().all(|b| b.is_ascii_digit()))?;
-        users_by_uid.get(&uid).map(|&(gid, _)| (uid, gid, true))
-    };
-
     let entries: Vec<(usize, &SubidEntry)> = file.records().collect();
     let mut totals: HashMap<&str, (u64, usize)> = HashMap::default();
     totals.reserve(entries.len());
@@ -385,6 +423,25 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
         .filter(|(_, e)| e.owner.bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|(_, e)| e.owner.parse().ok())
         .collect();
+    // Only numeric owners are looked up by uid.
+    let mut users_by_uid: HashMap<Id, Id> = HashMap::default();
+    if !numeric_owners.is_empty() {
+        users_by_uid.reserve(n_users);
+        users_by_uid.extend(accounts.passwd.records().map(|(_, u)| (u.uid, u.gid)));
+    }
+
+    // Owner -> (uid, primary gid) when the owner is a host user.
+    let owner_ids = |owner: &str| -> Option<(Id, Id, bool)> {
+        if let Some(&(uid, gid)) = users.get(owner) {
+            return Some((uid, gid, false));
+        }
+        let uid: Id = owner
+            .parse()
+            .ok()
+            .filter(|_| owner.bytes().all(|b| b.is_ascii_digit()))?;
+        users_by_uid.get(&uid).map(|&gid| (uid, gid, true))
+    };
+
     let mut forms: HashMap<Id, (bool, bool, usize)> = HashMap::default();
     for &(line, e) in &entries {
         let t = totals.entry(e.owner.as_str()).or_insert((0, line));
@@ -394,7 +451,7 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
                 ProblemKind::UnknownOwner,
                 Severity::Warning,
                 Some(line),
-                format!("'{}' is not a user of this host", e.owner),
+                Message(Msg::UnknownOwner(e.owner.clone())),
             )),
             Some((uid, gid, numeric)) => {
                 if numeric_owners.contains(&uid) {
@@ -428,7 +485,8 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
                             e.owner,
                             e.range,
                             name_list(&covered, 5)
-                        ),
+                        )
+                        .into(),
                     ));
                 }
             }
@@ -440,7 +498,7 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
                 ProblemKind::Shadowed,
                 Severity::Warning,
                 Some(line),
-                format!("uid {uid} has lines by name and by uid: dockerd uses only the lines written with the uid"),
+                format!("uid {uid} has lines by name and by uid: dockerd uses only the lines written with the uid").into(),
             ));
         }
     }
@@ -452,10 +510,10 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
                     ProblemKind::TooSmall,
                     Severity::Warning,
                     Some(line),
-                    format!(
-                        "{} has {total} ids, fewer than {FULL_RANGE}: images with higher ids fail with \"container ID N cannot be mapped to a host ID\"",
-                        e.owner
-                    ),
+                    Message(Msg::TooSmall {
+                        owner: e.owner.clone(),
+                        total,
+                    }),
                 ));
             }
         }
@@ -480,7 +538,8 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
                     format!(
                         "{whose}: {} (line {pline}) and {} (line {line})",
                         pe.range, e.range
-                    ),
+                    )
+                    .into(),
                 ));
             }
         }
@@ -523,8 +582,16 @@ mod tests {
         let f = SubidFile::parse("agent:999:65536\n");
         let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
         assert_eq!(kinds(&p), vec![ProblemKind::CoversAccount]);
-        assert!(p[0].message.contains("alice, bob"), "{}", p[0].message);
-        assert!(!p[0].message.contains("agent,"), "{}", p[0].message);
+        assert!(
+            p[0].message.to_string().contains("alice, bob"),
+            "{}",
+            p[0].message
+        );
+        assert!(
+            !p[0].message.to_string().contains("agent,"),
+            "{}",
+            p[0].message
+        );
         assert_eq!(p[0].severity, Severity::Error);
     }
 
@@ -573,9 +640,11 @@ mod tests {
         assert_eq!(check(&f, Kind::Gid, "/etc/subgid", &accounts()), vec![]);
         let f = SubidFile::parse("alice:1000:2\n");
         let p = check(&f, Kind::Gid, "/etc/subgid", &accounts());
-        assert!(p
-            .iter()
-            .any(|p| p.kind == ProblemKind::CoversAccount && p.message.contains("bob")));
+        assert!(
+            p.iter()
+                .any(|p| p.kind == ProblemKind::CoversAccount
+                    && p.message.to_string().contains("bob"))
+        );
     }
 
     #[test]

@@ -234,12 +234,13 @@ pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
             None => all.push(Problem {
                 kind: subid::ProblemKind::Missing,
                 severity: Severity::Warning,
-                file: label,
+                file: label.into(),
                 line: None,
                 message: format!(
                     "{} does not exist: useradd allocates no ranges and userns-remap cannot work",
                     path.display()
-                ),
+                )
+                .into(),
             }),
             Some(text) => all.extend(subid::check(
                 &SubidFile::parse(&text),
@@ -270,7 +271,7 @@ fn check(ctx: &Context) -> anyhow::Result<Outcome> {
         for p in &problems {
             let loc = match p.line {
                 Some(l) => format!("{}:{l}", p.file),
-                None => p.file.clone(),
+                None => p.file.to_string(),
             };
             let sev = match p.severity {
                 Severity::Error => "error",
