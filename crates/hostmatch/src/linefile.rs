@@ -70,13 +70,11 @@ impl<T: Record> LineFile<T> {
         let mut lines = Vec::with_capacity(body.len() / 32 + 1);
         if !text.is_empty() {
             let mut start = 0;
-            for line in body.split('\n') {
-                let span = Span {
-                    start,
-                    end: start + line.len(),
-                };
-                start = span.end + 1;
-                lines.push(Self::classify(line, span));
+            let ends = memchr::memchr_iter(b'\n', body.as_bytes()).chain([body.len()]);
+            for end in ends {
+                let span = Span { start, end };
+                start = end + 1;
+                lines.push(Self::classify(&body[span.start..end], span));
             }
         }
         LineFile {

@@ -56,8 +56,42 @@ pub struct SubidEntry {
     pub range: IdRange,
 }
 
-impl Record for SubidEntry {
-    fn parse_line(line: &str) -> Result<Self, String> {
+/// Reads the digits of `b` up to the first `:` (or the end); `None` unless
+/// there is at least one digit, nothing else, and the value fits a u32.
+/// Returns the value and the rest after the `:` (`None` at the end).
+fn fast_id(b: &[u8]) -> Option<(u32, Option<&[u8]>)> {
+    let mut v: u32 = 0;
+    for (i, &d) in b.iter().enumerate() {
+        if d == b':' {
+            return (i > 0).then_some((v, Some(&b[i + 1..])));
+        }
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
+    }
+    (!b.is_empty()).then_some((v, None))
+}
+
+impl SubidEntry {
+    /// One pass over a well-formed line; `None` sends the line to the
+    /// slower parse that explains what is wrong.
+    fn parse_fast(line: &str) -> Option<Self> {
+        let b = line.as_bytes();
+        let c = memchr::memchr(b':', b).filter(|&c| c > 0)?;
+        let (start, rest) = fast_id(&b[c + 1..])?;
+        let (count, None) = fast_id(rest?)? else {
+            return None;
+        };
+        let range = IdRange::new(start, count).ok().filter(|_| count > 0)?;
+        Some(SubidEntry {
+            owner: line[..c].into(),
+            range,
+        })
+    }
+
+    /// Field by field, with the reason a line is wrong.
+    fn parse_checked(line: &str) -> Result<Self, String> {
         let f = split_fields::<3>(line)?;
         if f[0].is_empty() {
             return Err("empty owner".into());
@@ -73,6 +107,12 @@ impl Record for SubidEntry {
             owner: f[0].into(),
             range,
         })
+    }
+}
+
+impl Record for SubidEntry {
+    fn parse_line(line: &str) -> Result<Self, String> {
+        Self::parse_fast(line).map_or_else(|| Self::parse_checked(line), Ok)
     }
 
     fn render(&self) -> String {
@@ -868,6 +908,16 @@ mod tests {
                     let lower = IdRange::new(start - 1, count).unwrap();
                     prop_assert!(ranges.iter().any(|r| r.overlaps(&lower)));
                 }
+            }
+        }
+
+        #[test]
+        fn fast_parse_agrees_with_the_checked_one(line in "[a0-9:]{0,14}") {
+            let fast = SubidEntry::parse_fast(&line);
+            let checked = SubidEntry::parse_checked(&line);
+            prop_assert_eq!(fast.is_some(), checked.is_ok());
+            if let Some(e) = fast {
+                prop_assert_eq!(Ok(e), checked);
             }
         }
 
