@@ -685,3 +685,57 @@ impl PathLike for Joined<'_> {
 fn join_lazy<'a>(parent: &'a Path, name: &'a CStr) -> Joined<'a> {
     Joined(parent, name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Reads `dir` batch by batch: (inode number, name) in the order handled.
+    fn list_all(dir: &Path) -> Vec<Vec<(u64, Vec<u8>)>> {
+        let fd =
+            sfs::open_dir_at(sfs::CWD, &CString::new(dir.as_os_str().as_bytes()).unwrap()).unwrap();
+        let mut buf = vec![MaybeUninit::uninit(); 4096];
+        let mut raw = rustix::fs::RawDir::new(fd.as_fd(), &mut buf);
+        let mut list = Listing::default();
+        let mut batches = Vec::new();
+        loop {
+            let more = list.fill(&mut raw).unwrap();
+            let names: Vec<Vec<u8>> = list.names().map(|n| n.to_bytes().to_vec()).collect();
+            let inos = list.entries.iter().map(|&(ino, _)| ino);
+            batches.push(inos.zip(names).collect());
+            if !more {
+                return batches;
+            }
+        }
+    }
+
+    #[test]
+    fn listing_yields_every_entry_in_inode_order_in_bounded_batches() {
+        let d = tempfile::tempdir().unwrap();
+        let n = LISTING_BATCH + 100;
+        for i in 0..n {
+            std::fs::File::create(d.path().join(format!("f{i}"))).unwrap();
+        }
+        let batches = list_all(d.path());
+        assert_eq!(
+            batches.len(),
+            2,
+            "two batches for one batch and 100 entries"
+        );
+        assert_eq!(batches[0].len(), LISTING_BATCH);
+        let mut seen = HashSet::new();
+        for batch in &batches {
+            assert!(
+                batch.windows(2).all(|w| w[0].0 <= w[1].0),
+                "a batch is sorted by inode number"
+            );
+            for (ino, name) in batch {
+                let p = d.path().join(OsStr::from_bytes(name));
+                assert_eq!(std::fs::symlink_metadata(&p).unwrap().ino(), *ino, "{p:?}");
+                assert!(seen.insert(name.clone()), "{p:?} listed once");
+            }
+        }
+        assert_eq!(seen.len(), n, "every entry, and not . or ..");
+    }
+}
