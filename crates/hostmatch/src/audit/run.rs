@@ -11,7 +11,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -147,20 +147,32 @@ fn docker_quiet(args: &[&str]) -> Option<Output> {
         .ok()
 }
 
-/// Runs the docker CLI as a registered child (killed by [`cleanup_now`]).
-fn docker(args: &[String]) -> Result<Output> {
+/// Starts the docker CLI as a registered child (killed by [`cleanup_now`]),
+/// its output piped.
+fn spawn_docker<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Stdio) -> Result<Child> {
     let child = Command::new("docker")
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::io("docker", e))?;
+    registry().children.push(child.id());
+    Ok(child)
+}
+
+/// Waits for a child of [`spawn_docker`] and unregisters it.
+fn wait_docker(child: Child) -> std::io::Result<Output> {
     let pid = child.id();
-    registry().children.push(pid);
     let out = child.wait_with_output();
     registry().children.retain(|p| *p != pid);
-    out.map_err(|e| Error::io("docker", e))
+    out
+}
+
+/// Runs the docker CLI as a registered child (killed by [`cleanup_now`]).
+fn docker(args: &[String]) -> Result<Output> {
+    let child = spawn_docker(args, Stdio::null())?;
+    wait_docker(child).map_err(|e| Error::io("docker", e))
 }
 
 /// The first meaningful line of the CLI's stderr, without docker's prefixes.
@@ -317,21 +329,11 @@ fn host_effects(s: &Scratch) -> HostEffects {
 fn import_image(contents: &image::Contents, tag: &str) -> Result<String> {
     // Until the ID is known (interrupted mid-import), cleanup removes the tag.
     registry().image = Some(tag.to_string());
-    let mut child = Command::new("docker")
-        .args(["import", "-", tag])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io("docker", e))?;
-    let pid = child.id();
-    registry().children.push(pid);
+    let mut child = spawn_docker(&["import", "-", tag], Stdio::piped())?;
     let stdin = child.stdin.take().expect("piped stdin");
     let written = image::write_tar(contents, stdin)
         .and_then(|mut w| w.flush().map_err(|e| Error::io("docker import", e)));
-    let out = child.wait_with_output();
-    registry().children.retain(|p| *p != pid);
-    let out = out.map_err(|e| Error::io("docker import", e))?;
+    let out = wait_docker(child).map_err(|e| Error::io("docker import", e))?;
     if !out.status.success() {
         return Err(Error::Unsupported(format!(
             "docker import of the probe image failed: {}",
