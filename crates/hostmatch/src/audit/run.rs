@@ -148,8 +148,19 @@ fn docker_quiet(args: &[&str]) -> Option<Output> {
 }
 
 /// Starts the docker CLI as a registered child (killed by [`cleanup_now`]),
-/// its output piped.
+/// its output piped. Once the audit is interrupted no child starts: the
+/// check and the start happen under the registry's lock, which the cleanup
+/// takes too, so a child is either registered before the cleanup (and
+/// killed by it) or never started (it could outlive the process and create
+/// a container after the cleanup).
 fn spawn_docker<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Stdio) -> Result<Child> {
+    let mut reg = registry();
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::io(
+            "docker",
+            std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"),
+        ));
+    }
     let child = Command::new("docker")
         .args(args)
         .stdin(stdin)
@@ -157,7 +168,7 @@ fn spawn_docker<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Stdio) -> Result<C
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::io("docker", e))?;
-    registry().children.push(child.id());
+    reg.children.push(child.id());
     Ok(child)
 }
 
