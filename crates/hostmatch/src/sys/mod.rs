@@ -11,6 +11,8 @@ use crate::ids::Id;
 use crate::{Error, Result};
 
 pub mod process;
+pub mod resolve;
+pub mod slate;
 
 fn check(call: &'static str, rc: libc::c_int) -> Result<()> {
     if rc == -1 {
