@@ -128,13 +128,24 @@ pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
     tmp_name.push(format!(".hostmatch-{}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| Error::io(&tmp, e))?;
+        let create = || {
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&tmp)
+        };
+        // A temp file of this name is left by a killed process that had our
+        // pid (a container's entrypoint is always pid 1): remove it once.
+        let f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                create()
+            }
+            r => r,
+        };
+        let mut f = f.map_err(|e| Error::io(&tmp, e))?;
         f.write_all(data).map_err(|e| Error::io(&tmp, e))?;
         if let Some(m) = &meta {
             // Owner first: chown may clear setuid/setgid bits set by chmod.
@@ -171,6 +182,20 @@ mod tests {
         assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_stale_temp_file_of_a_killed_process_does_not_stop_the_write() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        fs::write(&p, "old\n").unwrap();
+        let stale = d
+            .path()
+            .join(format!(".f.hostmatch-{}", std::process::id()));
+        fs::write(&stale, "half").unwrap();
+        write_atomic(&p, b"new\n", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
+        assert!(!stale.exists());
     }
 
     #[test]
