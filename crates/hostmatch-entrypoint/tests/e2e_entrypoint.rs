@@ -173,8 +173,23 @@ fn busybox_root_mode_takes_the_owner_of_the_bind_mount() {
         out.starts_with(&format!("{big}\n{big}\napp:x:{big}:{big}:")),
         "{out}"
     );
-    // No host ids at all: root, untouched.
-    let out = ok(&d, &["run", "--rm", "hm-bb", "/bin/id", "-u"]);
+    // Nothing mounted at match_path: refused with one line (an image
+    // directory, or none, says nothing about the host user)...
+    let o = docker(&d, &["run", "--rm", "hm-bb", "/bin/id", "-u"]);
+    assert_eq!(o.code, 3, "{} {}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains("mount the host directory there"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    // ...unless the image says to run as root then.
+    busybox(
+        &d,
+        Some("match_path = \"/work\"\nmatch_path_fallback = \"root\"\n"),
+        "hm-bb-root",
+    );
+    let out = ok(&d, &["run", "--rm", "hm-bb-root", "/bin/id", "-u"]);
     assert_eq!(out.trim(), "0");
 }
 

@@ -229,12 +229,18 @@ fn hooks_get_only_fds_0_to_2_default_signals_and_a_session_of_their_own() {
         GROUP,
         Some("chown_home = \"none\"\nhooks_dir = \"/etc/hostmatch/hooks.d\"\n"),
     );
+    // Each hook execs a program that reports its own state (the hook's pid,
+    // no shell in between).
     fs_.write(
-        "etc/hostmatch/hooks.d/10-state",
-        "#!/bin/sh\n{ echo fds $(ls /proc/$$/fd); grep -E '^Sig(Ign|Blk)' /proc/$$/status; \
-         echo pid $$; echo stat $(cat /proc/$$/stat); } > /root/hook-state\n",
+        "etc/hostmatch/hooks.d/10-fds",
+        "#!/bin/sh\nexec ls /proc/self/fd > /root/hook-fds\n",
     );
-    mode(&fs_, "etc/hostmatch/hooks.d/10-state", 0o755);
+    fs_.write(
+        "etc/hostmatch/hooks.d/20-state",
+        "#!/bin/sh\nexec cat /proc/self/status /proc/self/stat > /root/hook-state\n",
+    );
+    mode(&fs_, "etc/hostmatch/hooks.d/10-fds", 0o755);
+    mode(&fs_, "etc/hostmatch/hooks.d/20-state", 0o755);
     // The caller leaves fd 7 open and SIGINT ignored.
     let r = run(
         &fs_,
@@ -250,6 +256,8 @@ fn hooks_get_only_fds_0_to_2_default_signals_and_a_session_of_their_own() {
         },
     );
     r.ok();
+    let fds = fs_.read("root/hook-fds");
+    assert!(!fds.lines().any(|f| f == "7"), "fd 7 inherited: {fds}");
     let state = fs_.read("root/hook-state");
     let field = |name: &str| {
         state
@@ -259,19 +267,13 @@ fn hooks_get_only_fds_0_to_2_default_signals_and_a_session_of_their_own() {
             .trim()
             .to_string()
     };
-    let fds: Vec<String> = field("fds ").split(' ').map(String::from).collect();
-    assert!(!fds.iter().any(|f| f == "7"), "fd 7 inherited: {state}");
     let ign = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
     assert_eq!(ign & (1 << (2 - 1)), 0, "SIGINT still ignored: {state}");
-    assert_eq!(
-        u64::from_str_radix(&field("SigBlk:"), 16).unwrap(),
-        0,
-        "{state}"
-    );
-    let pid = field("pid ");
-    let stat = field("stat ");
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split(' ').collect();
+    let blk = u64::from_str_radix(&field("SigBlk:"), 16).unwrap();
+    assert_eq!(blk, 0, "{state}");
+    let stat = state.lines().last().unwrap();
+    let pid = stat.split(' ').next().unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     // Fields 6 (session) and 7 (tty_nr) of /proc/PID/stat.
     assert_eq!(f[3], pid, "not a session of its own: {state}");
     assert_eq!(f[4], "0", "a controlling terminal: {state}");
@@ -414,6 +416,136 @@ fn write_failure_between_the_passwd_and_group_renames_is_finished_next_start() {
     assert!(fs_.read("etc/group").contains("app:x:1000:"));
     assert_eq!(owner(&fs_, "home/app"), (1000, 1000), "{}", r.stderr());
     assert_eq!(owner(&fs_, "home/app/f"), (1000, 1000), "{}", r.stderr());
+}
+
+/// Two account changes, each on a fresh rootfs with the fault-injection
+/// build: caveat 1 in root mode (www-data makes room at uid 33, its files in
+/// /var/www follow it, then app moves 1234 -> 33 with its home and its
+/// files in /var/www), and a new account whose home the runtime made as root.
+fn cut_short_fixture(scenario: usize, bin: &Path) -> (Rootfs, Vec<(&'static str, &'static str)>) {
+    if scenario == 0 {
+        let fs_ = Rootfs::with_binary(PASSWD, GROUP, Some("chown_paths = [\"/var/www\"]\n"), bin);
+        fs::create_dir_all(fs_.path("var/www")).unwrap();
+        fs::create_dir_all(fs_.path("home/app")).unwrap();
+        fs_.write("var/www/index.html", "x");
+        fs_.write("var/www/app-file", "x");
+        fs_.write("home/app/f", "x");
+        own(&fs_, &["var/www", "var/www/index.html"], 33);
+        own(&fs_, &["var/www/app-file", "home/app", "home/app/f"], 1234);
+        let env = vec![("HOSTMATCH_UID", "33"), ("HOSTMATCH_GID", "33")];
+        (fs_, env)
+    } else {
+        let fs_ = Rootfs::with_binary(
+            "root:x:0:0:root:/root:/bin/sh\n",
+            "root:x:0:\n",
+            Some("user = \"dev\"\n"),
+            bin,
+        );
+        fs_.write("etc/shadow", "root:*:19000:0:99999:7:::\n");
+        fs_.write("etc/gshadow", "root:*::\n");
+        fs::create_dir_all(fs_.path("home/dev/src")).unwrap();
+        let env = vec![("HOSTMATCH_UID", "1000"), ("HOSTMATCH_GID", "1000")];
+        (fs_, env)
+    }
+}
+
+/// What an account change leaves: the account files, the owners of the
+/// fixture's files, and whether a change is still pending.
+fn change_state(fs_: &Rootfs) -> String {
+    let mut out = String::new();
+    for f in ["etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"] {
+        out += &format!(
+            "{f}:\n{}",
+            fs::read_to_string(fs_.path(f)).unwrap_or_default()
+        );
+    }
+    for f in [
+        "var/www",
+        "var/www/index.html",
+        "var/www/app-file",
+        "home/app",
+        "home/app/f",
+        "home/dev",
+        "home/dev/src",
+    ] {
+        if let Ok(m) = fs::symlink_metadata(fs_.path(f)) {
+            out += &format!("{f} {}:{} {:o}\n", m.uid(), m.gid(), m.mode() & 0o7777);
+        }
+    }
+    out += &format!(
+        "pending: {}\n",
+        fs_.path("etc/hostmatch/entrypoint.pending").exists()
+    );
+    out
+}
+
+fn root_start(fs_: &Rootfs, env: &[(&'static str, &'static str)]) -> Ran {
+    run(
+        fs_,
+        &Run {
+            user: None,
+            env: env.to_vec(),
+            args: vec!["/bin/true"],
+            ..Run::default()
+        },
+    )
+}
+
+#[test]
+fn kill_or_failure_at_every_step_of_an_account_change_is_finished_by_the_next_start() {
+    prereq!();
+    let bin = fault_injection_bin();
+    for scenario in 0..2 {
+        // The points an uninterrupted change passes, and what it leaves.
+        let (fs_, env) = cut_short_fixture(scenario, &bin);
+        let mut traced = env.clone();
+        traced.push(("HOSTMATCH_FAULT_TRACE", "1"));
+        let r = root_start(&fs_, &traced);
+        r.ok();
+        let points: Vec<String> = r
+            .stderr()
+            .lines()
+            .filter_map(|l| l.strip_prefix("fault point: "))
+            .map(String::from)
+            .collect();
+        assert!(points.len() >= 6, "{points:?}");
+        assert!(points.iter().any(|p| p == "edit etc/group"), "{points:?}");
+        let want = change_state(&fs_);
+        assert!(want.contains("pending: false"), "{want}");
+        for point in &points {
+            for kind in ["kill", "fail"] {
+                let (fs_, env) = cut_short_fixture(scenario, &bin);
+                let fault = format!("{point}:{kind}");
+                let mut cut = env.clone();
+                cut.push(("HOSTMATCH_FAULT", Box::leak(fault.clone().into_boxed_str())));
+                let r = root_start(&fs_, &cut);
+                assert_ne!(
+                    r.code(),
+                    0,
+                    "{fault}: the start was not cut: {}",
+                    r.stderr()
+                );
+                let r = root_start(&fs_, &env);
+                assert_eq!(
+                    r.code(),
+                    0,
+                    "{fault}: the next start failed: {}",
+                    r.stderr()
+                );
+                assert_eq!(change_state(&fs_), want, "{fault}: not finished");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_fault_injection_build_refuses_setuid_mode() {
+    prereq!();
+    let fs_ = Rootfs::with_binary(PASSWD, GROUP, None, &fault_injection_bin());
+    let r = run(&fs_, &true_as_1000());
+    assert_eq!(r.code(), 3, "{}", r.stderr());
+    assert!(r.stderr().contains("fault injection"), "{}", r.stderr());
+    assert_eq!(fs_.read("etc/passwd"), PASSWD);
 }
 
 #[test]

@@ -76,10 +76,15 @@ pub fn prerequisites() -> Result<(), String> {
     Ok(())
 }
 
-/// The static entrypoint, built once per test run by scripts/build-static.sh.
+/// The static entrypoint, built once per test run by scripts/build-static.sh
+/// (`HOSTMATCH_TEST_ENTRYPOINT=PATH` runs the tests against another build,
+/// e.g. an older one to see which attacks it lets through).
 pub fn entrypoint_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("HOSTMATCH_TEST_ENTRYPOINT") {
+            return PathBuf::from(p);
+        }
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let out = Command::new(repo.join("scripts/build-static.sh"))
             .output()
@@ -409,31 +414,22 @@ impl Drop for Pod {
 }
 
 /// The static entrypoint built with the test-only `fault-injection` feature
-/// (in its own target directory, so that it never replaces the real one).
+/// (`scripts/build-static.sh --fault-injection`: its own target directory,
+/// so that it never replaces the real one).
 pub fn fault_injection_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target = repo.join("target/fault-injection");
-        let status = Command::new("cargo")
-            .current_dir(&repo)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .env("CARGO_TARGET_DIR", &target)
-            .args([
-                "build",
-                "--profile",
-                "release-small",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-                "-p",
-                "hostmatch-entrypoint",
-                "--features",
-                "fault-injection",
-            ])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "the fault-injection build failed");
-        target.join("x86_64-unknown-linux-gnu/release-small/hostmatch-entrypoint")
+        let out = Command::new(repo.join("scripts/build-static.sh"))
+            .arg("--fault-injection")
+            .output()
+            .expect("run scripts/build-static.sh --fault-injection");
+        assert!(
+            out.status.success(),
+            "fault-injection build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
     })
     .clone()
 }
