@@ -71,6 +71,21 @@ pub fn planted(dir: &Stat, entry: &Stat, who: &Ids) -> Option<String> {
     })
 }
 
+/// Refuses a directory whose mount id the kernel did not report (statx
+/// `STATX_MNT_ID` exists from Linux 5.8): without it a bind mount (which on
+/// some storage drivers shares `st_dev` with its parent) cannot be told
+/// from a directory, and the walk would cross mounts silently.
+pub fn require_mount_id(st: &Stat, at: &Path) -> Result<(), String> {
+    if st.mnt_id == 0 {
+        return Err(format!(
+            "{} cannot be reached telling mount points apart: the kernel reports no mount \
+             id (statx STATX_MNT_ID, Linux 5.8+)",
+            at.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The normal components of an absolute path (`None` with `..` or a
 /// relative path).
 fn components(path: &Path) -> Option<Vec<CString>> {
@@ -128,13 +143,7 @@ fn reach_with(
     for (i, name) in comps.iter().enumerate() {
         at.push(std::ffi::OsStr::from_bytes(name.to_bytes()));
         let dir = cur.as_ref().map_or(root, |fd| fd.as_fd());
-        if cur_st.mnt_id == 0 {
-            return Err(format!(
-                "{} cannot be reached telling mount points apart: the kernel reports no mount \
-                 id (statx STATX_MNT_ID, Linux 5.8+)",
-                at.display()
-            ));
-        }
+        require_mount_id(&cur_st, &at)?;
         let fd = match resolve::open_path_nofollow(dir, name, ResolveFlags::BENEATH) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
@@ -228,6 +237,13 @@ mod tests {
         let tmp = st(0, 0, 0o41777, 7);
         assert!(!replaceable(&tmp, &st(0, 0, 0o40755, 7), &app()));
         assert!(replaceable(&tmp, &st(1234, 1234, 0o40755, 7), &app()));
+    }
+
+    #[test]
+    fn a_kernel_without_mount_ids_is_refused_not_walked_silently() {
+        let e = require_mount_id(&st(0, 0, 0o40755, 0), Path::new("/home")).unwrap_err();
+        assert!(e.contains("Linux 5.8"), "{e}");
+        assert!(require_mount_id(&st(0, 0, 0o40755, 21), Path::new("/home")).is_ok());
     }
 
     #[test]

@@ -621,20 +621,16 @@ pub fn finish_pending(root: &Sysroot, protect: &[PathBuf]) -> Result<Finished> {
     }
     super::check_trusted(&p)?;
     let text = fs::read(&p).map_err(|e| Error::io(&p, e))?;
-    let steps: Steps = match serde_json::from_slice(&text) {
+    let steps = match parse_pending(&text) {
         Ok(s) => s,
-        Err(e) => {
+        Err(why) => {
             remove_pending(root)?;
             return Ok(Finished::Dropped(format!(
-                "{}: unreadable ({e})",
+                "{}: {why}; dropped",
                 p.display()
             )));
         }
     };
-    check_pending(&steps).map_err(|why| Error::InvalidFile {
-        path: p.clone(),
-        msg: why,
-    })?;
     for e in &steps.edits {
         let now = fsedit::read_opt(&root.path(&e.path))?;
         let mounted = how_to_replace(&root.path(&e.path))? == Replace::InPlace;
@@ -651,6 +647,14 @@ pub fn finish_pending(root: &Sysroot, protect: &[PathBuf]) -> Result<Finished> {
     remove_pending(root)?;
     fault::point("pending finished")?;
     Ok(Finished::Done(out))
+}
+
+/// Parses a pending record and checks that it names only what a plan may
+/// name (see [`check_pending`]).
+pub fn parse_pending(text: &[u8]) -> std::result::Result<Steps, String> {
+    let steps: Steps = serde_json::from_slice(text).map_err(|e| format!("unreadable ({e})"))?;
+    check_pending(&steps)?;
+    Ok(steps)
 }
 
 /// A record names only the account files and trees a plan may name.

@@ -827,6 +827,60 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
+    fn stat(uid: Id, gid: Id, nlink: u32, dir: bool) -> Stat {
+        Stat {
+            mode: if dir {
+                sfs::S_IFDIR | 0o755
+            } else {
+                sfs::S_IFREG | 0o644
+            },
+            uid,
+            gid,
+            ino: 9,
+            nlink,
+            mnt_id: 3,
+        }
+    }
+
+    #[test]
+    fn a_guarded_walk_changes_a_linked_file_only_from_the_accounts_ids() {
+        let g = Guard {
+            uids: vec![1234, 1000],
+            gids: vec![1234, 1000],
+        };
+        let set = (Some(1000), Some(1000));
+        // A link to root's file: left alone, whatever the rule wanted.
+        assert!(guarded(&g, &stat(0, 42, 2, false), set.0, set.1).is_err());
+        assert!(guarded(&g, &stat(1234, 42, 2, false), set.0, set.1).is_err());
+        // The account's own file, linked twice: changed.
+        assert_eq!(
+            guarded(&g, &stat(1234, 1234, 2, false), set.0, set.1),
+            Ok(set)
+        );
+        // One link, or a directory: the rule decides alone.
+        assert_eq!(guarded(&g, &stat(0, 0, 1, false), set.0, set.1), Ok(set));
+        assert_eq!(guarded(&g, &stat(0, 0, 5, true), set.0, set.1), Ok(set));
+        // Nothing to change: nothing to refuse.
+        assert_eq!(
+            guarded(&g, &stat(0, 0, 2, false), None, None),
+            Ok((None, None))
+        );
+    }
+
+    #[test]
+    fn a_guarded_walk_refuses_a_kernel_without_mount_ids() {
+        let opts = Options {
+            guard: Some(Guard::default()),
+            ..Options::default()
+        };
+        let mut st = stat(0, 0, 1, true);
+        st.mnt_id = 0;
+        let e = check_mount_id(&opts, &st, Path::new("/home/app")).unwrap_err();
+        assert!(e.to_string().contains("Linux 5.8"), "{e}");
+        // Unguarded walks (hostmatch chown) keep their behaviour.
+        assert!(check_mount_id(&Options::default(), &st, Path::new("/x")).is_ok());
+    }
+
     /// Reads `dir` batch by batch: (inode number, name) in the order handled.
     fn list_all(dir: &Path) -> Vec<Vec<(u64, Vec<u8>)>> {
         let fd =
