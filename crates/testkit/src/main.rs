@@ -2,6 +2,9 @@
 //!
 //!   hostmatch-testkit images [--no-debian]   build the cached test images now
 //!   hostmatch-testkit cleanup                remove what dead test processes left behind
+//!
+//! and, for the harness's own tests, `hold-dockerd` and `hold-podman rootful|rootless`
+//! (set up a fixture, print what it started, wait to be killed).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,6 +31,10 @@ fn main() -> ExitCode {
             for d in testkit::sweep_dead_daemons() {
                 eprintln!("removed leftover dockerd {}", d.display());
             }
+            // Before the users: it also ends the processes of rootless test users.
+            for d in testkit::sweep_dead_podman() {
+                eprintln!("removed leftover Podman fixture {}", d.display());
+            }
             for d in testkit::images::sweep_stale_builds() {
                 eprintln!("removed an unfinished image build {}", d.display());
             }
@@ -51,6 +58,13 @@ fn main() -> ExitCode {
             std::thread::sleep(std::time::Duration::from_secs(600));
             ExitCode::SUCCESS
         }
+        Some("hold-podman") => match hold_podman(args.get(1).map(String::as_str)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
             eprintln!("usage: hostmatch-testkit images [--no-debian] | cleanup");
             ExitCode::from(2)
@@ -73,4 +87,28 @@ fn report(what: &str, r: testkit::Result<std::path::PathBuf>, t: Instant) -> boo
             false
         }
     }
+}
+
+/// A Podman fixture (`rootful` or `rootless`) with a running container (`sleep`, as uid
+/// 1234 of the busybox image) and the API service; prints one line "DIR CONTAINER-ID
+/// CONTAINER-PID SERVICE-SOCKET" and waits to be killed.
+fn hold_podman(kind: Option<&str>) -> testkit::Result<()> {
+    let p = match kind {
+        Some("rootful") => testkit::Podman::rootful(Default::default())?,
+        Some("rootless") => testkit::Podman::rootless(Default::default())?,
+        _ => anyhow::bail!("usage: hostmatch-testkit hold-podman rootful|rootless"),
+    };
+    p.import(testkit::images::busybox_rootfs_tar()?, "busybox");
+    let id = p.run_ok(["run", "-d", "--user", "1234", "busybox", "sleep", "600"]);
+    let id = id.trim();
+    let pid = p.run_ok(["inspect", "--format", "{{.State.Pid}}", id]);
+    let svc = p.start_service()?;
+    println!(
+        "{} {id} {} {}",
+        p.dir().display(),
+        pid.trim(),
+        svc.socket().display()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(600));
+    Ok(())
 }
