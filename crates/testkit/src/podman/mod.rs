@@ -61,6 +61,11 @@ impl PodmanStorage {
 #[derive(Debug, Clone, Default)]
 pub struct PodmanConfig {
     pub storage_driver: PodmanStorage,
+    /// Keep Podman's storage on disk below the fixture's directory. By default it is a
+    /// tmpfs (rootless: only on Linux >= 6.6, whose tmpfs keeps the `user.*` xattrs that
+    /// rootless overlay needs): removing a Debian image from this machine's disk takes
+    /// about 20 s.
+    pub storage_on_disk: bool,
     /// More `containers.conf` settings as (table, line), e.g.
     /// `("containers".into(), "userns = \"auto\"".into())`; added to the fixture's own
     /// settings of that table (a key given twice is an error of Podman's TOML parser).

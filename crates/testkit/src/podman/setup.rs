@@ -181,6 +181,9 @@ pub(super) fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
             storage.display().to_string(),
         ),
     ]);
+    if !config.storage_on_disk {
+        mount_tmpfs(&dir.join("root"), 0, 0)?;
+    }
     podman.holder = Some(start_holder(&dir)?);
     Ok(podman)
 }
@@ -322,6 +325,11 @@ fn write_user_files(p: &Podman, config: &PodmanConfig) -> crate::Result<()> {
         ),
     )?;
     let (uid, gid) = p.host_ids();
+    if !config.storage_on_disk && tmpfs_has_user_xattrs() {
+        let store = home.join(".local/share/containers");
+        fs::create_dir_all(&store)?;
+        mount_tmpfs(&store, uid, gid)?;
+    }
     chown_tree(&home, uid, gid)?;
     for d in ["run", "work"] {
         std::os::unix::fs::chown(dir.join(d), Some(uid), Some(gid))?;
@@ -329,6 +337,41 @@ fn write_user_files(p: &Podman, config: &PodmanConfig) -> crate::Result<()> {
     fs::set_permissions(dir.join("run"), fs::Permissions::from_mode(0o700))?;
     fs::set_permissions(&home, fs::Permissions::from_mode(0o700))?;
     Ok(())
+}
+
+/// Mounts a tmpfs (mode 0700, owned by `uid`:`gid`) on `dir`, for Podman's storage:
+/// this machine's disk discards on delete, and removing a synced Debian image from ext4
+/// took 19 s here (tmpfs: nothing). Unmounted by the teardown (it detaches every mount
+/// below the fixture's directory).
+fn mount_tmpfs(dir: &Path, uid: u32, gid: u32) -> crate::Result<()> {
+    use rustix::mount::{mount, MountFlags};
+    let data = std::ffi::CString::new(format!("mode=0700,uid={uid},gid={gid}"))?;
+    mount(
+        "hmt-podman-storage",
+        dir,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        Some(data.as_c_str()),
+    )
+    .with_context(|| format!("mounting a tmpfs on {}", dir.display()))
+}
+
+/// Whether tmpfs keeps `user.*` extended attributes (Linux >= 6.6): rootless overlay
+/// needs them on its upper layer (`userxattr`), so before 6.6 rootless storage stays on disk.
+fn tmpfs_has_user_xattrs() -> bool {
+    let release = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    kernel_at_least(&release, 6, 6)
+}
+
+fn kernel_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
 }
 
 fn chown_tree(dir: &Path, uid: u32, gid: u32) -> crate::Result<()> {
@@ -357,6 +400,15 @@ mod tests {
         assert!(containers.contains("userns = \"auto\""), "{text}");
         assert!(containers.contains("nofile=20000:20000"), "{text}");
         assert!(text.contains("runtime = \"runc\""), "{text}");
+    }
+
+    #[test]
+    fn kernel_releases_compare_by_major_and_minor() {
+        assert!(kernel_at_least("6.18.44-fc-v669", 6, 6));
+        assert!(kernel_at_least("6.6.0", 6, 6));
+        assert!(!kernel_at_least("6.1.0-37-amd64", 6, 6));
+        assert!(!kernel_at_least("5.19.1", 6, 6));
+        assert!(!kernel_at_least("garbage", 6, 6));
     }
 
     #[test]
