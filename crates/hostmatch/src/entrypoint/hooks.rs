@@ -101,19 +101,8 @@ pub fn run_hooks(hooks: &[PathBuf], env: &[(String, String)]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entrypoint::test_util::target;
     use std::os::unix::fs::PermissionsExt;
-
-    fn target() -> Target {
-        Target {
-            user: "app".into(),
-            group: "app".into(),
-            uid: 1000,
-            gid: 1000,
-            groups: vec![1000],
-            home: "/home/app".into(),
-            shell: "/bin/bash".into(),
-        }
-    }
 
     #[test]
     fn hook_env_holds_nothing_of_the_caller() {

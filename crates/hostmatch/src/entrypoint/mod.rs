@@ -327,19 +327,7 @@ pub fn panic_line(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entrypoint::test_util::{plan_for, sysroot_with};
-
-    fn target() -> Target {
-        Target {
-            user: "app".into(),
-            group: "app".into(),
-            uid: 1000,
-            gid: 1000,
-            groups: vec![1000],
-            home: "/home/app".into(),
-            shell: "/bin/bash".into(),
-        }
-    }
+    use crate::entrypoint::test_util::{plan_for, sysroot_with, target};
 
     #[test]
     fn mode_follows_real_and_effective_uid() {

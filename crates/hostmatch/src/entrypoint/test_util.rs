@@ -3,7 +3,7 @@
 use std::fs;
 
 use super::config::Config;
-use super::plan::{plan, Decision, HostIds, Plan, StartCreds};
+use super::plan::{plan, Decision, HostIds, Plan, StartCreds, Target};
 use crate::sysroot::Sysroot;
 
 /// A sysroot with these /etc/passwd and /etc/group.
@@ -37,4 +37,17 @@ pub fn need_root() -> bool {
         return false;
     }
     true
+}
+
+/// The command's credentials of an account app 1000:1000.
+pub fn target() -> Target {
+    Target {
+        user: "app".into(),
+        group: "app".into(),
+        uid: 1000,
+        gid: 1000,
+        groups: vec![1000],
+        home: "/home/app".into(),
+        shell: "/bin/bash".into(),
+    }
 }
