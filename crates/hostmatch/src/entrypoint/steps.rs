@@ -403,7 +403,7 @@ fn run(root: &Sysroot, steps: &Steps, record: bool, protect: &[PathBuf]) -> Resu
                 done: made_room,
                 ..steps.clone()
             };
-            write_pending(root, &progress)?;
+            write_progress(root, &progress)?;
             fault::point("progress")?;
         }
     }
@@ -575,6 +575,13 @@ fn write_in_place(p: &Path, data: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(p, e))
 }
 
+/// Writes the record of a change about to start. It is created in place
+/// (`O_EXCL`, then one fsync): until it is whole no step has run, so a
+/// record cut short (unreadable) is rightly dropped by the next start. The
+/// first account file's own fsync, right after, commits the record's
+/// directory entry with it (the filesystem's journal is ordered), so no
+/// directory fsync is spent on it. A record that exists already (left by a
+/// start that was cut short before it could be finished) is replaced.
 fn write_pending(root: &Sysroot, steps: &Steps) -> Result<()> {
     let p = root.path(PENDING_PATH);
     let dir = p.parent().expect("the pending record has a directory");
@@ -582,7 +589,23 @@ fn write_pending(root: &Sysroot, steps: &Steps) -> Result<()> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let text = serde_json::to_vec(steps).map_err(|e| Error::invalid(e.to_string()))?;
-    fsedit::write_atomic(&p, &text, 0o600)
+    remove_pending(root)?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&p)
+        .map_err(|e| Error::io(&p, e))?;
+    f.write_all(&text).map_err(|e| Error::io(&p, e))?;
+    f.sync_all().map_err(|e| Error::io(&p, e))
+}
+
+/// Rewrites the record of a change in progress (how far it got): replaced
+/// atomically, since steps have run.
+fn write_progress(root: &Sysroot, steps: &Steps) -> Result<()> {
+    let text = serde_json::to_vec(steps).map_err(|e| Error::invalid(e.to_string()))?;
+    fsedit::write_atomic(&root.path(PENDING_PATH), &text, 0o600)
 }
 
 fn remove_pending(root: &Sysroot) -> Result<()> {
