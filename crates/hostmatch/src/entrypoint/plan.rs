@@ -717,6 +717,42 @@ pub fn gid_0_note(host: HostIds) -> Option<String> {
     })
 }
 
+/// `ids` and then every group of `groups` not in it.
+fn with_groups(mut ids: Vec<Id>, groups: &[Id]) -> Vec<Id> {
+    for g in groups {
+        if !ids.contains(g) {
+            ids.push(*g);
+        }
+    }
+    ids
+}
+
+/// The command's credentials: the host ids, the account's name, home and
+/// shell (`/bin/sh` when it has none).
+fn target_of(user: &PasswdEntry, group: String, host: HostIds, groups: Vec<Id>) -> Target {
+    Target {
+        user: user.name.clone(),
+        group,
+        uid: host.uid,
+        gid: host.gid,
+        groups,
+        home: user.home.clone(),
+        shell: if user.shell.is_empty() {
+            "/bin/sh".into()
+        } else {
+            user.shell.clone()
+        },
+    }
+}
+
+/// The content of /etc/sudoers.d/hostmatch for the account (`sudo = true`;
+/// the name is checked: never a sudoers keyword or alias).
+fn sudoers_line(user_name: &str) -> String {
+    format!(
+        "# Written by hostmatch-entrypoint (sudo = true).\n{user_name} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    )
+}
+
 /// Plans the match of `cfg.user` to `host`. `host = None` (root mode with no
 /// host ids) and host uid 0 (caveat 2) mean: run as root, untouched.
 pub fn plan(
@@ -788,28 +824,10 @@ pub fn plan(
     notes.extend(gid_0_note(host));
     let account = Ids {
         uids: ids_of(changes.uid, host.uid),
-        gids: {
-            let mut v = ids_of(changes.gid, g.account_gid);
-            v.extend(groups.iter().filter(|x| !v.contains(x)).collect::<Vec<_>>());
-            v
-        },
+        gids: with_groups(ids_of(changes.gid, g.account_gid), &groups),
     };
-    let target = Target {
-        user: user_name.to_string(),
-        group: group_name,
-        uid: host.uid,
-        gid: host.gid,
-        groups,
-        home: user.home.clone(),
-        shell: if user.shell.is_empty() {
-            "/bin/sh".into()
-        } else {
-            user.shell.clone()
-        },
-    };
-    let sudoers = cfg.sudo.then(|| {
-        format!("# Written by hostmatch-entrypoint (sudo = true).\n{user_name} ALL=(ALL:ALL) NOPASSWD: ALL\n")
-    });
+    let target = target_of(&user, group_name, host, groups);
+    let sudoers = cfg.sudo.then(|| sudoers_line(user_name));
     let passwd_changed = pw.render() != passwd.render();
     let group_changed = gr.render() != group.render();
     Ok(Decision::Match(Box::new(Plan {
