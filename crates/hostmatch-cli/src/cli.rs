@@ -90,6 +90,23 @@ pub enum Command {
         after_help = "Examples:\n  hostmatch shift /srv/vol --map 0:100000:65536\n  hostmatch shift /srv/vol --map 0:100000:65536 --reverse"
     )]
     Shift(ShiftArgs),
+    /// Take back files your rootless containers wrote (owned by your subordinate ids), without sudo.
+    #[command(
+        long_about = "Take back files your rootless containers wrote: every entry under DIR owned by one \
+of your subordinate uids or gids (/etc/subuid, /etc/subgid) becomes yours, uid and gid each on its own; \
+everything else is left alone and listed. Run it as the owner of DIR, without sudo: it sets up a user \
+namespace with your own ranges through newuidmap/newgidmap (as rootless Podman and rootless Docker do) \
+and re-owns inside it, never following symlinks, never leaving DIR's filesystem, writing only what must \
+change. Ids of your ranges that belong to host accounts or to another user's ranges are never touched.\n\n\
+With --for, the reverse: the tree is given to a container user, at the host ids a rootless engine maps \
+that user to (what `podman unshare chown -R UID:GID DIR` does).",
+        after_help = "Examples:\n  \
+hostmatch reclaim ~/project                    # files your container wrote are yours again\n  \
+hostmatch reclaim ~/project --dry-run --json\n  \
+hostmatch reclaim ~/project --for 1000:1000 --rootless   # for container user 1000 (Podman or Docker)\n  \
+hostmatch reclaim ~/project --for 33 --engine podman"
+    )]
+    Reclaim(ReclaimArgs),
     /// Grant or revoke a user's POSIX ACL entry (setfacl -m u:USER:rwX, with the mask kept right).
     #[command(subcommand)]
     Acl(AclCommand),
@@ -237,6 +254,34 @@ pub struct ChownArgs {
     pub to: String,
     #[command(flatten)]
     pub walk: WalkArgs,
+}
+
+/// `hostmatch reclaim`.
+#[derive(Debug, Args)]
+pub struct ReclaimArgs {
+    /// Your directory (owned by you or one of your subordinate uids).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Give the tree to this container user instead: UID, UID:GID or :GID, as ids inside the container.
+    #[arg(long = "for", value_name = "UID[:GID]", requires = "stacking")]
+    pub for_ids: Option<String>,
+    /// With --for: map the container ids as rootless engines do (Podman and Docker must agree).
+    #[arg(long, group = "stacking", requires = "for_ids")]
+    pub rootless: bool,
+    /// With --for: map the container ids as this rootless engine does.
+    #[arg(long, value_enum, group = "stacking", requires = "for_ids")]
+    pub engine: Option<EngineArg>,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+}
+
+/// A rootless engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    /// Rootless Podman (ranges sorted by start id).
+    Podman,
+    /// Rootless Docker (RootlessKit; ranges in file order).
+    Docker,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ pub mod linefile;
 pub mod logindefs;
 pub mod own;
 pub mod remap;
+pub mod rootless;
 pub mod subid;
 pub mod sys;
 pub mod sysroot;

@@ -10,6 +10,7 @@ mod group;
 mod map;
 mod mount;
 mod mounts;
+mod reclaim;
 mod shift;
 mod subid;
 mod umount;
@@ -29,6 +30,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Doctor => doctor::run(ctx),
         Command::Chown(a) => chown::run(a, ctx),
         Command::Shift(a) => shift::run(a, ctx),
+        Command::Reclaim(a) => reclaim::run(a, ctx),
         Command::Acl(a) => acl::run(a, ctx),
         Command::Volume(a) => volume::run(a, ctx),
         Command::Group(a) => group::run(a, ctx),
