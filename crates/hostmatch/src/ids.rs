@@ -284,7 +284,10 @@ impl IdSet {
     /// One id.
     pub fn single(id: Id) -> Self {
         IdSet {
-            ranges: vec![IdRange { start: id, count: 1 }],
+            ranges: vec![IdRange {
+                start: id,
+                count: 1,
+            }],
         }
     }
 

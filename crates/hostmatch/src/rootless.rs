@@ -163,7 +163,11 @@ impl std::fmt::Display for LeftOut {
         match &self.why {
             Why::Account(n) => write!(f, "{ids}: the host account {n} has it"),
             Why::OtherOwner(n) => {
-                write!(f, "{ids}: /etc/{} gives it to {n} too", self.kind.file_name())
+                write!(
+                    f,
+                    "{ids}: /etc/{} gives it to {n} too",
+                    self.kind.file_name()
+                )
             }
             Why::OverflowId => write!(f, "{ids}: the id the kernel shows for unmapped ids"),
         }
@@ -478,7 +482,12 @@ mod tests {
 
     #[test]
     fn reclaim_maps_own_ids_and_ranges_onto_themselves() {
-        let p = plan_for("alice:100000:65536\n", "alice:100000:65536\n", Give::ToCaller).unwrap();
+        let p = plan_for(
+            "alice:100000:65536\n",
+            "alice:100000:65536\n",
+            Give::ToCaller,
+        )
+        .unwrap();
         assert_eq!(
             p.uid_map.to_string(),
             "      1000       1000          1\n    100000     100000      65536\n"
@@ -497,7 +506,10 @@ mod tests {
         let e = plan_for("bob:100000:65536\n", "", Give::ToCaller).unwrap_err();
         assert!(e.is_bad_input());
         let m = e.to_string();
-        assert!(m.contains("user alice (uid 1000) has no subordinate ids"), "{m}");
+        assert!(
+            m.contains("user alice (uid 1000) has no subordinate ids"),
+            "{m}"
+        );
         assert!(m.contains("usermod --add-subuids"), "{m}");
         assert!(m.contains("hostmatch subid add alice"), "{m}");
     }
@@ -511,7 +523,12 @@ mod tests {
     #[test]
     fn ids_of_real_accounts_and_other_owners_are_never_mapped() {
         // Seed 001's layout (UID:65536 from the own uid) covers bob and nobody.
-        let p = plan_for("alice:1000:65537\nbob:60000:10\n", "alice:100000:10\n", Give::ToCaller).unwrap();
+        let p = plan_for(
+            "alice:1000:65537\nbob:60000:10\n",
+            "alice:100000:10\n",
+            Give::ToCaller,
+        )
+        .unwrap();
         let Rule::Gather { uids, .. } = &p.rule else {
             panic!("not a gather")
         };
@@ -553,7 +570,10 @@ mod tests {
 
     #[test]
     fn unsorted_lines_need_the_engine_named() {
-        let (u, g) = ("alice:300000:10\nalice:100000:65536\n", "alice:100000:65536\n");
+        let (u, g) = (
+            "alice:300000:10\nalice:100000:65536\n",
+            "alice:100000:65536\n",
+        );
         let e = plan_for(u, g, to_container(5, 5, Stacking::AnyRootless)).unwrap_err();
         assert!(e.to_string().contains("--engine podman"), "{e}");
         let p = plan_for(u, g, to_container(5, 5, Stacking::Engine(Engine::Podman))).unwrap();
@@ -564,11 +584,22 @@ mod tests {
 
     #[test]
     fn a_container_id_past_the_ranges_or_on_an_account_is_refused() {
-        let e = plan_for("alice:100000:10\n", "alice:100000:10\n", to_container(11, 1, Stacking::AnyRootless))
-            .unwrap_err();
-        assert!(e.to_string().contains("container uid 11 is not mapped"), "{e}");
-        let e = plan_for("alice:1001:100\n", "alice:100000:10\n", to_container(1, 1, Stacking::AnyRootless))
-            .unwrap_err();
+        let e = plan_for(
+            "alice:100000:10\n",
+            "alice:100000:10\n",
+            to_container(11, 1, Stacking::AnyRootless),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("container uid 11 is not mapped"),
+            "{e}"
+        );
+        let e = plan_for(
+            "alice:1001:100\n",
+            "alice:100000:10\n",
+            to_container(1, 1, Stacking::AnyRootless),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("host account bob"), "{e}");
     }
 
@@ -589,12 +620,19 @@ mod tests {
         };
         let p = plan(&inp, Give::ToCaller).unwrap();
         assert!(p.uid_map.to_host(65534).is_none());
-        assert_eq!(p.left_out[0].to_string(), "uid 65534: the id the kernel shows for unmapped ids");
+        assert_eq!(
+            p.left_out[0].to_string(),
+            "uid 65534: the id the kernel shows for unmapped ids"
+        );
     }
 
     #[test]
     fn the_overflow_id_as_own_id_is_refused() {
-        let (u, g, a) = (SubidFile::parse("65534:1:1\n"), SubidFile::parse(""), accounts());
+        let (u, g, a) = (
+            SubidFile::parse("65534:1:1\n"),
+            SubidFile::parse(""),
+            accounts(),
+        );
         let c = Caller {
             uid: 65534,
             gid: 65534,

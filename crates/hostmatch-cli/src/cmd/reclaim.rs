@@ -30,7 +30,12 @@ pub fn run(a: ReclaimArgs, ctx: &Context) -> anyhow::Result<Outcome> {
             eprintln!("{}: left out of the namespace: {l}", ctx.status("note"));
         }
     }
-    userns::enter(&tools, &plan.uid_map, &plan.gid_map, (caller.uid, caller.gid))?;
+    userns::enter(
+        &tools,
+        &plan.uid_map,
+        &plan.gid_map,
+        (caller.uid, caller.gid),
+    )?;
     let report = super::walk::walk(
         std::slice::from_ref(&a.dir),
         &plan.rule,
@@ -79,7 +84,10 @@ fn caller(accounts: &Accounts) -> Result<Caller, Error> {
 as root, use `hostmatch chown DIR --from UID:GID --to UID:GID` or `hostmatch shift`",
         ));
     }
-    let name = accounts.passwd.find(|u| u.uid == uid).map(|u| u.name.clone());
+    let name = accounts
+        .passwd
+        .find(|u| u.uid == uid)
+        .map(|u| u.name.clone());
     Ok(Caller { uid, gid, name })
 }
 
@@ -158,7 +166,10 @@ fn check_dir(dir: &Path, caller: &Caller, plan: &Plan) -> Result<(), Error> {
         )));
     }
     if !m.is_dir() {
-        return Err(Error::invalid(format!("{}: not a directory", dir.display())));
+        return Err(Error::invalid(format!(
+            "{}: not a directory",
+            dir.display()
+        )));
     }
     let mine = m.uid() == caller.uid || plan.uid_map.to_host(m.uid()).is_some();
     if !mine {

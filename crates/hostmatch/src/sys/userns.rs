@@ -231,7 +231,10 @@ struct Helper {
 
 impl Helper {
     fn spawn(tool: &Path, target: Pid, map: &IdMap) -> Result<Helper> {
-        let mut args = vec![tool.as_os_str().as_bytes().to_vec(), target.to_string().into_bytes()];
+        let mut args = vec![
+            tool.as_os_str().as_bytes().to_vec(),
+            target.to_string().into_bytes(),
+        ];
         for e in map.extents() {
             for n in [e.container, e.host, e.count] {
                 args.push(n.to_string().into_bytes());
@@ -365,7 +368,13 @@ fn helper_child(
     // descriptors and C strings that were prepared before the fork and stay
     // alive until exec; nothing allocates or takes a lock.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
         if libc::getppid() != parent {
             libc::_exit(127);
         }
