@@ -56,7 +56,8 @@ stage "prerequisites"
 need_pkgs=()
 for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static \
             setfacl:acl bindfs:bindfs newuidmap:uidmap hyperfine:hyperfine \
-            setpriv:util-linux setcap:libcap2-bin getfacl:acl; do
+            setpriv:util-linux setcap:libcap2-bin getfacl:acl \
+            sudo:sudo docker-compose:docker-compose; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
