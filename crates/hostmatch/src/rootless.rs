@@ -201,6 +201,9 @@ pub struct Plan {
     /// The walk's rule.
     #[serde(skip)]
     pub rule: Rule,
+    /// The caller's uid and every uid of its subuid lines (mapped or left out).
+    #[serde(skip)]
+    pub callers_uids: IdSet,
 }
 
 /// One side (uids or gids) of a plan.
@@ -244,6 +247,7 @@ pub fn plan(inp: &Inputs<'_>, give: Give) -> Result<Plan> {
         gid_map: identity_map(&gid)?,
         to_uid,
         to_gid,
+        callers_uids: IdSet::from_ranges(uid.lines.iter().copied()).union(&IdSet::single(c.uid)),
         left_out: uid.left_out.into_iter().chain(gid.left_out).collect(),
         rule,
     })

@@ -171,7 +171,7 @@ fn check_dir(dir: &Path, caller: &Caller, plan: &Plan) -> Result<(), Error> {
             dir.display()
         )));
     }
-    let mine = m.uid() == caller.uid || plan.uid_map.to_host(m.uid()).is_some();
+    let mine = plan.callers_uids.contains(m.uid());
     if !mine {
         return Err(Error::invalid(format!(
             "{}: owned by uid {}, neither you (uid {}) nor one of your subordinate uids: \

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmarks `hostmatch reclaim` against `podman unshare chown -R 0:0 DIR` (what
+# rootless Podman users run today) on a 200k-entry tree that a rootless Podman
+# container wrote as its uid 1000, on a disk filesystem (ext4 here), warm cache:
+#   1. everything changes: --prepare gives the whole tree back to the
+#      container's uid/gid (100999-style subordinate ids) before each run;
+#   2. nothing changes: the tree already belongs to the user.
+# Both commands run as the same unprivileged user, in the same hyperfine run.
+#
+#   sudo scripts/bench/reclaim.sh [DIR]     (default: /var/tmp/hm-bench-reclaim)
+#
+# Creates the user hm-bench-reclaim (home DIR/home) with subordinate ranges at
+# 2600000000 (far from any a host gives out), and removes it at the end.
+# Needs root, hyperfine, podman, uidmap, and the busybox test image
+# (target/hostmatch-images, built by scripts/test.sh or `hostmatch-testkit images`).
+# Results: target/bench/reclaim-*.md and .json.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+dir=${1:-/var/tmp/hm-bench-reclaim}
+runs=${RUNS:-10}
+out=target/bench
+user=hm-bench-reclaim
+sub=2600000000
+mkdir -p "$out"
+[ "$(id -u)" = 0 ] || { echo "run as root (creates a user, resets owners)" >&2; exit 1; }
+for c in hyperfine podman newuidmap setpriv python3; do
+  command -v "$c" >/dev/null || { echo "$c is missing" >&2; exit 1; }
+done
+busybox_tar=target/hostmatch-images/busybox.tar
+[ -f "$busybox_tar" ] || cargo run -q -p hostmatch-testkit --bin hostmatch-testkit -- images --no-debian
+cargo build --release -p hostmatch-cli -q
+hm=$PWD/target/release/hostmatch
+
+cleanup() {
+  set +e
+  if id "$user" >/dev/null 2>&1; then
+    as_user podman system reset --force >/dev/null 2>&1
+    # The rootless pause process this script's podman started, by its pid.
+    pause=$(cat "$dir/run/libpod/tmp/pause.pid" 2>/dev/null)
+    [ -n "$pause" ] && kill -KILL "$pause" 2>/dev/null
+    userdel "$user" 2>/dev/null
+  fi
+  sed -i "/^$user:/d" /etc/subuid /etc/subgid
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# --- the user and its rootless Podman ----------------------------------------
+rm -rf "$dir"
+mkdir -p "$dir"
+chmod 755 "$dir"
+useradd -M -d "$dir/home" -s /bin/sh "$user" 2>/dev/null || true
+sed -i "/^$user:/d" /etc/subuid /etc/subgid
+echo "$user:$sub:65536" >>/etc/subuid
+echo "$user:$sub:65536" >>/etc/subgid
+uid=$(id -u "$user") gid=$(id -g "$user")
+mkdir -p "$dir/home" "$dir/run"
+chown "$uid:$gid" "$dir/home" "$dir/run"
+chmod 700 "$dir/run"
+mkdir -p "$dir/home/.config/containers"
+printf '[engine]\nruntime = "runc"\n' >"$dir/home/.config/containers/containers.conf"
+chown -R "$uid:$gid" "$dir/home"
+as_user() {
+  setpriv --reuid "$uid" --regid "$gid" --init-groups -- \
+    env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$dir/home" USER="$user" \
+    XDG_RUNTIME_DIR="$dir/run" "$@"
+}
+as_user podman import --quiet - busybox <"$busybox_tar" >/dev/null
+
+# --- the tree, written by a rootless container as its uid 1000 ----------------
+# 20 x 10 directories of 1000 files: 200,000 files + 221 directories.
+tree=$dir/home/tree
+mkdir "$tree"
+chown "$uid:$gid" "$tree"
+as_user podman run --rm --network none --user 1000:1000 -v "$tree:/w:U" busybox sh -c '
+  for a in $(seq -w 0 19); do for b in $(seq 0 9); do
+    d=/w/d$a/s$b; mkdir -p "$d"; cd "$d"
+    for f in $(seq -w 0 999); do echo "file-$f"; done | xargs touch
+  done; done'
+entries=$(find "$tree" | wc -l)
+c_ids=$(stat -c %u:%g "$tree/d00/s0/file-000")
+fstype=$(df --output=fstype "$tree" | tail -1)
+echo "tree: $tree ($entries entries, $fstype, written as $c_ids), $(nproc) CPUs, $($hm --version)"
+echo "load before: $(cat /proc/loadavg)"
+
+run_user="setpriv --reuid $uid --regid $gid --init-groups -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=$dir/home USER=$user XDG_RUNTIME_DIR=$dir/run"
+reclaim="$run_user $hm reclaim $tree"
+unshare="$run_user podman unshare chown -R 0:0 $tree"
+
+echo "dry run: $($reclaim --dry-run 2>&1 | tail -1)"
+echo "== everything changes"
+hyperfine --runs "$runs" --warmup 1 --prepare "chown -R $c_ids $tree" \
+  --export-markdown "$out/reclaim-all-change.md" --export-json "$out/reclaim-all-change.json" \
+  -n "hostmatch reclaim" "$reclaim" \
+  -n "podman unshare chown -R 0:0" "$unshare"
+
+echo "== nothing changes"
+chown -R "$uid:$gid" "$tree"
+hyperfine --runs "$runs" --warmup 2 \
+  --export-markdown "$out/reclaim-no-change.md" --export-json "$out/reclaim-no-change.json" \
+  -n "hostmatch reclaim" "$reclaim" \
+  -n "podman unshare chown -R 0:0" "$unshare"
+echo "load after: $(cat /proc/loadavg)"
+
+cat "$out/reclaim-all-change.md" "$out/reclaim-no-change.md"
+python3 - "$out" <<'PY'
+import json, sys
+for name, bar in (("reclaim-all-change", 0.6), ("reclaim-no-change", 0.4)):
+    res = {r["command"]: r for r in json.load(open(f"{sys.argv[1]}/{name}.json"))["results"]}
+    h, p = res["hostmatch reclaim"], res["podman unshare chown -R 0:0"]
+    cpu = lambda r: r["user"] + r["system"]
+    print(f"{name}: reclaim/podman wall mean {h['mean']/p['mean']:.2f}x, median "
+          f"{h['median']/p['median']:.2f}x, min {h['min']/p['min']:.2f}x (bar {bar}x); "
+          f"CPU {cpu(h)/cpu(p):.2f}x")
+PY
