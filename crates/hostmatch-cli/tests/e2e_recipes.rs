@@ -12,6 +12,11 @@
 //!   private tmpfs on /mnt and /run/docker/plugins), the test user talking to
 //!   it through its socket; the volume plugin runs as root in the same
 //!   namespace, as its systemd unit would.
+//! - Podman recipes: testkit's Podman fixtures (private storage, runc). The
+//!   rootful ones run as root in the fixture's namespaces (the Pod's hostPath
+//!   `/srv/project` is a directory of the test bound there); the rootless
+//!   ones as the fixture's user, whose ranges are far from every other
+//!   test's (`reclaim` leaves ids shared with another user's lines alone).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,7 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::{images, Dockerd, DockerdConfig, EtcCopy, HostUser, StorageDriver};
+use testkit::images::{self, ExtraFile};
+use testkit::{Dockerd, DockerdConfig, EtcCopy, HostUser, Podman, RootlessConfig, StorageDriver};
 
 /// The README's recipes: name -> text.
 fn recipes() -> BTreeMap<String, String> {
@@ -76,6 +82,25 @@ const RUN_BY: &[(&str, &str)] = &[
     ("compose", "docker_recipes_run_as_printed"),
     ("docker-compose.plugin.yml", "docker_recipes_run_as_printed"),
     ("compose-plugin", "docker_recipes_run_as_printed"),
+    (
+        "podman-rootful",
+        "podman_rootful_and_kube_play_recipes_run_as_printed",
+    ),
+    (
+        "pod.yaml",
+        "podman_rootful_and_kube_play_recipes_run_as_printed",
+    ),
+    (
+        "kube-play",
+        "podman_rootful_and_kube_play_recipes_run_as_printed",
+    ),
+    ("rootless-keep-id", "rootless_podman_recipes_run_as_printed"),
+    (
+        "rootless-keep-id-entrypoint",
+        "rootless_podman_recipes_run_as_printed",
+    ),
+    ("rootless-reclaim", "rootless_podman_recipes_run_as_printed"),
+    ("rootless-give", "rootless_podman_recipes_run_as_printed"),
 ];
 
 #[test]
@@ -341,8 +366,12 @@ fn docker_recipes_run_as_printed() {
     // The entrypoint image, built from the README's Dockerfile.
     fs::copy(static_entrypoint(), p.join("hostmatch-entrypoint")).unwrap();
     dev.write("Dockerfile");
-    env.run(&dev, "docker-entrypoint");
+    let out = env.run(&dev, "docker-entrypoint");
     assert_eq!(owner(&p.join("built.txt")), me, "docker-entrypoint");
+    assert!(
+        out.lines().any(|l| l == "app"),
+        "the image's account ran it: {out}"
+    );
 
     env.run(&dev, "docker-mount");
     assert_eq!(owner(&p.join("x")), me, "docker-mount");
@@ -360,4 +389,200 @@ fn docker_recipes_run_as_printed() {
     dev.write("docker-compose.plugin.yml");
     env.run(&dev, "compose-plugin");
     assert_eq!(owner(&p.join("from-plugin-compose")), me, "compose-plugin");
+}
+
+const EP: &str = "/usr/local/bin/hostmatch-entrypoint";
+
+/// Runs a shell recipe in a Podman fixture, in `dir`, stopping at the first
+/// failing line, with `hostmatch` on the PATH.
+fn podman_recipe(p: &Podman, bin: &Path, dir: &Path, name: &str) -> String {
+    let script = format!(
+        "set -e\nPATH={}:$PATH\ncd {}\n{}",
+        s(bin),
+        s(dir),
+        recipe(name)
+    );
+    let out = p.command("sh").arg("-c").arg(&script).output().unwrap();
+    check(&format!("recipe {name}"), out)
+}
+
+/// `podman import` of `tar` as `name` with these `--change`s (and PATH),
+/// the tarball fed on stdin.
+fn podman_import(p: &Podman, tar: &Path, name: &str, changes: &[&str]) {
+    let mut c = p.command("podman");
+    c.args(["import", "--quiet", "--change"])
+        .arg(format!("ENV=PATH={}", testkit::DEFAULT_PATH));
+    for ch in changes {
+        c.args(["--change", ch]);
+    }
+    c.args(["-", name]).stdin(fs::File::open(tar).unwrap());
+    check(&format!("podman import {name}"), c.output().unwrap());
+}
+
+/// The pod manifest of the README with `line` added below `at`, indented
+/// like it: the variants whose outcomes the README states.
+fn manifest_with(at: &str, line: &str) -> String {
+    let m = recipe("pod.yaml");
+    let i = m
+        .find(at)
+        .unwrap_or_else(|| panic!("pod.yaml has no {at:?}"));
+    let indent = &m[m[..i].rfind('\n').map_or(0, |n| n + 1)..i];
+    let end = i + m[i..].find('\n').unwrap() + 1;
+    format!("{}{indent}{line}\n{}", &m[..end], &m[end..])
+}
+
+/// Plays `manifest` (a variant of the README's) from `dir`, waits for the
+/// container and returns its exit code and its output (stdout and stderr).
+fn kube_play_variant(p: &Podman, dir: &Path, manifest: &str) -> (String, String) {
+    fs::write(dir.join("variant.yaml"), manifest).unwrap();
+    let yaml = dir.join("variant.yaml");
+    check("kube play", p.podman(["kube", "play", s(&yaml)]));
+    let code = check("podman wait", p.podman(["wait", "dev-app"]));
+    let logs = p.podman(["logs", "dev-app"]);
+    check("kube down", p.podman(["kube", "down", s(&yaml)]));
+    (
+        code.trim().to_string(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&logs.stdout),
+            String::from_utf8_lossy(&logs.stderr)
+        ),
+    )
+}
+
+#[test]
+fn podman_rootful_and_kube_play_recipes_run_as_printed() {
+    testkit::prereq_podman!();
+    testkit::prereq!(
+        testkit::have_cmd("catatonit"),
+        "catatonit (kube play's pause image)"
+    );
+    testkit::prereq!(
+        static_entrypoint().exists(),
+        "the static entrypoint (scripts/build-static.sh)"
+    );
+    let deb = images::debian_rootfs_tar();
+    testkit::prereq!(deb.is_ok(), "the Debian image: {:?}", deb.as_ref().err());
+    let p = Podman::rootful(Default::default()).expect("rootful podman fixture");
+    let bin = bin_dir();
+    podman_import(&p, &deb.unwrap(), "debian:bookworm", &[]);
+
+    // A CI agent's workspace, owned by its user; Podman runs as root.
+    let ws = p.work_dir().join("workspace");
+    fs::create_dir(&ws).unwrap();
+    fs::copy(static_entrypoint(), ws.join("hostmatch-entrypoint")).unwrap();
+    fs::write(ws.join("Dockerfile"), recipe("Dockerfile")).unwrap();
+    let agent = (4321, 4321);
+    for e in fs::read_dir(&ws).unwrap() {
+        std::os::unix::fs::lchown(e.unwrap().path(), Some(agent.0), Some(agent.1)).unwrap();
+    }
+    std::os::unix::fs::lchown(&ws, Some(agent.0), Some(agent.1)).unwrap();
+    let out = podman_recipe(&p, bin.path(), &ws, "podman-rootful");
+    assert_eq!(owner(&ws.join("built.txt")), agent, "podman-rootful");
+    assert!(
+        out.lines().any(|l| l == "app"),
+        "the image's account ran it: {out}"
+    );
+
+    // The Pod: its hostPath /srv/project exists in the fixture's namespace
+    // only (a tmpfs on /srv there), bound to a directory owned by 1000:1000.
+    let project = p.work_dir().join("srv-project");
+    fs::create_dir(&project).unwrap();
+    std::os::unix::fs::lchown(&project, Some(1000), Some(1000)).unwrap();
+    let out = p
+        .command("sh")
+        .arg("-ec")
+        .arg(format!(
+            "mount -t tmpfs hm-srv /srv && mkdir /srv/project && mount --bind {} /srv/project",
+            s(&project)
+        ))
+        .output()
+        .unwrap();
+    check("binding /srv/project", out);
+    let kube = p.work_dir().join("kube");
+    fs::create_dir(&kube).unwrap();
+
+    fs::write(kube.join("pod.yaml"), recipe("pod.yaml")).unwrap();
+    let out = podman_recipe(&p, bin.path(), &kube, "kube-play");
+    assert!(out.contains("1000 1000"), "{out}");
+    assert_eq!(
+        owner(&project.join("from-pod.txt")),
+        (1000, 1000),
+        "kube-play"
+    );
+    fs::remove_file(project.join("from-pod.txt")).unwrap();
+
+    // The two settings whose outcomes the README states.
+    let share = manifest_with("restartPolicy: Never", "shareProcessNamespace: true");
+    let (code, logs) = kube_play_variant(&p, &kube, &share);
+    assert_eq!(code, "3", "shareProcessNamespace: {logs}");
+    assert!(
+        logs.contains("neither PID 1 nor a child of PID 1"),
+        "{logs}"
+    );
+    assert!(!project.join("from-pod.txt").exists());
+    let nnp = manifest_with(
+        "image: myorg/dev",
+        "securityContext: { allowPrivilegeEscalation: false }",
+    );
+    let (code, logs) = kube_play_variant(&p, &kube, &nnp);
+    assert_eq!(code, "3", "allowPrivilegeEscalation: {logs}");
+    assert!(logs.contains("no-new-privileges is set"), "{logs}");
+    assert!(logs.contains("unprivileged = \"run\""), "{logs}");
+    assert!(!project.join("from-pod.txt").exists());
+}
+
+#[test]
+fn rootless_podman_recipes_run_as_printed() {
+    testkit::prereq_podman!(rootless);
+    testkit::prereq!(
+        static_entrypoint().exists(),
+        "the static entrypoint (scripts/build-static.sh)"
+    );
+    let deb = images::debian_rootfs_tar();
+    testkit::prereq!(deb.is_ok(), "the Debian image: {:?}", deb.as_ref().err());
+    let deb = deb.unwrap();
+    // A range of its own, far from every other test's.
+    let start = 3_500_000_000 + (std::process::id() % 10_000) * 65_536;
+    let p = Podman::rootless(RootlessConfig::ranges(
+        &[(start, 65_536)],
+        &[(start, 65_536)],
+    ))
+    .expect("rootless podman fixture");
+    let me = p.host_ids();
+    let bin = bin_dir();
+    podman_import(&p, &deb, "debian:bookworm", &[]);
+    // myorg/dev: the README's Dockerfile, as an image (the setuid entrypoint
+    // added to the same Debian image).
+    let dev = images::with_extra_files(&deb, &[ExtraFile::root(static_entrypoint(), EP, 0o4755)])
+        .unwrap();
+    podman_import(&p, &dev, "myorg/dev", &[&format!("ENTRYPOINT [\"{EP}\"]")]);
+    let w = p.work_dir();
+
+    podman_recipe(&p, bin.path(), &w, "rootless-keep-id");
+    assert_eq!(owner(&w.join("keep-id.txt")), me, "rootless-keep-id");
+
+    let out = podman_recipe(&p, bin.path(), &w, "rootless-keep-id-entrypoint");
+    assert_eq!(
+        owner(&w.join("from-app.txt")),
+        me,
+        "rootless-keep-id-entrypoint"
+    );
+    assert!(
+        out.contains("app /home/app"),
+        "the command ran as the image's account: {out}"
+    );
+
+    // Container uid 1000 writes as the 1000th subordinate id; reclaim gives it back.
+    let out = podman_recipe(&p, bin.path(), &w, "rootless-reclaim");
+    assert!(
+        out.contains(&format!(" {} ", start + 999)),
+        "written as a subordinate id: {out}"
+    );
+    assert_eq!(owner(&w.join("from-1000.txt")), me, "rootless-reclaim");
+    assert_eq!(owner(&w), me, "the project directory itself");
+
+    podman_recipe(&p, bin.path(), &w, "rootless-give");
+    assert_eq!(owner(&w.join("given.txt")), me, "rootless-give");
+    assert_eq!(owner(&w), me);
 }
