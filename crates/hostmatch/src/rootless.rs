@@ -59,30 +59,16 @@ pub fn user_ranges(file: &SubidFile, name: Option<&str>, uid: Id) -> Vec<IdRange
 /// container 0 = `own`, then the ranges from container id 1. An error when
 /// the kernel would refuse the map (overlapping lines, too many lines).
 pub fn engine_map(engine: Engine, own: Id, ranges: &[IdRange]) -> Result<IdMap> {
-    let mut sorted = ranges.to_vec();
+    let mut subs = ranges.to_vec();
     if engine == Engine::Podman {
-        sorted.sort_by_key(|r| r.start);
+        subs.sort_by_key(|r| r.start);
     }
-    let mut extents = vec![Extent {
-        container: 0,
-        host: own,
+    let mut stack = vec![IdRange {
+        start: own,
         count: 1,
     }];
-    let mut next: u64 = 1;
-    for r in sorted {
-        if next + r.count as u64 > u32::MAX as u64 + 1 {
-            return Err(Error::invalid(
-                "the subordinate ranges run past the last container id",
-            ));
-        }
-        extents.push(Extent {
-            container: next as Id,
-            host: r.start,
-            count: r.count,
-        });
-        next += r.count as u64;
-    }
-    IdMap::new(extents)
+    stack.extend(subs);
+    IdMap::stacked(&stack)
 }
 
 /// Who runs `reclaim`.
