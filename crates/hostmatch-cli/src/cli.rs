@@ -101,10 +101,12 @@ change. Ids of your ranges that belong to host accounts or to another user's ran
 With --for, the reverse: the tree is given to a container user, at the host ids a rootless engine maps \
 that user to (what `podman unshare chown -R UID:GID DIR` does).",
         after_help = "Examples:\n  \
-hostmatch reclaim ~/project                    # files your container wrote are yours again\n  \
+hostmatch reclaim ~/project                  # what your containers wrote is yours again\n  \
 hostmatch reclaim ~/project --dry-run --json\n  \
-hostmatch reclaim ~/project --for 1000:1000 --rootless   # for container user 1000 (Podman or Docker)\n  \
-hostmatch reclaim ~/project --for 33 --engine podman"
+hostmatch reclaim ~/project --for 1000:1000 --rootless   # for container user 1000\n  \
+hostmatch reclaim ~/project --for 33 --engine podman\n\n\
+Exit status: 0 every entry handled; 1 entries left alone (listed) or errors; 2 bad input (no \
+subordinate ids, a directory not yours); 3 the system refused (newuidmap, user namespaces)."
     )]
     Reclaim(ReclaimArgs),
     /// Grant or revoke a user's POSIX ACL entry (setfacl -m u:USER:rwX, with the mask kept right).
