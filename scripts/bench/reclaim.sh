@@ -78,6 +78,7 @@ as_user podman run --rm --network none --user 1000:1000 -v "$tree:/w:U" busybox 
     d=/w/d$a/s$b; mkdir -p "$d"; cd "$d"
     for f in $(seq -w 0 999); do echo "file-$f"; done | xargs touch
   done; done'
+sync
 entries=$(find "$tree" | wc -l)
 c_ids=$(stat -c %u:%g "$tree/d00/s0/file-000")
 fstype=$(df --output=fstype "$tree" | tail -1)
@@ -90,13 +91,16 @@ unshare="$run_user podman unshare chown -R 0:0 $tree"
 
 echo "dry run: $($reclaim --dry-run 2>&1 | tail -1)"
 echo "== everything changes"
-hyperfine --runs "$runs" --warmup 1 --prepare "chown -R $c_ids $tree" \
+# sync: each run starts with the journal written out (the prepare's 200k
+# chowns would otherwise be flushed during whichever command runs next).
+hyperfine --runs "$runs" --warmup 1 --prepare "chown -R $c_ids $tree; sync" \
   --export-markdown "$out/reclaim-all-change.md" --export-json "$out/reclaim-all-change.json" \
   -n "hostmatch reclaim" "$reclaim" \
   -n "podman unshare chown -R 0:0" "$unshare"
 
 echo "== nothing changes"
 chown -R "$uid:$gid" "$tree"
+sync
 hyperfine --runs "$runs" --warmup 2 \
   --export-markdown "$out/reclaim-no-change.md" --export-json "$out/reclaim-no-change.json" \
   -n "hostmatch reclaim" "$reclaim" \
