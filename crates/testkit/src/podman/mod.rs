@@ -137,7 +137,16 @@ impl Podman {
     /// A rootful Podman (as root) with private storage, configuration and runtime state,
     /// in a private mount and network namespace.
     pub fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
-        setup::rootful(config)
+        setup::rootful(config, None)
+    }
+
+    /// Like [`Podman::rootful`], with directory `etc` bind-mounted over `/etc` in the
+    /// fixture's namespace: Podman reads that `subuid`/`subgid` (e.g. the `containers`
+    /// lines `--userns=auto` takes its ranges from), `passwd`, `containers/`, never the
+    /// host's. Use with [`crate::EtcCopy`]; point `hostmatch --root` at
+    /// [`crate::EtcCopy::root`].
+    pub fn rootful_with_etc(config: PodmanConfig, etc: &Path) -> crate::Result<Podman> {
+        setup::rootful(config, Some(etc))
     }
 
     /// A rootless Podman run by a fresh test user with the subordinate ids of `config`.

@@ -99,8 +99,8 @@ fn toml_str(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
 
-/// See [`Podman::rootful`].
-pub(super) fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
+/// See [`Podman::rootful`] and [`Podman::rootful_with_etc`].
+pub(super) fn rootful(config: PodmanConfig, etc: Option<&Path>) -> crate::Result<Podman> {
     let runc = crate::which("runc").context("runc is not installed (apt-get install runc)")?;
     crate::which("podman").context("podman is not installed (apt-get install podman)")?;
     let dir = new_dir()?;
@@ -184,7 +184,7 @@ pub(super) fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
     if !config.storage_on_disk {
         mount_tmpfs(&dir.join("root"), 0, 0)?;
     }
-    podman.holder = Some(start_holder(&dir)?);
+    podman.holder = Some(start_holder(&dir, etc)?);
     Ok(podman)
 }
 
@@ -200,7 +200,9 @@ fn base_env(home: &Path, tmp: &Path) -> Vec<(String, String)> {
 
 /// The holder: `sh` in new mount and network namespaces, with overlays on `/var/lib` and
 /// `/run` whose upper layers are in the fixture; it waits for EOF on its stdin.
+/// `$0`: the fixture's directory; `$1`, if given: a directory to bind-mount over `/etc`.
 const HOLDER_SCRIPT: &str = r#"set -e
+if [ -n "$1" ]; then mount --bind "$1" /etc; fi
 for d in varlib:/var/lib run:/run; do
   n=${d%%:*} m=${d#*:}
   mount -t overlay "hmt-podman-$n" -o "lowerdir=$m,upperdir=$0/ns/$n/upper,workdir=$0/ns/$n/work" "$m"
@@ -209,13 +211,14 @@ echo ready
 read -r _ || :
 "#;
 
-fn start_holder(dir: &Path) -> crate::Result<Holder> {
+fn start_holder(dir: &Path, etc: Option<&Path>) -> crate::Result<Holder> {
     let unshare = crate::which("unshare").context("unshare (util-linux) is missing")?;
     let log = fs::File::create(dir.join("ns.log"))?;
     let mut child = Command::new(unshare)
         .args(["--mount", "--net", "--propagation", "private", "--"])
         .args(["/bin/sh", "-c", HOLDER_SCRIPT])
         .arg(dir)
+        .args(etc)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log)
