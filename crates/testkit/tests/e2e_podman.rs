@@ -435,3 +435,35 @@ fn e2e_podman_sweep_leaves_live_fixtures_alone() {
     let name = &rootless.user().unwrap().name;
     assert!(testkit::getent("passwd", name).unwrap().is_some());
 }
+
+#[test]
+fn e2e_podman_dropping_a_rootful_fixture_ends_a_container_in_the_host_pid_namespace() {
+    testkit::prereq_podman!();
+    let p = Podman::rootful(Default::default()).unwrap();
+    busybox_in(&p);
+    // With --pid=host the container's init ending does not end its other processes.
+    let id = p.run_ok([
+        "run",
+        "-d",
+        "--pid=host",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 600 & sleep 600",
+    ]);
+    let pid: i32 = p
+        .run_ok(["inspect", "--format", "{{.State.Pid}}", id.trim()])
+        .trim()
+        .parse()
+        .unwrap();
+    let children: Vec<i32> = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap()
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(!children.is_empty());
+    drop(p);
+    for c in children {
+        assert!(!alive(c), "process {c} of the container survived");
+    }
+}
