@@ -467,3 +467,29 @@ fn e2e_podman_dropping_a_rootful_fixture_ends_a_container_in_the_host_pid_namesp
         assert!(!alive(c), "process {c} of the container survived");
     }
 }
+
+#[test]
+fn e2e_podman_run_tool_runs_a_command_as_the_rootless_user_and_cleans_up() {
+    testkit::prereq_podman!(rootless);
+    let out = Command::new(env!("CARGO_BIN_EXE_hostmatch-testkit"))
+        .args(["podman-run", "rootless", "--subuid", "{user}:700000:70000"])
+        .args(["--env", "GREETING=hi", "--", "sh", "-c"])
+        .arg("echo $GREETING; podman run --rm busybox cat /proc/self/uid_map; exit 7")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    let (greeting, map) = stdout.split_once('\n').unwrap();
+    assert_eq!(greeting, "hi");
+    let map = map_lines(map);
+    assert_eq!(map[1..], [(1, 700_000, 70_000)], "{stdout}");
+    let dir = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "fixture")
+        .nth(1)
+        .expect("the fixture's directory on stderr");
+    assert!(!Path::new(dir).exists(), "{dir} left");
+}

@@ -202,6 +202,29 @@ impl Podman {
         &self.config
     }
 
+    /// Sets (or replaces) a variable of [`Podman::env`] for every later command and
+    /// service of the fixture.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
+    /// Puts `dir` first in the fixture's `PATH` (e.g. the directory of the `hostmatch`
+    /// binaries, so that a recipe finds them). A rootless user must be able to reach it.
+    pub fn prepend_path(&mut self, dir: &Path) {
+        let old = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            old.as_deref().unwrap_or(DEFAULT_PATH)
+        );
+        self.set_env("PATH", &path);
+    }
+
     /// A command that runs `program` inside the fixture: in its namespaces (rootful) or
     /// as its user (rootless), with only [`Podman::env`] and in [`Podman::work_dir`].
     /// Add arguments and run it; `podman` in it uses the fixture's storage. Changing the
