@@ -49,7 +49,7 @@ impl Engine {
 pub fn user_ranges(file: &SubidFile, name: Option<&str>, uid: Id) -> Vec<IdRange> {
     let uid = uid.to_string();
     file.records()
-        .filter(|(_, e)| Some(e.owner.as_str()) == name || e.owner == uid)
+        .filter(|(_, e)| name.is_some_and(|n| e.owner == n) || e.owner == uid)
         .map(|(_, e)| e.range)
         .collect()
 }
@@ -285,7 +285,8 @@ fn side(inp: &Inputs<'_>, kind: Kind) -> Result<Side> {
     }
     let uid = c.uid.to_string();
     for (_, e) in file.records() {
-        if Some(e.owner.as_str()) != c.name.as_deref() && e.owner != uid {
+        let mine = c.name.as_deref().is_some_and(|n| e.owner == n) || e.owner == uid;
+        if !mine {
             leave(
                 &mut sub,
                 IdSet::from_ranges([e.range]),
@@ -308,12 +309,12 @@ fn account_ids(acc: &Accounts, kind: Kind) -> Vec<(Id, String)> {
         Kind::Uid => acc
             .passwd
             .records()
-            .map(|(_, u)| (u.uid, u.name.clone()))
+            .map(|(_, u)| (u.uid, u.name.to_string()))
             .collect(),
         Kind::Gid => acc
             .group
             .records()
-            .map(|(_, g)| (g.gid, g.name.clone()))
+            .map(|(_, g)| (g.gid, g.name.to_string()))
             .collect(),
     }
 }

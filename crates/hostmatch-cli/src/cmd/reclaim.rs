@@ -87,7 +87,7 @@ as root, use `hostmatch chown DIR --from UID:GID --to UID:GID` or `hostmatch shi
     let name = accounts
         .passwd
         .find(|u| u.uid == uid)
-        .map(|u| u.name.clone());
+        .and_then(|u| u.name.to_str().map(String::from));
     Ok(Caller { uid, gid, name })
 }
 
