@@ -125,7 +125,7 @@ fn give(a: &ReclaimArgs) -> Result<Give, Error> {
 fn plan(ctx: &Context, accounts: &Accounts, caller: &Caller, give: Give) -> anyhow::Result<Plan> {
     let read = |k: Kind| -> Result<SubidFile, Error> {
         Ok(SubidFile::parse(
-            &ctx.root.read_opt(k.rel_path())?.unwrap_or_default(),
+            ctx.root.read_opt(k.rel_path())?.unwrap_or_default(),
         ))
     };
     let overflow = |f: &str| {
