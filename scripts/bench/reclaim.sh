@@ -13,12 +13,13 @@
 # 2600000000 (far from any a host gives out), and removes it at the end.
 # Needs root, hyperfine, podman, uidmap, and the busybox test image
 # (target/hostmatch-images, built by scripts/test.sh or `hostmatch-testkit images`).
-# Results: target/bench/reclaim-*.md and .json.
+# ROUNDS (default 3) rounds of RUNS (default 5) runs of each command in each case.
+# Results: target/bench/reclaim-*.json, and a markdown table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 dir=${1:-/var/tmp/hm-bench-reclaim}
-runs=${RUNS:-10}
+runs=${RUNS:-5}
 out=target/bench
 user=hm-bench-reclaim
 sub=2600000000
@@ -90,31 +91,49 @@ reclaim="$run_user $hm reclaim $tree"
 unshare="$run_user podman unshare chown -R 0:0 $tree"
 
 echo "dry run: $($reclaim --dry-run 2>&1 | tail -1)"
-echo "== everything changes"
-# sync: each run starts with the journal written out (the prepare's 200k
-# chowns would otherwise be flushed during whichever command runs next).
-hyperfine --runs "$runs" --warmup 1 --prepare "chown -R $c_ids $tree; sync" \
-  --export-markdown "$out/reclaim-all-change.md" --export-json "$out/reclaim-all-change.json" \
-  -n "hostmatch reclaim" "$reclaim" \
-  -n "podman unshare chown -R 0:0" "$unshare"
 
-echo "== nothing changes"
-chown -R "$uid:$gid" "$tree"
-sync
-hyperfine --runs "$runs" --warmup 2 \
-  --export-markdown "$out/reclaim-no-change.md" --export-json "$out/reclaim-no-change.json" \
-  -n "hostmatch reclaim" "$reclaim" \
-  -n "podman unshare chown -R 0:0" "$unshare"
+# ROUNDS rounds, each running both commands RUNS times in both cases, so that a
+# change of load on this shared machine hits both commands alike; the figures
+# are over every run of every round.
+rounds=${ROUNDS:-3}
+for r in $(seq "$rounds"); do
+  echo "== round $r: everything changes (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  # sync: each run starts with the journal written out (the prepare's 200k
+  # chowns would otherwise be flushed during whichever command runs next).
+  hyperfine --runs "$runs" --warmup 1 --prepare "chown -R $c_ids $tree; sync" \
+    --export-json "$out/reclaim-all-change-$r.json" \
+    -n "hostmatch reclaim" "$reclaim" \
+    -n "podman unshare chown -R 0:0" "$unshare"
+  echo "== round $r: nothing changes (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  chown -R "$uid:$gid" "$tree"
+  sync
+  hyperfine --runs "$runs" --warmup 2 \
+    --export-json "$out/reclaim-no-change-$r.json" \
+    -n "hostmatch reclaim" "$reclaim" \
+    -n "podman unshare chown -R 0:0" "$unshare"
+done
 echo "load after: $(cat /proc/loadavg)"
 
-cat "$out/reclaim-all-change.md" "$out/reclaim-no-change.md"
-python3 - "$out" <<'PY'
-import json, sys
-for name, bar in (("reclaim-all-change", 0.6), ("reclaim-no-change", 0.4)):
-    res = {r["command"]: r for r in json.load(open(f"{sys.argv[1]}/{name}.json"))["results"]}
-    h, p = res["hostmatch reclaim"], res["podman unshare chown -R 0:0"]
-    cpu = lambda r: r["user"] + r["system"]
-    print(f"{name}: reclaim/podman wall mean {h['mean']/p['mean']:.2f}x, median "
-          f"{h['median']/p['median']:.2f}x, min {h['min']/p['min']:.2f}x (bar {bar}x); "
-          f"CPU {cpu(h)/cpu(p):.2f}x")
+python3 - "$out" "$rounds" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+print("| case | command | runs | mean | median | min | CPU (user+sys) mean |")
+print("|---|---|---:|---:|---:|---:|---:|")
+summary = []
+for case, bar in (("all-change", 0.6), ("no-change", 0.4)):
+    times, cpu = {}, {}
+    for r in range(1, rounds + 1):
+        for res in json.load(open(f"{out}/reclaim-{case}-{r}.json"))["results"]:
+            c = res["command"]
+            times.setdefault(c, []).extend(res["times"])
+            # hyperfine gives the mean user and system time of a command's runs.
+            cpu.setdefault(c, []).extend([res["user"] + res["system"]] * len(res["times"]))
+    st = {c: (statistics.mean(t), statistics.median(t), min(t), statistics.mean(cpu[c])) for c, t in times.items()}
+    for c, (mean, med, mn, cp) in st.items():
+        print(f"| {case} | {c} | {len(times[c])} | {mean*1000:.0f} ms | {med*1000:.0f} ms | {mn*1000:.0f} ms | {cp*1000:.0f} ms |")
+    h, p = st["hostmatch reclaim"], st["podman unshare chown -R 0:0"]
+    summary.append(f"{case}: reclaim / podman unshare chown: mean {h[0]/p[0]:.2f}x, median {h[1]/p[1]:.2f}x, "
+                   f"min {h[2]/p[2]:.2f}x, CPU {h[3]/p[3]:.2f}x (bar {bar}x)")
+print()
+print("\n".join(summary))
 PY
