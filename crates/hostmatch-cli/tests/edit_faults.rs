@@ -464,17 +464,26 @@ fn a_full_disk_changes_nothing_and_says_so() {
     cp(saved.path(), &etc);
     // Fill the file system.
     let _ = std::fs::write(etc.join("filler"), vec![b'x'; 128 * 1024]);
+    enable_refused_without_change(
+        &s,
+        "no space left on the device; nothing written",
+        "docker enable default on a full disk",
+    );
+}
+
+/// Runs `docker enable default`, which must fail with exit 3 and `needle`,
+/// leaving every file and no temp file behind.
+fn enable_refused_without_change(s: &Sysroot, needle: &str, what: &str) {
     let before = snapshot(s.path());
-    let o = enable(s.path(), None);
-    let r = common::Run::from(o);
-    r.assert_one_line_error(3, "no space left on the device; nothing written");
+    let r = common::Run::from(enable(s.path(), None));
     let c = Counts {
         runs: 1,
         partial: usize::from(snapshot(s.path()) != before),
         leftovers: leftovers(s.path()).len(),
         ..Counts::default()
     };
-    c.report("docker enable default on a full disk");
+    r.assert_one_line_error(3, needle);
+    c.report(what);
 }
 
 #[test]
@@ -493,18 +502,19 @@ fn an_immutable_file_changes_nothing_and_says_so() {
         "a file system with chattr +i below {}",
         s.path().display()
     );
-    let before = snapshot(s.path());
-    let o = enable(s.path(), None);
-    let _ = set("-i");
-    let r = common::Run::from(o);
-    r.assert_one_line_error(3, "etc/gshadow: is immutable or append-only");
-    let c = Counts {
-        runs: 1,
-        partial: usize::from(snapshot(s.path()) != before),
-        leftovers: leftovers(s.path()).len(),
-        ..Counts::default()
-    };
-    c.report("docker enable default with an immutable gshadow");
+    // chattr -i again even when the assertions fail (tempdir removal needs it).
+    struct Mutable<'a>(&'a dyn Fn(&str) -> std::io::Result<std::process::ExitStatus>);
+    impl Drop for Mutable<'_> {
+        fn drop(&mut self) {
+            let _ = (self.0)("-i");
+        }
+    }
+    let _undo = Mutable(&set);
+    enable_refused_without_change(
+        &s,
+        "etc/gshadow: is immutable or append-only",
+        "docker enable default with an immutable gshadow",
+    );
 }
 
 #[test]
