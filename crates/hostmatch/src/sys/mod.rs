@@ -11,6 +11,7 @@ use crate::ids::Id;
 use crate::{Error, Result};
 
 pub mod process;
+pub mod resolve;
 
 fn check(call: &'static str, rc: libc::c_int) -> Result<()> {
     if rc == -1 {
@@ -126,5 +127,14 @@ pub fn reset_sigpipe() {
     // SAFETY: setting a standard signal's disposition to SIG_DFL has no memory effects.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Ignores SIGPIPE, so that a server whose client has gone gets EPIPE from
+/// its write instead of being killed.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a standard signal's disposition to SIG_IGN has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
