@@ -77,7 +77,11 @@ impl Report {
     }
 
     pub fn line(&self) -> String {
-        let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
+        // "-" when no request was answered.
+        let ms = |d: Option<Duration>| {
+            d.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0))
+        };
+        let some = !self.latencies.is_empty();
         format!(
             "answered={} refused={} stalled={} failed={} p50_ms={} p99_ms={} max_ms={} \
              held_open={} held_refused={} threads_held={} rss_held_kib={} threads_peak={} \
@@ -86,9 +90,9 @@ impl Report {
             self.refused,
             self.stalled,
             self.failed,
-            ms(self.quantile(0.50)),
-            ms(self.quantile(0.99)),
-            ms(self.latencies.last().copied().unwrap_or_default()),
+            ms(some.then(|| self.quantile(0.50))),
+            ms(some.then(|| self.quantile(0.99))),
+            ms(self.latencies.last().copied()),
             self.held_open,
             self.held_refused,
             self.threads_held,

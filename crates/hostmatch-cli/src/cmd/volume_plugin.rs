@@ -173,6 +173,8 @@ async fn serve(
         let accepted = tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
+            // Only a panic ends the worker: stop, and let systemd restart us.
+            _ = tx.closed() => anyhow::bail!("the plugin's worker thread stopped"),
             a = listener.accept() => a,
         };
         let stream = match accepted {
