@@ -77,9 +77,9 @@ fn clients_that_never_finish_their_request_delay_no_one() {
 #[test]
 fn a_thousand_idle_connections_keep_threads_and_memory_bounded() {
     let nofile = plugin_harness::raise_nofile_limit();
-    assert!(
+    testkit::prereq!(
         nofile > 1300,
-        "the open-file limit ({nofile}) is too low for this test"
+        "an open-file hard limit over 1300 for 1,210 connections (ulimit -Hn is {nofile})"
     );
     let s = Scratch::new();
     let p = s.plugin(&[]);
