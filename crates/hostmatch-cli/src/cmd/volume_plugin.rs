@@ -194,7 +194,7 @@ async fn serve(
                 tokio::task::yield_now().await;
             }
             None => {
-                refuse(&stream, limits.max_connections);
+                refuse(stream, limits.max_connections);
                 refusals.note(&format!(
                     "refused a connection: {} connections are in a request",
                     limits.max_connections
@@ -232,7 +232,8 @@ impl Refusals {
 }
 
 /// Answers 503 without reading the request, and closes the connection.
-fn refuse(stream: &UnixStream, limit: usize) {
+fn refuse(stream: UnixStream, limit: usize) {
+    use std::io::Write;
     let body = json!({
         "Err": format!(
             "hostmatch volume-plugin: too many connections ({limit} in a request); try again"
@@ -244,9 +245,12 @@ fn refuse(stream: &UnixStream, limit: usize) {
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    // A new socket's buffer takes these few hundred bytes at once; a client
-    // that cannot receive them gets the close alone.
-    let _ = stream.try_write(text.as_bytes());
+    // A new socket's buffer takes these few hundred bytes at once (the write
+    // does not block: the socket is non-blocking); a client that cannot
+    // receive them gets the close alone.
+    if let Ok(s) = stream.into_std() {
+        let _ = (&s).write(text.as_bytes());
+    }
 }
 
 /// Open connections, and which of them have not sent a whole request head
