@@ -88,7 +88,7 @@ pub fn gather(
             .and_then(|t| {
                 crate::daemon_json::DaemonJson::parse(&t, &root.path(paths::DAEMON_JSON)).ok()
             })
-            .and_then(|d| d.get_str("data-root").map(String::from));
+            .and_then(|d| d.get_str("data-root"));
         let dir = configured.unwrap_or_else(|| "/var/lib/docker".into());
         let mut p = root.path(&dir);
         while !p.exists() {

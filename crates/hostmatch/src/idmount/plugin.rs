@@ -99,7 +99,8 @@ impl Plugin {
         let mounts = cfg.state_dir.join("mounts");
         fs::create_dir_all(&mounts).map_err(|e| Error::io(&mounts, e))?;
         let lock = lock_state_dir(&cfg.state_dir)?;
-        remove_dead_temp_files(&cfg.state_dir, STATE_FILE, &cfg.root)?;
+        // Temp files of state writes whose writer was killed.
+        crate::journal::sweep(&Sysroot::new(&cfg.state_dir), &[STATE_FILE.to_string()])?;
         let file = cfg.state_dir.join(STATE_FILE);
         let state = match crate::fsedit::read_opt(&file)? {
             None => VolumeState::default(),
@@ -454,45 +455,6 @@ fn lock_state_dir(dir: &Path) -> Result<fs::File> {
     }
 }
 
-/// Removes the temp files that atomic writes of `file` left in `dir` when
-/// their writer was killed: `.FILE.hostmatch-PID` whose PID is gone (or is
-/// this process, which has written nothing yet). Nothing else is touched.
-fn remove_dead_temp_files(dir: &Path, file: &str, root: &Sysroot) -> Result<()> {
-    let prefix = format!(".{file}.hostmatch-");
-    let me = std::process::id();
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me || !pid_alive(root, pid) {
-            let p = entry.path();
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(p, e)),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Whether process `pid` may still be running (by the sysroot's proc): gone
-/// or a zombie is dead; a proc entry that cannot be read counts as alive.
-fn pid_alive(root: &Sysroot, pid: u32) -> bool {
-    match fs::read_to_string(root.proc_path(&format!("{pid}/stat"))) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_none_or(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
-        Err(e) => e.kind() != io::ErrorKind::NotFound,
-    }
-}
-
 /// Volume names become directory names: no separators, no dot names.
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -696,22 +658,19 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let state = d.path().join("state");
         fs::create_dir_all(&state).unwrap();
-        // A fake /proc: 101 runs, 102 is a zombie, 103 is gone.
-        let proc = d.path().join("proc");
-        for (pid, st) in [(101, "S"), (102, "Z")] {
-            fs::create_dir_all(proc.join(pid.to_string())).unwrap();
-            let stat = format!("{pid} (hostmatch) {st} 1 1 1 0 -1");
-            fs::write(proc.join(format!("{pid}/stat")), stat).unwrap();
-        }
-        let me = std::process::id();
+        let mut live = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let (live_pid, gone_pid) = (live.id(), gone.id());
         let names = [
-            (".volumes.json.hostmatch-101".to_string(), true),
-            (".volumes.json.hostmatch-102".to_string(), false),
-            (".volumes.json.hostmatch-103".to_string(), false),
-            (format!(".volumes.json.hostmatch-{me}"), false),
+            (format!(".volumes.json.hostmatch-{live_pid}"), true),
+            (format!(".volumes.json.hostmatch-{gone_pid}"), false),
             (".volumes.json.hostmatch-x".to_string(), true),
-            (".other.hostmatch-103".to_string(), true),
-            ("volumes.json.hostmatch-103".to_string(), true),
+            (format!(".other.hostmatch-{gone_pid}"), true),
+            (format!("volumes.json.hostmatch-{gone_pid}"), true),
         ];
         for (n, _) in &names {
             fs::write(state.join(n), "{").unwrap();
@@ -720,14 +679,14 @@ mod tests {
         let p = Plugin::open(PluginConfig {
             state_dir: state.clone(),
             allow: vec![d.path().join("allowed")],
-            root: Sysroot::new(d.path().join("root")).with_proc(&proc),
-        })
-        .unwrap();
+            root: Sysroot::new(d.path().join("root")),
+        });
+        let _ = live.kill();
+        let _ = live.wait();
+        p.unwrap();
         for (n, kept) in &names {
             assert_eq!(state.join(n).exists(), *kept, "{n}");
         }
-        // Saving works (no stale temp file of this pid is in the way).
-        drop(p);
     }
 
     #[test]

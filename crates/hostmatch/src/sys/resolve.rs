@@ -1,11 +1,17 @@
-//! Opening paths without following symlinks, by `openat2` (Linux 5.6+) and
-//! its `RESOLVE_*` flags: the kernel walks the whole path and fails (ELOOP,
-//! EXDEV) at a symlink or an escape, so a component swapped for a symlink at
-//! any moment cannot redirect the open. What is then checked and used is the
-//! returned descriptor, never the path again.
+//! Path resolution by `openat2` (Linux 5.6+) and its `RESOLVE_*` flags: the
+//! kernel walks the whole path itself, so what is opened cannot be redirected
+//! by a rename racing the walk. What is then checked and used is the returned
+//! descriptor, never the path again.
 //!
-//! Every open adds `O_CLOEXEC` (and `O_NOCTTY` unless `O_PATH`) to the
-//! caller's flags.
+//! - Inside a root (`RESOLVE_IN_ROOT`): `..` and absolute symlinks are
+//!   resolved as if the root were `/`, so a link `etc/subuid -> /etc/shadow`
+//!   in a sysroot names the sysroot's shadow file, never the host's.
+//! - Without symlinks (`RESOLVE_NO_SYMLINKS`, and `RESOLVE_BENEATH` below a
+//!   directory): the open fails (ELOOP, EXDEV) at a symlink or an escape, so
+//!   a component swapped for a symlink at any moment leads nowhere.
+//!
+//! Magic links (`/proc/self/fd/N`) are refused everywhere. Every open adds
+//! `O_CLOEXEC` (and `O_NOCTTY` unless `O_PATH`) to the caller's flags.
 
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -17,9 +23,51 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 /// kernel returns instead of risking a wrong answer) is tried again.
 const RETRIES: usize = 64;
 
+/// Opens the root directory itself (an `O_PATH` handle).
+pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Opens `rel` below the directory `root_fd` with `RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS`; `rel` is taken as relative even with a leading `/`.
+pub fn open_in_root(root_fd: &OwnedFd, rel: &str, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
+    use std::os::fd::AsFd;
+    let rel = rel.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    openat2(
+        root_fd.as_fd(),
+        Path::new(rel),
+        flags,
+        Mode::from_raw_mode(mode),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Reads the whole file `rel` below `root` (resolved inside the root).
+pub fn read_in_root(root: &Path, rel: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let dir = open_root(root)?;
+    let fd = open_in_root(&dir, rel, OFlags::RDONLY, 0)?;
+    let mut f = std::fs::File::from(fd);
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Opens the directory `rel_dir` below `root` (resolved inside the root) for
+/// `*at` calls.
+pub fn open_dir_in_root(root: &Path, rel_dir: &str) -> io::Result<OwnedFd> {
+    let dir = open_root(root)?;
+    open_in_root(&dir, rel_dir, OFlags::RDONLY | OFlags::DIRECTORY, 0)
+}
+
 /// Opens `path` below the directory `dir`, following no symlink and no
-/// magic link (`/proc/PID/fd/N`), and never leaving `dir` (an absolute path
-/// or a `..` above it fails with EXDEV). An empty path opens `dir` itself.
+/// magic link, and never leaving `dir` (an absolute path or a `..` above it
+/// fails with EXDEV). An empty path opens `dir` itself.
 pub fn open_beneath(dir: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
     let path = if path.as_os_str().is_empty() {
         Path::new(".")
@@ -30,6 +78,7 @@ pub fn open_beneath(dir: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Resu
         dir,
         path,
         flags,
+        Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     )
 }
@@ -41,6 +90,7 @@ pub fn open_no_symlinks(path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         rustix::fs::CWD,
         path,
         flags,
+        Mode::empty(),
         ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     )
 }
@@ -49,6 +99,7 @@ fn openat2(
     dir: BorrowedFd<'_>,
     path: &Path,
     flags: OFlags,
+    mode: Mode,
     resolve: ResolveFlags,
 ) -> io::Result<OwnedFd> {
     // openat2 refuses flags O_PATH ignores (EINVAL), O_NOCTTY among them.
@@ -58,7 +109,7 @@ fn openat2(
     }
     let mut tries = 0;
     loop {
-        match rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve) {
+        match rustix::fs::openat2(dir, path, flags, mode, resolve) {
             Err(rustix::io::Errno::AGAIN) if tries < RETRIES => tries += 1,
             Err(rustix::io::Errno::INTR) => {}
             r => return Ok(r?),
@@ -71,6 +122,21 @@ mod tests {
     use super::*;
     use std::fs;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn absolute_symlink_resolves_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/inside"), "inside\n").unwrap();
+        std::os::unix::fs::symlink("/etc/inside", d.path().join("etc/link")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc/inside", d.path().join("etc/dots")).unwrap();
+        assert_eq!(read_in_root(d.path(), "etc/link").unwrap(), b"inside\n");
+        assert_eq!(read_in_root(d.path(), "/etc/dots").unwrap(), b"inside\n");
+        // A link to a host file that the root does not have is not found.
+        std::os::unix::fs::symlink("/etc/hostname", d.path().join("etc/host")).unwrap();
+        let e = read_in_root(d.path(), "etc/host").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
 
     fn dir_flags() -> OFlags {
         OFlags::PATH | OFlags::DIRECTORY
