@@ -137,7 +137,7 @@ fn with_locks<T>(root: &Sysroot, files: &[String], f: impl FnOnce() -> Result<T>
     lock_files.extend(crate::journal::pending_files(root)?);
     let _locks = crate::locks::acquire(root, &lock_files, crate::locks::wait_bound())?;
     fault("lock").map_err(|e| Error::io(root.root(), e))?;
-    crate::journal::recover(root)?;
+    crate::journal::recover(root, &lock_files)?;
     crate::journal::sweep(root, &lock_files)?;
     f()
 }
@@ -231,7 +231,11 @@ fn commit(root: &Sysroot, plan: &Plan) -> Result<()> {
                 .map_err(std::io::Error::from)
         });
         if let Err(err) = renamed {
-            if journal.is_none() {
+            if i == 0 {
+                // Nothing replaced yet: drop the journal and the temp files.
+                if let Some(j) = journal {
+                    j.remove()?;
+                }
                 return Err(io_error(&e.path(), err));
             }
             // The journal names the temp files left: keep them for the repair.

@@ -127,9 +127,13 @@ fn journals(root: &Sysroot) -> Result<Vec<(String, Journal)>> {
             continue;
         }
         let path = dir_path.join(&name);
-        let bytes =
-            crate::sys::resolve::read_in_root(root.root(), &format!("{JOURNAL_DIR}/{name}"))
-                .map_err(|e| io_error(&path, e))?;
+        let rel = format!("{JOURNAL_DIR}/{name}");
+        let bytes = match crate::sys::resolve::read_in_root(root.root(), &rel) {
+            Ok(b) => b,
+            // Its edit finished between the listing and the read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(&path, e)),
+        };
         let j: Journal = serde_json::from_slice(&bytes).map_err(|e| Error::InvalidFile {
             path: path.clone(),
             msg: format!("unreadable hostmatch journal ({e}); move it away to go on"),
@@ -150,10 +154,15 @@ pub fn pending_files(root: &Sysroot) -> Result<Vec<String>> {
 
 /// Finishes interrupted edits: renames every temp file a journal names that
 /// is still there over its target, then removes the journal. Returns the
-/// files replaced. The caller holds the locks of [`pending_files`].
-pub fn recover(root: &Sysroot) -> Result<Vec<String>> {
+/// files replaced. The caller holds the locks of `locked` (which include
+/// [`pending_files`]); a journal naming another file belongs to an edit that
+/// started after `locked` was chosen and is still running: it is left alone.
+pub fn recover(root: &Sysroot, locked: &[String]) -> Result<Vec<String>> {
     let mut finished = Vec::new();
     for (name, j) in journals(root)? {
+        if !j.renames.iter().all(|r| locked.contains(&r.target())) {
+            continue;
+        }
         for r in &j.renames {
             let path = root.path(&r.target());
             let dir = crate::sys::resolve::open_dir_in_root(root.root(), &r.dir)
@@ -259,7 +268,7 @@ pub fn repair(root: &Sysroot) -> Result<Repaired> {
         .collect();
     files.extend(pending_files(root)?);
     let _locks = crate::locks::acquire(root, &files, crate::locks::wait_bound())?;
-    let finished = recover(root)?;
+    let finished = recover(root, &files)?;
     let removed_temp_files = sweep(root, &files)?;
     Ok(Repaired {
         finished,
@@ -319,7 +328,10 @@ mod tests {
         std::fs::write(etc.join(&live), "mine").unwrap();
         std::fs::write(etc.join("subuid.12345"), "shadow's").unwrap();
         assert_eq!(pending_files(&root).unwrap(), ["etc/passwd", "etc/group"]);
-        assert_eq!(recover(&root).unwrap(), ["etc/group"]);
+        // Without the locks of both files, the journal is not touched.
+        assert!(recover(&root, &["etc/group".into()]).unwrap().is_empty());
+        let both = pending_files(&root).unwrap();
+        assert_eq!(recover(&root, &both).unwrap(), ["etc/group"]);
         assert_eq!(
             std::fs::read_to_string(etc.join("group")).unwrap(),
             "new group\n"

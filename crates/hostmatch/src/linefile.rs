@@ -34,6 +34,7 @@ enum Repr {
 
 impl Field {
     /// A field from bytes (kept as they are).
+    #[inline]
     pub fn from_bytes(b: &[u8]) -> Self {
         match std::str::from_utf8(b) {
             Ok(s) => Field(Repr::Text(s.into())),
@@ -42,6 +43,7 @@ impl Field {
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {
             Repr::Text(s) => s.as_bytes(),
@@ -50,6 +52,7 @@ impl Field {
     }
 
     /// The text, when the field is UTF-8.
+    #[inline]
     pub fn to_str(&self) -> Option<&str> {
         match &self.0 {
             Repr::Text(s) => Some(s),
@@ -77,48 +80,56 @@ impl Default for Field {
 
 impl std::ops::Deref for Field {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl Borrow<[u8]> for Field {
+    #[inline]
     fn borrow(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl AsRef<[u8]> for Field {
+    #[inline]
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
 impl From<&str> for Field {
+    #[inline]
     fn from(s: &str) -> Self {
         Field(Repr::Text(s.into()))
     }
 }
 
 impl From<String> for Field {
+    #[inline]
     fn from(s: String) -> Self {
         Field(Repr::Text(s.into()))
     }
 }
 
 impl From<&String> for Field {
+    #[inline]
     fn from(s: &String) -> Self {
         Field(Repr::Text(s.as_str().into()))
     }
 }
 
 impl From<&[u8]> for Field {
+    #[inline]
     fn from(b: &[u8]) -> Self {
         Field::from_bytes(b)
     }
 }
 
 impl PartialEq for Field {
+    #[inline]
     fn eq(&self, other: &Field) -> bool {
         self.as_bytes() == other.as_bytes()
     }
@@ -127,6 +138,7 @@ impl PartialEq for Field {
 impl Eq for Field {}
 
 impl Hash for Field {
+    #[inline]
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.as_bytes().hash(h)
     }
@@ -145,36 +157,42 @@ impl Ord for Field {
 }
 
 impl PartialEq<str> for Field {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for Field {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<String> for Field {
+    #[inline]
     fn eq(&self, other: &String) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<Field> for str {
+    #[inline]
     fn eq(&self, other: &Field) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<Field> for &str {
+    #[inline]
     fn eq(&self, other: &Field) -> bool {
         self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<Field> for String {
+    #[inline]
     fn eq(&self, other: &Field) -> bool {
         self.as_bytes() == other.as_bytes()
     }
@@ -287,14 +305,13 @@ impl<T: Record> LineFile<T> {
                 let span = Span { start, end };
                 start = end + 1;
                 let line = &body[span.start..end];
-                let parsed = if T::passthrough(line) {
-                    None
+                lines.push(if T::passthrough(line) {
+                    Line::Other(span)
                 } else if let Some(s) = utf8 {
-                    Some(T::parse_str(&s[span.start..end]))
+                    Self::classify(T::parse_str(&s[span.start..end]), span)
                 } else {
-                    Some(T::parse_line(line))
-                };
-                lines.push(Self::classify(parsed, span));
+                    Self::classify(T::parse_line(line), span)
+                });
             }
         }
         LineFile {
@@ -317,14 +334,14 @@ impl<T: Record> LineFile<T> {
         Ok(f)
     }
 
-    fn classify(parsed: Option<std::result::Result<T, String>>, span: Span) -> Line<T> {
+    #[inline]
+    fn classify(parsed: std::result::Result<T, String>, span: Span) -> Line<T> {
         match parsed {
-            None => Line::Other(span),
-            Some(Ok(rec)) => Line::Record {
+            Ok(rec) => Line::Record {
                 rec,
                 raw: Some(span),
             },
-            Some(Err(reason)) => Line::Invalid { raw: span, reason },
+            Err(reason) => Line::Invalid { raw: span, reason },
         }
     }
 

@@ -71,7 +71,7 @@ pub fn acquire(root: &Sysroot, files: &[String], wait: Duration) -> Result<Locks
     let deadline = Instant::now() + wait;
     let order = lock_order(files);
     let pwd = if order.iter().any(|f| SHADOW_ORDER.contains(&f.as_str())) {
-        Some(lock_pwd(root, deadline, wait)?)
+        lock_pwd(root, deadline, wait)?
     } else {
         None
     };
@@ -92,13 +92,17 @@ fn split(rel: &str) -> (&str, &str) {
     }
 }
 
-fn lock_pwd(root: &Sysroot, deadline: Instant, wait: Duration) -> Result<PwdLock> {
+/// Takes `etc/.pwd.lock`; `None` when the root has no `etc` (nothing to lock).
+fn lock_pwd(root: &Sysroot, deadline: Instant, wait: Duration) -> Result<Option<PwdLock>> {
     let lock_path = root.path("etc/.pwd.lock");
-    let etc = crate::sys::resolve::open_dir_in_root(root.root(), "etc")
-        .map_err(|e| crate::fsedit::io_error(&root.path("etc"), e))?;
+    let etc = match crate::sys::resolve::open_dir_in_root(root.root(), "etc") {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(crate::fsedit::io_error(&root.path("etc"), e)),
+    };
     loop {
         match syslock::try_lock_pwd(std::os::fd::AsFd::as_fd(&etc)) {
-            Ok(Ok(l)) => return Ok(l),
+            Ok(Ok(l)) => return Ok(Some(l)),
             Ok(Err(pid)) if Instant::now() >= deadline => {
                 return Err(busy(root, &lock_path, "the account files", pid, wait))
             }

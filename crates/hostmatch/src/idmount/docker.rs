@@ -193,7 +193,7 @@ pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
                     .map(|p| p.to_string_lossy().into_owned())
                     .unwrap_or_else(|| paths::DAEMON_JSON.to_string());
                 let path = root.path(&rel);
-                match crate::fsedit::read_opt(&path)? {
+                match root.read_opt(&rel)? {
                     Some(t) => remap_from_daemon_json(&path, &t)?,
                     None => None,
                 }
