@@ -9,7 +9,10 @@ Exit status:
   0  success; every check passed
   1  the command ran and found a problem (a failed check, an unmapped id)
   2  bad input: usage, a malformed file (named FILE:LINE), an unknown user, an id out of range
-  3  the system refused: permission, I/O, missing kernel or daemon support";
+  3  the system refused: permission, a read-only file system, a full disk, I/O, missing kernel or
+     daemon support; an edit of several files interrupted (run `hostmatch repair`)
+  4  busy: another program (useradd, usermod, groupadd, another hostmatch) holds the lock of a
+     file to edit or changed it meanwhile; nothing was written: try again";
 
 /// Make files written by containers belong to the right people.
 #[derive(Debug, Parser)]
@@ -90,6 +93,25 @@ pub enum Command {
         after_help = "Examples:\n  hostmatch shift /srv/vol --map 0:100000:65536\n  hostmatch shift /srv/vol --map 0:100000:65536 --reverse"
     )]
     Shift(ShiftArgs),
+    /// Take back files your rootless containers wrote (owned by your subordinate ids), without sudo.
+    #[command(
+        long_about = "Take back files your rootless containers wrote: every entry under DIR owned by one \
+of your subordinate uids or gids (/etc/subuid, /etc/subgid) becomes yours, uid and gid each on its own; \
+everything else is left alone and listed. Run it as the owner of DIR, without sudo: it sets up a user \
+namespace with your own ranges through newuidmap/newgidmap (as rootless Podman and rootless Docker do) \
+and re-owns inside it, never following symlinks, never leaving DIR's filesystem, writing only what must \
+change. Ids of your ranges that belong to host accounts or to another user's ranges are never touched.\n\n\
+With --for, the reverse: the tree is given to a container user, at the host ids a rootless engine maps \
+that user to (what `podman unshare chown -R UID:GID DIR` does).",
+        after_help = "Examples:\n  \
+hostmatch reclaim ~/project                  # what your containers wrote is yours again\n  \
+hostmatch reclaim ~/project --dry-run --json\n  \
+hostmatch reclaim ~/project --for 1000:1000 --rootless   # for container user 1000\n  \
+hostmatch reclaim ~/project --for 33 --engine podman\n\n\
+Exit status: 0 every entry handled; 1 entries left alone (listed) or errors; 2 bad input (no \
+subordinate ids, a directory not yours); 3 the system refused (newuidmap, user namespaces)."
+    )]
+    Reclaim(ReclaimArgs),
     /// Grant or revoke a user's POSIX ACL entry (setfacl -m u:USER:rwX, with the mask kept right).
     #[command(subcommand)]
     Acl(AclCommand),
@@ -145,6 +167,13 @@ docker run -v ws:/work IMAGE\n\n\
 Volume options: source=DIR (required, below an --allow dir), and one of owner-as=UID[:GID], \
 map=SPEC[,SPEC...], for-docker=UID[:GID] (with optional remap=SPEC).")]
     VolumePlugin(VolumePluginArgs),
+    /// Finish an edit of system files that was interrupted, and remove hostmatch's dead temp files.
+    #[command(
+        after_help = "Every edit of several files (docker enable, group link, subid add) is one change: if \
+it is killed while it replaces the files, the next edit finishes it, or this command does.\n\n\
+Examples:\n  hostmatch repair\n  hostmatch repair --root /srv/image-root --json"
+    )]
+    Repair,
     /// Write man pages for hostmatch and every subcommand into DIR.
     #[command(
         after_help = "Example:\n  hostmatch man target/man && man -l target/man/hostmatch.1"
@@ -204,6 +233,17 @@ pub struct VolumePluginArgs {
     /// A directory below which sources may be mapped (repeatable; at least one).
     #[arg(long, value_name = "DIR", required = true)]
     pub allow: Vec<PathBuf>,
+    /// Most client connections open at once. Beyond it the oldest connection
+    /// that has not sent a whole request head is closed to make room; when
+    /// every connection is in a request, the new one is refused (HTTP 503).
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: u32,
+    /// Seconds a client has to send its whole request head after connecting,
+    /// and again its whole body; a slower one is cut off.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub read_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +277,34 @@ pub struct ChownArgs {
     pub to: String,
     #[command(flatten)]
     pub walk: WalkArgs,
+}
+
+/// `hostmatch reclaim`.
+#[derive(Debug, Args)]
+pub struct ReclaimArgs {
+    /// Your directory (owned by you or one of your subordinate uids).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Give the tree to this container user instead: UID, UID:GID or :GID, as ids inside the container.
+    #[arg(long = "for", value_name = "UID[:GID]", requires = "stacking")]
+    pub for_ids: Option<String>,
+    /// With --for: map the container ids as rootless engines do (Podman and Docker must agree).
+    #[arg(long, group = "stacking", requires = "for_ids")]
+    pub rootless: bool,
+    /// With --for: map the container ids as this rootless engine does.
+    #[arg(long, value_enum, group = "stacking", requires = "for_ids")]
+    pub engine: Option<EngineArg>,
+    #[command(flatten)]
+    pub walk: WalkArgs,
+}
+
+/// A rootless engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    /// Rootless Podman (ranges sorted by start id).
+    Podman,
+    /// Rootless Docker (RootlessKit; ranges in file order).
+    Docker,
 }
 
 #[derive(Debug, Args)]

@@ -499,7 +499,7 @@ fn kill_or_failure_at_every_step_of_an_account_change_is_finished_by_the_next_st
         // The points an uninterrupted change passes, and what it leaves.
         let (fs_, env) = cut_short_fixture(scenario, &bin);
         let mut traced = env.clone();
-        traced.push(("HOSTMATCH_FAULT_TRACE", "1"));
+        traced.push(("HOSTMATCH_ENTRYPOINT_FAULT_TRACE", "1"));
         let r = root_start(&fs_, &traced);
         r.ok();
         let points: Vec<String> = r
@@ -517,7 +517,10 @@ fn kill_or_failure_at_every_step_of_an_account_change_is_finished_by_the_next_st
                 let (fs_, env) = cut_short_fixture(scenario, &bin);
                 let fault = format!("{point}:{kind}");
                 let mut cut = env.clone();
-                cut.push(("HOSTMATCH_FAULT", Box::leak(fault.clone().into_boxed_str())));
+                cut.push((
+                    "HOSTMATCH_ENTRYPOINT_FAULT",
+                    Box::leak(fault.clone().into_boxed_str()),
+                ));
                 let r = root_start(&fs_, &cut);
                 assert_ne!(
                     r.code(),

@@ -88,7 +88,7 @@ pub fn gather(
             .and_then(|t| {
                 crate::daemon_json::DaemonJson::parse(&t, &root.path(paths::DAEMON_JSON)).ok()
             })
-            .and_then(|d| d.get_str("data-root").map(String::from));
+            .and_then(|d| d.get_str("data-root"));
         let dir = configured.unwrap_or_else(|| "/var/lib/docker".into());
         let mut p = root.path(&dir);
         while !p.exists() {
@@ -107,8 +107,12 @@ pub fn gather(
         unprivileged_userns_clone: proc("sys/kernel/unprivileged_userns_clone"),
         apparmor_restrict_userns: proc("sys/kernel/apparmor_restrict_unprivileged_userns"),
         data_root,
-        subuid_exists: root.path(paths::SUBUID).exists(),
-        subgid_exists: root.path(paths::SUBGID).exists(),
+        subuid_exists: root
+            .read_bytes_opt(paths::SUBUID)
+            .is_ok_and(|b| b.is_some()),
+        subgid_exists: root
+            .read_bytes_opt(paths::SUBGID)
+            .is_ok_and(|b| b.is_some()),
         subid_problems,
         remap,
         remap_error,

@@ -255,6 +255,97 @@ impl fmt::Display for IdMap {
     }
 }
 
+/// A set of ids as sorted, disjoint, non-touching ranges: membership by
+/// binary search, set difference by range arithmetic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdSet {
+    ranges: Vec<IdRange>,
+}
+
+impl IdSet {
+    /// The union of `ranges` (in any order, overlapping or not).
+    pub fn from_ranges(ranges: impl IntoIterator<Item = IdRange>) -> Self {
+        let mut v: Vec<IdRange> = ranges.into_iter().filter(|r| r.count > 0).collect();
+        v.sort();
+        let mut out: Vec<IdRange> = Vec::with_capacity(v.len());
+        for r in v {
+            match out.last_mut() {
+                Some(last) if r.start as u64 <= last.end() => {
+                    let end = last.end().max(r.end());
+                    last.count = (end - last.start as u64) as u32;
+                }
+                _ => out.push(r),
+            }
+        }
+        IdSet { ranges: out }
+    }
+
+    /// One id.
+    pub fn single(id: Id) -> Self {
+        IdSet {
+            ranges: vec![IdRange {
+                start: id,
+                count: 1,
+            }],
+        }
+    }
+
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: Id) -> bool {
+        let i = self.ranges.partition_point(|r| r.end() <= id as u64);
+        self.ranges.get(i).is_some_and(|r| r.contains(id))
+    }
+
+    /// The set's ranges, sorted, disjoint and not touching.
+    pub fn ranges(&self) -> &[IdRange] {
+        &self.ranges
+    }
+
+    /// Whether the set has no id.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The number of ids in the set.
+    pub fn len_ids(&self) -> u64 {
+        self.ranges.iter().map(|r| r.count as u64).sum()
+    }
+
+    /// The union of two sets.
+    pub fn union(&self, other: &IdSet) -> IdSet {
+        IdSet::from_ranges(self.ranges.iter().chain(&other.ranges).copied())
+    }
+
+    /// The ids of `self` that are not in `other`.
+    pub fn minus(&self, other: &IdSet) -> IdSet {
+        let mut out = Vec::new();
+        for r in &self.ranges {
+            let mut start = r.start as u64;
+            let end = r.end();
+            for o in &other.ranges {
+                if o.end() <= start || o.start as u64 >= end {
+                    continue;
+                }
+                if (o.start as u64) > start {
+                    out.push(IdRange {
+                        start: start as Id,
+                        count: (o.start as u64 - start) as u32,
+                    });
+                }
+                start = start.max(o.end());
+            }
+            if start < end {
+                out.push(IdRange {
+                    start: start as Id,
+                    count: (end - start) as u32,
+                });
+            }
+        }
+        IdSet { ranges: out }
+    }
+}
+
 /// Parses a decimal id, rejecting anything outside `u32`.
 pub fn parse_id(s: &str) -> Result<Id> {
     let s = s.trim();
@@ -265,10 +356,62 @@ pub fn parse_id(s: &str) -> Result<Id> {
         .map_err(|_| Error::invalid(format!("id {s} is out of range (ids are 0..={})", u32::MAX)))
 }
 
+/// The id that means "no id" to the kernel, `(uid_t)-1`: `chown(2)` leaves
+/// the owner unchanged for it, and no user namespace can map it.
+pub const NO_ID: Id = u32::MAX;
+
+/// `id` as an owner to set (`what` names it in the message), or bad input
+/// when it is [`NO_ID`].
+pub fn target_id(id: Id, what: &str) -> Result<Id> {
+    if id == NO_ID {
+        return Err(Error::invalid(format!(
+            "{what} {NO_ID} is not an id a file can have: the kernel reads it as \"no change\" ((uid_t)-1)"
+        )));
+    }
+    Ok(id)
+}
+
+/// Checks that no map sends an id to [`NO_ID`] (the host side of every extent).
+pub fn target_map(map: &IdMap, what: &str) -> Result<()> {
+    for e in map.extents() {
+        let host = IdRange {
+            start: e.host,
+            count: e.count,
+        };
+        if host.contains(NO_ID) {
+            return Err(Error::invalid(format!(
+                "{what} {}:{}:{} maps onto {NO_ID}, which is not an id a file can have ((uid_t)-1)",
+                e.container, e.host, e.count
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_no_id_is_refused_as_a_target() {
+        assert!(target_id(NO_ID, "--to uid").unwrap_err().is_bad_input());
+        assert_eq!(target_id(NO_ID - 1, "--to uid").unwrap(), NO_ID - 1);
+        let m = IdMap::new(vec![Extent {
+            container: 0,
+            host: NO_ID - 1,
+            count: 2,
+        }])
+        .unwrap();
+        assert!(target_map(&m, "--map").is_err());
+        let m = IdMap::new(vec![Extent {
+            container: 0,
+            host: NO_ID - 2,
+            count: 2,
+        }])
+        .unwrap();
+        assert!(target_map(&m, "--map").is_ok());
+    }
 
     #[test]
     fn stacking_follows_the_given_order() {
@@ -348,10 +491,44 @@ mod tests {
         })
     }
 
+    fn arb_ranges() -> impl Strategy<Value = Vec<IdRange>> {
+        prop::collection::vec((0u32..2000, 1u32..300), 0..8).prop_map(|v| {
+            v.into_iter()
+                .map(|(s, n)| IdRange::new(s, n).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn id_sets_merge_touching_ranges_and_subtract() {
+        let r = |s, n| IdRange::new(s, n).unwrap();
+        let a = IdSet::from_ranges([r(10, 5), r(0, 10), r(100, 1), r(12, 1)]);
+        assert_eq!(a.ranges(), &[r(0, 15), r(100, 1)]);
+        let b = a.minus(&IdSet::from_ranges([r(3, 2), r(14, 90)]));
+        assert_eq!(b.ranges(), &[r(0, 3), r(5, 9)]);
+        assert!(IdSet::single(u32::MAX).contains(u32::MAX));
+        assert!(!IdSet::default().contains(0));
+    }
+
     proptest! {
         #[test]
         fn parse_of_display_is_identity(m in arb_map()) {
             prop_assert_eq!(IdMap::parse(&m.to_string()).unwrap(), m);
+        }
+
+        #[test]
+        fn id_set_membership_is_that_of_its_ranges(a in arb_ranges(), b in arb_ranges(), id in 0u32..2500) {
+            let in_a = a.iter().any(|r| r.contains(id));
+            let in_b = b.iter().any(|r| r.contains(id));
+            let sa = IdSet::from_ranges(a.clone());
+            let sb = IdSet::from_ranges(b.clone());
+            prop_assert_eq!(sa.contains(id), in_a);
+            prop_assert_eq!(sa.union(&sb).contains(id), in_a || in_b);
+            prop_assert_eq!(sa.minus(&sb).contains(id), in_a && !in_b);
+            // Normal form: sorted, disjoint, not touching.
+            for w in sa.minus(&sb).ranges().windows(2) {
+                prop_assert!(w[0].end() < w[1].start as u64);
+            }
         }
 
         #[test]

@@ -10,6 +10,8 @@ mod group;
 mod map;
 mod mount;
 mod mounts;
+mod reclaim;
+mod repair;
 mod shift;
 mod subid;
 mod umount;
@@ -29,6 +31,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Doctor => doctor::run(ctx),
         Command::Chown(a) => chown::run(a, ctx),
         Command::Shift(a) => shift::run(a, ctx),
+        Command::Reclaim(a) => reclaim::run(a, ctx),
         Command::Acl(a) => acl::run(a, ctx),
         Command::Volume(a) => volume::run(a, ctx),
         Command::Group(a) => group::run(a, ctx),
@@ -36,6 +39,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Probe { dir } => audit::probe(dir.as_deref()),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(&dir),
+        Command::Repair => repair::run(ctx),
         Command::Mount(args) => mount::run(ctx, args),
         Command::Mounts => mounts::run(ctx),
         Command::Umount { dst } => umount::run(ctx, &dst),

@@ -47,6 +47,18 @@ pub fn run(
     args: &WalkArgs,
     ctx: &Context,
 ) -> anyhow::Result<Outcome> {
+    let total = walk(paths, rule, depth, args, ctx)?;
+    print_report(&total, args.dry_run, ctx)
+}
+
+/// Runs `rule` over every path, with a progress bar on a terminal.
+pub fn walk(
+    paths: &[PathBuf],
+    rule: &Rule,
+    depth: Depth,
+    args: &WalkArgs,
+    ctx: &Context,
+) -> anyhow::Result<Report> {
     check_paths(paths)?;
     let opts = Options {
         depth,
@@ -83,13 +95,27 @@ pub fn run(
     if let Some(b) = bar.get() {
         b.finish_and_clear();
     }
-    print_report(&total, args.dry_run, ctx)
+    Ok(total)
 }
 
 pub fn print_report(r: &Report, dry_run: bool, ctx: &Context) -> anyhow::Result<Outcome> {
     if ctx.json {
         ui::print_json(r)?;
     } else {
+        for p in &r.outside {
+            eprintln!(
+                "{}: {}: owned by an id neither yours nor one of your subordinate ids; left alone",
+                ctx.status("warn"),
+                p.display()
+            );
+        }
+        if r.outside_omitted > 0 {
+            eprintln!(
+                "{}: {} more entries left alone, not listed",
+                ctx.status("warn"),
+                r.outside_omitted
+            );
+        }
         for e in &r.errors {
             eprintln!("{}: {}: {}", ctx.status("error"), e.path.display(), e.error);
         }
@@ -102,7 +128,7 @@ pub fn print_report(r: &Report, dry_run: bool, ctx: &Context) -> anyhow::Result<
         }
         println!("{}", r.summary(dry_run));
     }
-    Ok(if r.is_clean() {
+    Ok(if r.is_clean() && r.outside.is_empty() {
         Outcome::Ok
     } else {
         Outcome::Problems

@@ -4,9 +4,9 @@
 //! docs/threat-model.md) can kill itself or fail at one of them, so that a
 //! test can check that the next start finishes the change.
 //!
-//! With the feature, `HOSTMATCH_FAULT=POINT:kill` (abort, no clean-up) or
+//! With the feature, `HOSTMATCH_ENTRYPOINT_FAULT=POINT:kill` (abort, no clean-up) or
 //! `POINT:fail` (an I/O error, the ordinary error path) picks the point, and
-//! `HOSTMATCH_FAULT_TRACE=1` prints `fault point: POINT` on stderr at each
+//! `HOSTMATCH_ENTRYPOINT_FAULT_TRACE=1` prints `fault point: POINT` on stderr at each
 //! point passed. Without the feature every function here is a no-op and the
 //! environment is never read.
 
@@ -35,11 +35,11 @@ mod imp {
                 .find(|(a, _)| a == k)
                 .map(|(_, v)| v.to_string_lossy().into_owned())
         };
-        let point = get("HOSTMATCH_FAULT").and_then(|v| {
+        let point = get("HOSTMATCH_ENTRYPOINT_FAULT").and_then(|v| {
             let (p, kind) = v.rsplit_once(':')?;
             Some((p.to_string(), kind == "kill"))
         });
-        let trace = get("HOSTMATCH_FAULT_TRACE").is_some_and(|v| v == "1");
+        let trace = get("HOSTMATCH_ENTRYPOINT_FAULT_TRACE").is_some_and(|v| v == "1");
         let _ = PLAN.set(Plan { point, trace });
     }
 

@@ -57,7 +57,7 @@ pub fn workload_ids(accounts: &Accounts, cfg: &Config) -> Ids {
         accounts
             .group
             .records()
-            .filter(|(_, g)| g.members.contains(&cfg.user))
+            .filter(|(_, g)| g.members.iter().any(|m| *m == *cfg.user))
             .map(|(_, g)| g.gid),
     );
     Ids {

@@ -16,6 +16,7 @@ use crate::accounts::{GroupEntry, GroupFile, PasswdEntry, PasswdFile};
 use crate::entrypoint::config::{check_tree, ChownHome, Config};
 use crate::entrypoint::reach::Ids;
 use crate::ids::Id;
+use crate::linefile::Field;
 use crate::own::{Depth, Rule};
 use crate::{Error, Result};
 
@@ -289,7 +290,7 @@ pub fn without_runtime_lines(
     pw.remove(is_added);
     let mut gr = group.clone();
     let is_added = |g: &GroupEntry| {
-        g.gid == host.gid && Some(&g.name) != cfg.group.as_ref() && is_runtime_group_line(g)
+        g.gid == host.gid && cfg.group.as_deref() != g.name.to_str() && is_runtime_group_line(g)
     };
     for (_, g) in group.records().filter(|(_, g)| is_added(g)) {
         removed.push(format!(
@@ -319,14 +320,14 @@ pub fn account_entry(pw: &PasswdFile, cfg: &Config) -> Result<Option<PasswdEntry
 
 /// Rule: the account's group is the configured one, else the user's primary
 /// group, else one named like the user.
-pub fn account_group_name(cfg: &Config, old_user: Option<&PasswdEntry>, gr: &GroupFile) -> String {
+pub fn account_group_name(cfg: &Config, old_user: Option<&PasswdEntry>, gr: &GroupFile) -> Field {
     match (&cfg.group, old_user) {
-        (Some(g), _) => g.clone(),
+        (Some(g), _) => g.as_str().into(),
         (None, Some(u)) => gr
             .find(|g| g.gid == u.gid)
             .map(|g| g.name.clone())
-            .unwrap_or_else(|| cfg.user.clone()),
-        (None, None) => cfg.user.clone(),
+            .unwrap_or_else(|| cfg.user.as_str().into()),
+        (None, None) => cfg.user.as_str().into(),
     }
 }
 
@@ -334,7 +335,7 @@ pub fn account_group_name(cfg: &Config, old_user: Option<&PasswdEntry>, gr: &Gro
 /// root group is never moved.
 pub fn check_account_group(
     old_group: Option<&GroupEntry>,
-    group_name: &str,
+    group_name: &Field,
     cfg: &Config,
     host: HostIds,
 ) -> Result<()> {
@@ -378,7 +379,7 @@ impl Draft {
     /// gets its own group at a free gid).
     pub fn match_group(
         &mut self,
-        group_name: &str,
+        group_name: &Field,
         old_group: Option<&GroupEntry>,
         old_user: Option<&PasswdEntry>,
         host: HostIds,
@@ -400,7 +401,7 @@ impl Draft {
                     pw.update(|u| u.gid == g.gid, |u| u.gid = host.gid);
                     moves.push(Move {
                         kind: Kind::Group,
-                        name: g.name.clone(),
+                        name: g.name.to_string(),
                         from: g.gid,
                         to: host.gid,
                         is_target: true,
@@ -478,7 +479,7 @@ impl Draft {
             pw.update(|u| u.name == o.name, |u| u.uid = to);
             moves.push(Move {
                 kind: Kind::User,
-                name: o.name.clone(),
+                name: o.name.to_string(),
                 from: o.uid,
                 to,
                 is_target: false,
@@ -489,7 +490,7 @@ impl Draft {
                 pw.update(|x| x.name == u.name, |x| x.uid = host.uid);
                 moves.push(Move {
                     kind: Kind::User,
-                    name: u.name.clone(),
+                    name: u.name.to_string(),
                     from: u.uid,
                     to: host.uid,
                     is_target: true,
@@ -498,12 +499,12 @@ impl Draft {
             }
             None => {
                 pw.push(PasswdEntry {
-                    name: user_name.to_string(),
+                    name: user_name.into(),
                     passwd: "x".into(),
                     uid: host.uid,
                     gid: account_gid,
-                    gecos: String::new(),
-                    home: format!("/home/{user_name}"),
+                    gecos: Field::default(),
+                    home: format!("/home/{user_name}").into(),
                     shell: "/bin/sh".into(),
                 });
                 Ok(Some(user_name.to_string()))
@@ -512,9 +513,9 @@ impl Draft {
     }
 }
 
-fn new_group_entry(name: &str, gid: Id) -> GroupEntry {
+fn new_group_entry(name: &Field, gid: Id) -> GroupEntry {
     GroupEntry {
-        name: name.to_string(),
+        name: name.clone(),
         passwd: "x".into(),
         gid,
         members: Vec::new(),
@@ -526,7 +527,7 @@ fn new_group_entry(name: &str, gid: Id) -> GroupEntry {
 fn make_room_for_gid(
     gr: &mut GroupFile,
     pw: &mut PasswdFile,
-    group_name: &str,
+    group_name: &Field,
     old_group: Option<&GroupEntry>,
     gid: Id,
     moves: &mut Vec<Move>,
@@ -534,7 +535,7 @@ fn make_room_for_gid(
     let others: Vec<GroupEntry> = gr
         .records()
         .map(|(_, g)| g.clone())
-        .filter(|g| g.gid == gid && g.name != group_name)
+        .filter(|g| g.gid == gid && g.name != *group_name)
         .collect();
     for o in &others {
         let mut avoid = vec![gid];
@@ -544,7 +545,7 @@ fn make_room_for_gid(
         pw.update(|u| u.gid == o.gid, |u| u.gid = to);
         moves.push(Move {
             kind: Kind::Group,
-            name: o.name.clone(),
+            name: o.name.to_string(),
             from: o.gid,
             to,
             is_target: false,
@@ -590,7 +591,12 @@ pub fn account_rule(
 
 /// Rule: the home is used when it is an absolute path below `/`, without
 /// `..`, outside the system trees; otherwise a note says why not.
-pub fn usable_home(home: &str, user: &str) -> std::result::Result<PathBuf, String> {
+pub fn usable_home(home: &Field, user: &str) -> std::result::Result<PathBuf, String> {
+    let Some(home) = home.to_str() else {
+        return Err(format!(
+            "home '{home}' of {user} is not re-owned or created: it is not UTF-8"
+        ));
+    };
     let p = Path::new(home);
     check_tree(p)
         .map(|()| p.to_path_buf())
@@ -729,18 +735,18 @@ fn with_groups(mut ids: Vec<Id>, groups: &[Id]) -> Vec<Id> {
 
 /// The command's credentials: the host ids, the account's name, home and
 /// shell (`/bin/sh` when it has none).
-fn target_of(user: &PasswdEntry, group: String, host: HostIds, groups: Vec<Id>) -> Target {
+fn target_of(user: &PasswdEntry, group: &Field, host: HostIds, groups: Vec<Id>) -> Target {
     Target {
-        user: user.name.clone(),
-        group,
+        user: user.name.to_string(),
+        group: group.to_string(),
         uid: host.uid,
         gid: host.gid,
         groups,
-        home: user.home.clone(),
+        home: String::from_utf8_lossy(&user.home).into_owned(),
         shell: if user.shell.is_empty() {
             "/bin/sh".into()
         } else {
-            user.shell.clone()
+            String::from_utf8_lossy(&user.shell).into_owned()
         },
     }
 }
@@ -826,7 +832,7 @@ pub fn plan(
         uids: ids_of(changes.uid, host.uid),
         gids: with_groups(ids_of(changes.gid, g.account_gid), &groups),
     };
-    let target = target_of(&user, group_name, host, groups);
+    let target = target_of(&user, &group_name, host, groups);
     let sudoers = cfg.sudo.then(|| sudoers_line(user_name));
     let passwd_changed = pw.render() != passwd.render();
     let group_changed = gr.render() != group.render();
@@ -853,6 +859,8 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::linefile::as_text;
     use proptest::prelude::*;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
@@ -934,7 +942,7 @@ nogroup:x:65534:\n";
     #[test]
     fn unchanged_lines_are_kept_byte_for_byte() {
         let p = run(1000, 1000, &Config::default());
-        let out = p.passwd.render();
+        let out = as_text(p.passwd.render());
         assert!(out.contains("# a comment\n+@nis::::::\n"));
         assert!(out.contains("www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"));
         assert!(out.contains("app:x:1000:1000::/home/app:/bin/bash\n"));
@@ -1048,7 +1056,7 @@ nogroup:x:65534:\n";
     fn caveat2_gid_0_keeps_root_group_and_gives_only_the_accounts_groups() {
         let (pw, gr) = files();
         // Root is listed in a group: its groups must never be given.
-        let gr = GroupFile::parse(&gr.render().replace("sudo:x:27:", "sudo:x:27:root"));
+        let gr = GroupFile::parse(as_text(gr.render()).replace("sudo:x:27:", "sudo:x:27:root"));
         let start = StartCreds {
             uid: 1000,
             gid: 0,
@@ -1141,7 +1149,8 @@ nogroup:x:65534:\n";
         let (pw, gr) = files();
         // uid 33 is www-data in the image; the runtime gave it www-data's
         // memberships (here: 100 via the members list) and --group-add 999.
-        let gr = GroupFile::parse(&gr.render().replace("users:x:100:", "users:x:100:www-data"));
+        let gr =
+            GroupFile::parse(as_text(gr.render()).replace("users:x:100:", "users:x:100:www-data"));
         let start = StartCreds {
             uid: 33,
             gid: 33,
@@ -1258,15 +1267,15 @@ nogroup:x:65534:\n";
         let podman = "1000:*:1000:1000:container user:/work:/bin/sh\n";
         let crio = "default:x:1000:1000:default user:/tmp:/sbin/nologin\n";
         for line in [podman, crio] {
-            let pw = PasswdFile::parse(&format!("{PASSWD}{line}"));
-            let gr = GroupFile::parse(&format!("{GROUP}1000:x:1000:1000\n"));
+            let pw = PasswdFile::parse(format!("{PASSWD}{line}"));
+            let gr = GroupFile::parse(format!("{GROUP}1000:x:1000:1000\n"));
             let host = HostIds {
                 uid: 1000,
                 gid: 1000,
             };
             let (p, g, removed) = without_runtime_lines(&pw, &gr, host, &Config::default());
-            assert_eq!(p.render(), PASSWD, "{line}");
-            assert_eq!(g.render(), GROUP);
+            assert_eq!(as_text(p.render()), PASSWD, "{line}");
+            assert_eq!(as_text(g.render()), GROUP);
             assert_eq!(removed.len(), 2, "{removed:?}");
             // Only for the host's ids.
             let other = HostIds {
@@ -1274,7 +1283,7 @@ nogroup:x:65534:\n";
                 gid: 1001,
             };
             let (p, _, removed) = without_runtime_lines(&pw, &gr, other, &Config::default());
-            assert!(removed.is_empty() && p.render().contains(line));
+            assert!(removed.is_empty() && as_text(p.render()).contains(line));
         }
         // Image accounts are never taken for runtime lines.
         let u = PasswdFile::parse("www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n");
@@ -1283,10 +1292,10 @@ nogroup:x:65534:\n";
 
     #[test]
     fn runtime_line_is_removed_not_moved_out_of_the_way() {
-        let pw = PasswdFile::parse(&format!(
+        let pw = PasswdFile::parse(format!(
             "{PASSWD}1000:*:1000:1000:container user:/:/bin/sh\n"
         ));
-        let gr = GroupFile::parse(&format!("{GROUP}1000:x:1000:1000\n"));
+        let gr = GroupFile::parse(format!("{GROUP}1000:x:1000:1000\n"));
         let host = Some(HostIds {
             uid: 1000,
             gid: 1000,
@@ -1302,13 +1311,13 @@ nogroup:x:65534:\n";
             .summary()
             .iter()
             .any(|l| l.contains("added by the container runtime")));
-        assert!(!p.passwd.render().contains("container user"));
+        assert!(!as_text(p.passwd.render()).contains("container user"));
     }
 
     #[test]
     fn homes_in_system_trees_are_never_re_owned() {
-        assert!(usable_home("/home/app", "app").is_ok());
-        assert!(usable_home("/var/www", "www-data").is_ok());
+        assert!(usable_home(&"/home/app".into(), "app").is_ok());
+        assert!(usable_home(&"/var/www".into(), "www-data").is_ok());
         for bad in [
             "/",
             "/usr/sbin",
@@ -1318,7 +1327,7 @@ nogroup:x:65534:\n";
             "/home/../etc",
             "/nonexistent/../etc",
         ] {
-            let e = usable_home(bad, "x").unwrap_err();
+            let e = usable_home(&bad.into(), "x").unwrap_err();
             assert!(e.contains("is not re-owned or created"), "{bad}: {e}");
         }
     }
@@ -1447,7 +1456,8 @@ nogroup:x:65534:\n";
             gid: 1000,
         };
         let root_group = gr.find(|g| g.gid == 0);
-        assert!(check_account_group(root_group, "root", &Config::default(), host).is_err());
+        let root_name = "root".into();
+        assert!(check_account_group(root_group, &root_name, &Config::default(), host).is_err());
     }
 
     #[test]
@@ -1455,7 +1465,7 @@ nogroup:x:65534:\n";
         let big = (1u32 << 31) + 5;
         let p = run(big, big, &Config::default());
         assert_eq!(user(&p, "app").uid, big);
-        assert!(p.passwd.render().contains(&format!("app:x:{big}:{big}:")));
+        assert!(as_text(p.passwd.render()).contains(&format!("app:x:{big}:{big}:")));
     }
 
     proptest! {
@@ -1477,7 +1487,7 @@ nogroup:x:65534:\n";
             let Decision::Match(p) = plan(&pw, &gr, Some(HostIds { uid, gid: uid }), &start, &Config::default()).unwrap() else {
                 panic!()
             };
-            let out = p.passwd.render();
+            let out = as_text(p.passwd.render());
             let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("app:")).collect();
             let got: Vec<&str> = out.lines().filter(|l| !l.starts_with("app:")).collect();
             prop_assert_eq!(kept, got);
@@ -1511,7 +1521,7 @@ nogroup:x:65534:\n";
             let gids: Vec<Id> = p.group.records().map(|(_, g)| g.gid).collect();
             prop_assert_eq!(gids.len(), gids.iter().collect::<BTreeSet<_>>().len());
             // Non-record lines survive.
-            let out = p.passwd.render();
+            let out = as_text(p.passwd.render());
             prop_assert!(out.contains("# a comment\n+@nis::::::\n"));
             // Every group of the target exists, and the list is sorted.
             for g in &p.target.groups {

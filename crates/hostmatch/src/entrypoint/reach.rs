@@ -15,12 +15,11 @@
 //! 5.6) and the mount id of `statx` (Linux 5.8); without them the path is
 //! refused.
 
-use std::ffi::CString;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use rustix::fs::ResolveFlags;
+use rustix::fs::OFlags;
 
 use crate::ids::Id;
 use crate::sys::fs::{self as sfs, Stat};
@@ -88,7 +87,7 @@ pub fn require_mount_id(st: &Stat, at: &Path) -> Result<(), String> {
 
 /// The normal components of an absolute path (`None` with `..` or a
 /// relative path).
-fn components(path: &Path) -> Option<Vec<CString>> {
+fn components(path: &Path) -> Option<Vec<OsString>> {
     if !path.is_absolute() {
         return None;
     }
@@ -96,11 +95,17 @@ fn components(path: &Path) -> Option<Vec<CString>> {
     for c in path.components() {
         match c {
             Component::RootDir | Component::CurDir => {}
-            Component::Normal(n) => out.push(CString::new(n.as_bytes()).ok()?),
+            Component::Normal(n) => out.push(n.to_os_string()),
             Component::ParentDir | Component::Prefix(_) => return None,
         }
     }
     Some(out)
+}
+
+/// One component below `dir`, never following a symlink (a final symlink
+/// is opened itself, as an `O_PATH` handle).
+fn open_component(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<OwnedFd> {
+    resolve::open_beneath(dir, Path::new(name), OFlags::PATH | OFlags::NOFOLLOW)
 }
 
 /// A refusal of the kernel-dependent kind, or of an I/O error.
@@ -141,15 +146,14 @@ fn reach_with(
     let mut cur_st = sfs::stat_fd(root).map_err(|e| io_refusal(Path::new("/"), e))?;
     let mut at = PathBuf::from("/");
     for (i, name) in comps.iter().enumerate() {
-        at.push(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        at.push(name);
         let dir = cur.as_ref().map_or(root, |fd| fd.as_fd());
         require_mount_id(&cur_st, &at)?;
-        let fd = match resolve::open_path_nofollow(dir, name, ResolveFlags::BENEATH) {
+        let fd = match open_component(dir, name) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
                 mkdir(dir, name).map_err(|e| io_refusal(&at, e))?;
-                resolve::open_path_nofollow(dir, name, ResolveFlags::BENEATH)
-                    .map_err(|e| io_refusal(&at, e))?
+                open_component(dir, name).map_err(|e| io_refusal(&at, e))?
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Reached::Missing),
             Err(e) => return Err(io_refusal(&at, e)),
@@ -177,7 +181,7 @@ fn reach_with(
     }
 }
 
-fn mkdir(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> std::io::Result<()> {
+fn mkdir(dir: BorrowedFd<'_>, name: &OsStr) -> std::io::Result<()> {
     match rustix::fs::mkdirat(dir, name, rustix::fs::Mode::from_raw_mode(0o755)) {
         Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
         Err(e) => Err(e.into()),

@@ -54,24 +54,24 @@ pub struct Steps {
     pub summary: Vec<String>,
 }
 
-/// A whole-file replacement.
+/// A whole-file replacement (bytes: account files need not be UTF-8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Edit {
     /// Relative to the root, e.g. `etc/passwd`.
     pub path: String,
     /// The content before (`None`: the file did not exist).
-    pub old: Option<String>,
-    pub new: String,
+    pub old: Option<Vec<u8>>,
+    pub new: Vec<u8>,
     /// Mode of a new file.
     pub mode: u32,
 }
 
-/// A line added to a file when no entry of that name is there.
+/// A locked entry for a new name, added to `/etc/shadow` (a user) or
+/// `/etc/gshadow` (a group) when that file exists and has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Append {
     pub path: String,
     pub name: String,
-    pub line: String,
 }
 
 /// The account's home: created when missing; for an account created by
@@ -169,28 +169,27 @@ pub struct Outcome {
     pub refused: Option<String>,
 }
 
-fn append_entry(text: Option<String>, name: &str, line: &str) -> Option<String> {
-    let text = text?;
-    let prefix = format!("{name}:");
-    if text.lines().any(|l| l.starts_with(&prefix)) {
-        return Some(text);
+/// The shadow (or gshadow) file with a locked entry for `a.name` added,
+/// through the one model of [`crate::accounts`]; `None` when it has one.
+fn with_locked_entry(text: &[u8], a: &Append) -> Option<Vec<u8>> {
+    use crate::accounts::{add_gshadow_members, add_locked_shadow, GshadowFile, ShadowFile};
+    let name = a.name.as_str().into();
+    if a.path == paths::SHADOW {
+        let mut f = ShadowFile::parse(text);
+        add_locked_shadow(&mut f, &name).then(|| f.render())
+    } else {
+        let mut f = GshadowFile::parse(text);
+        add_gshadow_members(&mut f, &name, &[]).then(|| f.render())
     }
-    let mut out = text;
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
-    out.push_str(line);
-    out.push('\n');
-    Some(out)
 }
 
 impl Steps {
     /// The steps of `plan`, with the account files as they are now.
     pub fn from_plan(root: &Sysroot, plan: &Plan) -> Result<Steps> {
         let mut edits = Vec::new();
-        let mut edit = |rel: &str, new: String, changed: bool| -> Result<()> {
+        let mut edit = |rel: &str, new: Vec<u8>, changed: bool| -> Result<()> {
             if changed {
-                let old = root.read_opt(rel)?;
+                let old = root.read_bytes_opt(rel)?;
                 edits.push(Edit {
                     path: rel.to_string(),
                     old,
@@ -204,11 +203,10 @@ impl Steps {
         edit(paths::GROUP, plan.group.render(), plan.group_changed)?;
         let mut appends = Vec::new();
         if let Some(u) = &plan.new_user {
-            let line = format!("{u}:!:::::::");
-            appends.push(append(paths::SHADOW, u, line));
+            appends.push(append(paths::SHADOW, u));
         }
         if let Some(g) = &plan.new_group {
-            appends.push(append(paths::GSHADOW, g, format!("{g}:!::")));
+            appends.push(append(paths::GSHADOW, g));
         }
         let home = plan
             .home
@@ -237,11 +235,10 @@ impl Steps {
     }
 }
 
-fn append(path: &str, name: &str, line: String) -> Append {
+fn append(path: &str, name: &str) -> Append {
     Append {
         path: path.to_string(),
         name: name.to_string(),
-        line,
     }
 }
 
@@ -365,12 +362,9 @@ fn run(root: &Sysroot, steps: &Steps, record: bool, protect: &[PathBuf]) -> Resu
         fault::point(&format!("edit {}", e.path))?;
     }
     for a in &steps.appends {
-        let p = root.path(&a.path);
-        let old = fsedit::read_opt(&p)?;
-        if let Some(new) =
-            append_entry(old.clone(), &a.name, &a.line).filter(|n| Some(n) != old.as_ref())
-        {
-            fsedit::write_atomic(&p, new.as_bytes(), 0o640)?;
+        let old = root.read_bytes_opt(&a.path)?;
+        if let Some(new) = old.as_deref().and_then(|t| with_locked_entry(t, a)) {
+            fsedit::write_atomic(&root.path(&a.path), &new, 0o640)?;
         }
         fault::point(&format!("append {}", a.path))?;
     }
@@ -545,8 +539,8 @@ pub fn how_to_replace(p: &Path) -> Result<Replace> {
 /// (changed by someone else since it was read).
 fn write_edit(root: &Sysroot, e: &Edit) -> Result<()> {
     let p = root.path(&e.path);
-    let now = fsedit::read_opt(&p)?;
-    if now.as_deref() == Some(e.new.as_str()) {
+    let now = root.read_bytes_opt(&e.path)?;
+    if now.as_deref() == Some(e.new.as_slice()) {
         return Ok(());
     }
     let replace = how_to_replace(&p)?;
@@ -557,8 +551,8 @@ fn write_edit(root: &Sysroot, e: &Edit) -> Result<()> {
         )));
     }
     match replace {
-        Replace::Atomic => fsedit::write_atomic(&p, e.new.as_bytes(), e.mode),
-        Replace::InPlace => write_in_place(&p, e.new.as_bytes()),
+        Replace::Atomic => fsedit::write_atomic(&p, &e.new, e.mode),
+        Replace::InPlace => write_in_place(&p, &e.new),
     }
 }
 
@@ -655,9 +649,9 @@ pub fn finish_pending(root: &Sysroot, protect: &[PathBuf]) -> Result<Finished> {
         }
     };
     for e in &steps.edits {
-        let now = fsedit::read_opt(&root.path(&e.path))?;
+        let now = root.read_bytes_opt(&e.path)?;
         let mounted = how_to_replace(&root.path(&e.path))? == Replace::InPlace;
-        if now.as_deref() != Some(e.new.as_str()) && now != e.old && !mounted {
+        if now.as_deref() != Some(e.new.as_slice()) && now != e.old && !mounted {
             remove_pending(root)?;
             return Ok(Finished::Dropped(format!(
                 "/{} was changed since the start that was cut short; its change is dropped",
@@ -879,7 +873,7 @@ mod tests {
             Finished::Done(_)
         ));
         assert_eq!(
-            fs::read_to_string(d.path().join("etc/passwd")).unwrap(),
+            fs::read(d.path().join("etc/passwd")).unwrap(),
             s.edits[0].new
         );
         assert!(!is_pending(&root));

@@ -111,10 +111,7 @@ pub fn docker_socket(docker_host: Option<&str>) -> Option<PathBuf> {
 /// The `userns-remap` key of a daemon.json.
 pub fn remap_from_daemon_json(path: &Path, text: &str) -> Result<Option<String>> {
     let dj = DaemonJson::parse(text, path)?;
-    Ok(dj
-        .userns_remap(path)?
-        .filter(|s| !s.is_empty())
-        .map(str::to_string))
+    Ok(dj.userns_remap(path)?.filter(|s| !s.is_empty()))
 }
 
 /// Where the daemon's remapping comes from.
@@ -196,7 +193,7 @@ pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
                     .map(|p| p.to_string_lossy().into_owned())
                     .unwrap_or_else(|| paths::DAEMON_JSON.to_string());
                 let path = root.path(&rel);
-                match crate::fsedit::read_opt(&path)? {
+                match root.read_opt(&rel)? {
                     Some(t) => remap_from_daemon_json(&path, &t)?,
                     None => None,
                 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::ids::{Id, IdMap};
+use crate::ids::{Id, IdMap, IdSet};
 use crate::Result;
 
 pub mod spec;
@@ -29,6 +29,18 @@ pub enum Rule {
     /// ids outside every range are left alone and counted. ACLs and file
     /// capabilities move too; setuid/setgid bits are kept.
     Shift { uid_map: IdMap, gid_map: IdMap },
+    /// Every entry whose uid is in `uids` and whose gid is in `gids` gets
+    /// `to_uid` and `to_gid` (`None`: that side is kept). An entry with an id
+    /// outside its set is left alone and listed in [`Report::outside`]. This
+    /// is what `reclaim` runs in its user namespace, where the sets are the
+    /// ids the namespace maps and the kernel shows every other id as the
+    /// overflow id.
+    Gather {
+        uids: IdSet,
+        gids: IdSet,
+        to_uid: Option<Id>,
+        to_gid: Option<Id>,
+    },
     /// Grants or revokes a named user's POSIX ACL entry (access ACL, and
     /// with `default` the default ACL of directories too), keeping the mask
     /// such that the entry takes effect. Owners are not changed.
@@ -144,6 +156,13 @@ pub struct Report {
     pub errors: Vec<EntryError>,
     /// Errors beyond the first [`MAX_ERRORS`] are counted here, not listed.
     pub errors_omitted: u64,
+    /// Entries a [`Rule::Gather`] left alone because an id of theirs is
+    /// outside its sets (the first [`MAX_ERRORS`]).
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "lossy_paths")]
+    pub outside: Vec<PathBuf>,
+    /// Such entries beyond the first [`MAX_ERRORS`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub outside_omitted: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -153,6 +172,10 @@ fn is_zero(n: &u64) -> bool {
 /// Paths as text in JSON (any bytes: lossy for names that are not UTF-8).
 fn lossy_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string_lossy())
+}
+
+fn lossy_paths<S: serde::Serializer>(v: &[PathBuf], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|p| p.to_string_lossy()))
 }
 
 /// How many per-entry errors a [`Report`] lists.
@@ -177,6 +200,14 @@ impl Report {
             }
         }
         self.errors_omitted += other.errors_omitted;
+        self.outside_omitted += other.outside_omitted;
+        for p in other.outside {
+            if self.outside.len() < MAX_ERRORS {
+                self.outside.push(p);
+            } else {
+                self.outside_omitted += 1;
+            }
+        }
         for e in other.errors {
             if self.errors.len() < MAX_ERRORS {
                 self.errors.push(e);
@@ -205,6 +236,10 @@ impl Report {
                 ", {} file(s) of others linked into the tree left alone",
                 self.skipped_links
             );
+        }
+        let outside = self.outside.len() as u64 + self.outside_omitted;
+        if outside > 0 {
+            s += &format!(", {outside} left alone (owned by ids outside the ranges)");
         }
         let errs = self.errors.len() as u64 + self.errors_omitted;
         if errs > 0 {

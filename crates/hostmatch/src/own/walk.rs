@@ -56,6 +56,8 @@ struct Walk<'a> {
     errors: Mutex<(Vec<EntryError>, u64)>,
     /// Entries the guard left alone (the first MAX_ERRORS).
     skipped: Mutex<Vec<EntryError>>,
+    /// Entries left alone by a [`Rule::Gather`] (listed, and counted past the list).
+    outside: Mutex<(Vec<PathBuf>, u64)>,
     links: Mutex<HashSet<u64>>,
     progress: Progress<'a>,
 }
@@ -154,6 +156,7 @@ fn walk_from(
         progress_count: AtomicU64::new(0),
         errors: Mutex::new((Vec::new(), 0)),
         skipped: Mutex::new(Vec::new()),
+        outside: Mutex::new((Vec::new(), 0)),
         links: Mutex::new(HashSet::new()),
         progress,
     };
@@ -172,7 +175,7 @@ fn walk_from(
                 scanned: 1,
                 ..Tally::default()
             };
-            if walk.may_change(st) {
+            if !walk.left_outside(st, path) && walk.may_change(st) {
                 walk.apply(&mut t, fd.as_fd(), st, path);
             }
             walk.totals.lock().expect("totals lock").add(&t);
@@ -180,6 +183,7 @@ fn walk_from(
     }
     let (errors, errors_omitted) = walk.errors.into_inner().expect("errors lock");
     let skipped = walk.skipped.into_inner().expect("skipped lock");
+    let (outside, outside_omitted) = walk.outside.into_inner().expect("outside lock");
     let t = walk.totals.into_inner().expect("totals lock");
     Ok(Report {
         scanned: t.scanned,
@@ -190,6 +194,8 @@ fn walk_from(
         skipped,
         errors,
         errors_omitted,
+        outside,
+        outside_omitted,
     })
 }
 
@@ -249,6 +255,24 @@ impl Walk<'_> {
         } else {
             errs.1 += 1;
         }
+    }
+
+    /// Whether a [`Rule::Gather`] must leave the entry alone (an id outside
+    /// its sets); such an entry is listed.
+    fn left_outside<P: PathLike + ?Sized>(&self, st: &Stat, path: &P) -> bool {
+        let Rule::Gather { uids, gids, .. } = self.rule else {
+            return false;
+        };
+        if uids.contains(st.uid) && gids.contains(st.gid) {
+            return false;
+        }
+        let mut o = self.outside.lock().expect("outside lock");
+        if o.0.len() < MAX_ERRORS {
+            o.0.push(path.path());
+        } else {
+            o.1 += 1;
+        }
+        true
     }
 
     /// Counts one entry scanned; tells the progress callback every
@@ -341,7 +365,9 @@ impl Walk<'_> {
             return;
         }
         self.count_scanned(t);
-        self.apply(t, fd.as_fd(), &st, &path);
+        if !self.left_outside(&st, path.as_path()) {
+            self.apply(t, fd.as_fd(), &st, &path);
+        }
         let descend = match self.depth {
             Depth::SelfOnly => return,
             Depth::Top => false,
@@ -415,6 +441,9 @@ impl Walk<'_> {
         if !st.is_dir() && st.nlink > 1 && !self.links.lock().expect("links lock").insert(st.ino) {
             return;
         }
+        if self.left_outside(st, path) {
+            return;
+        }
         if !self.may_change(st) {
             return;
         }
@@ -464,11 +493,26 @@ impl Walk<'_> {
                 gid.and_then(|(f, t)| (st.gid == f).then_some(t)),
             ),
             Rule::Set { uid, gid } => (*uid, *gid),
+            Rule::Gather { .. } => self.gathered(st),
             _ => return None,
         };
         let u = u.filter(|&u| u != st.uid);
         let g = g.filter(|&g| g != st.gid);
         (u.is_some() || g.is_some()).then_some((u, g))
+    }
+
+    /// The new ids of a [`Rule::Gather`] for an entry: none unless both of
+    /// its ids are in the sets.
+    fn gathered(&self, st: &Stat) -> (Option<Id>, Option<Id>) {
+        match self.rule {
+            Rule::Gather {
+                uids,
+                gids,
+                to_uid,
+                to_gid,
+            } if uids.contains(st.uid) && gids.contains(st.gid) => (*to_uid, *to_gid),
+            _ => (None, None),
+        }
     }
 
     /// Whether an entry may need a write, from its stat alone (a cheap
@@ -481,6 +525,10 @@ impl Walk<'_> {
             }
             Rule::Set { uid, gid } => {
                 uid.is_some_and(|u| u != st.uid) || gid.is_some_and(|g| g != st.gid)
+            }
+            Rule::Gather { .. } => {
+                let (u, g) = self.gathered(st);
+                u.is_some_and(|u| u != st.uid) || g.is_some_and(|g| g != st.gid)
             }
             // Xattrs may need a shift whatever the owner.
             Rule::Shift { .. } => true,
@@ -518,6 +566,7 @@ impl Walk<'_> {
                 gid.and_then(|(f, t)| (st.gid == f).then_some(t)),
             ),
             Rule::Set { uid, gid } => (*uid, *gid),
+            Rule::Gather { .. } => self.gathered(st),
             Rule::Shift { uid_map, gid_map } => {
                 let u = uid_map.to_host(st.uid);
                 let g = gid_map.to_host(st.gid);

@@ -11,8 +11,8 @@ use crate::ids::Id;
 use crate::{Error, Result};
 
 pub mod process;
-pub mod resolve;
 pub mod slate;
+pub mod userns;
 
 fn check(call: &'static str, rc: libc::c_int) -> Result<()> {
     if rc == -1 {
@@ -102,7 +102,9 @@ pub fn geteuid() -> Id {
     unsafe { libc::geteuid() }
 }
 
+pub mod lock;
 pub mod mount;
+pub mod resolve;
 /// Whether this process may write `path` (or create it, when it does not
 /// exist, in its parent directory), by the kernel's access check.
 pub fn can_write(path: &std::path::Path) -> bool {
@@ -128,5 +130,14 @@ pub fn reset_sigpipe() {
     // SAFETY: setting a standard signal's disposition to SIG_DFL has no memory effects.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Ignores SIGPIPE, so that a server whose client has gone gets EPIPE from
+/// its write instead of being killed.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a standard signal's disposition to SIG_IGN has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
