@@ -11,6 +11,7 @@ pub mod audit;
 pub mod daemon_json;
 pub mod docker;
 pub mod doctor;
+pub mod engine;
 pub mod entrypoint;
 pub mod error;
 pub mod fsedit;
@@ -21,6 +22,7 @@ pub mod kernel;
 pub mod linefile;
 pub mod logindefs;
 pub mod own;
+pub mod podman;
 pub mod remap;
 pub mod subid;
 #[allow(unsafe_code)] // the one place with system calls; each block has a SAFETY line

@@ -431,6 +431,8 @@ pub enum MappingRequest {
     ForDocker {
         user: (Id, Id),
         remap: Option<String>,
+        /// `--engine`: whose rules predict `remap` (None: the running engine's).
+        engine: Option<crate::engine::EngineChoice>,
     },
 }
 
@@ -462,6 +464,7 @@ impl MappingRequest {
             return Ok(MappingRequest::ForDocker {
                 user,
                 remap: remap.map(str::to_string),
+                engine: None,
             });
         }
         let specs = maps
@@ -470,6 +473,18 @@ impl MappingRequest {
             .collect::<Result<Vec<_>>>()?;
         Mapping::from_specs(&specs)?;
         Ok(MappingRequest::Maps(specs))
+    }
+
+    /// The same request, predicting `--for-docker`'s remap by `engine`'s rules.
+    pub fn with_engine(self, engine: Option<crate::engine::EngineChoice>) -> Self {
+        match self {
+            MappingRequest::ForDocker { user, remap, .. } => MappingRequest::ForDocker {
+                user,
+                remap,
+                engine,
+            },
+            other => other,
+        }
     }
 
     /// The mapping for source `src`, and a short description of it.
@@ -490,9 +505,13 @@ impl MappingRequest {
                     format!("--owner-as {u}:{g} (owner {}:{})", owner.0, owner.1),
                 ))
             }
-            MappingRequest::ForDocker { user, remap } => {
+            MappingRequest::ForDocker {
+                user,
+                remap,
+                engine,
+            } => {
                 let owner = source_owner(src)?;
-                let how_remap = docker::learn_remap(root, remap.as_deref())?;
+                let how_remap = docker::learn_remap_with(root, remap.as_deref(), *engine)?;
                 let host = how_remap.host_ids(*user)?;
                 let mapping = docker::plan(owner, *user, &how_remap)?;
                 Ok((
