@@ -25,6 +25,7 @@ pub mod own;
 pub mod podman;
 pub mod remap;
 pub mod subid;
+pub mod subid_readers;
 #[allow(unsafe_code)] // the one place with system calls; each block has a SAFETY line
 pub mod sys;
 pub mod sysroot;

@@ -397,12 +397,11 @@ pub fn lines_from_28(
             })?;
         if !l.start_ok {
             warnings.push(format!(
-                "{}:{}: '{}': the start is not a number; Docker 28 and later read it as 0, so container ids {}-{} become host ids 0-{} (host root's)",
+                "{}:{}: '{}': the start is not a number; Docker 28 and later read it as 0, so {} container ids become host ids 0-{} (host root's)",
                 path.display(),
                 i + 1,
                 raw.trim(),
-                0,
-                range.count - 1,
+                range.count,
                 range.count - 1
             ));
         }

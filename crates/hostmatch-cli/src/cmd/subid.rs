@@ -3,8 +3,9 @@
 use serde::Serialize;
 
 use hostmatch::accounts::Accounts;
+use hostmatch::engine::podman_conf::AUTO_USERNS_USER;
 use hostmatch::fsedit::{FileEdit, Plan};
-use hostmatch::ids::IdRange;
+use hostmatch::ids::{Id, IdRange};
 use hostmatch::logindefs::{LoginDefs, SubidPolicy};
 use hostmatch::subid::{self, Kind, Placement, Problem, Severity, SubidFile};
 use hostmatch::sysroot::{paths, Sysroot};
@@ -136,7 +137,20 @@ fn print_changes(
 
 fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
     let accounts = Accounts::load(&ctx.root)?;
-    let user = accounts.user(&args.user)?.clone();
+    let (name, uid, gid) = match accounts.user(&args.user) {
+        Ok(u) => (u.name.clone(), u.uid, u.gid),
+        // Podman's --userns=auto takes the ranges of this name, which is no account.
+        Err(_) if args.user == AUTO_USERNS_USER => {
+            if args.self_ {
+                return Err(hostmatch::Error::invalid(format!(
+                    "'{AUTO_USERNS_USER}' is the name Podman's --userns=auto takes ranges from, not an account: it has no own id for --self"
+                ))
+                .into());
+            }
+            (AUTO_USERNS_USER.to_string(), Id::MAX, Id::MAX)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let defs_path = ctx.root.path(paths::LOGIN_DEFS);
     let defs = LoginDefs::parse(&ctx.root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
     let mut plan = Plan::default();
@@ -146,7 +160,7 @@ fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
         let (old, mut file) = load(&ctx.root, kind)?;
         let (own_id, taken): (u32, Vec<(u32, String)>) = match kind {
             Kind::Uid => (
-                user.uid,
+                uid,
                 accounts
                     .passwd
                     .records()
@@ -154,7 +168,7 @@ fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
                     .collect(),
             ),
             Kind::Gid => (
-                user.gid,
+                gid,
                 accounts
                     .group
                     .records()
@@ -165,7 +179,7 @@ fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
         let placement = args.start.map_or(Placement::Lowest, Placement::At);
         let count = args.count.unwrap_or(policy.count);
         let res = subid::plan_add(
-            &mut file, &user.name, user.uid, own_id, &policy, count, placement, args.self_, &taken,
+            &mut file, &name, uid, own_id, &policy, count, placement, args.self_, &taken,
         )?;
         let path = ctx.root.path(kind.rel_path());
         plan.push(FileEdit {
@@ -242,12 +256,11 @@ pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
                 )
                 .into(),
             }),
-            Some(text) => all.extend(subid::check(
-                &SubidFile::parse(&text),
-                kind,
-                &label,
-                &accounts,
-            )),
+            Some(text) => {
+                let mut p = subid::check(&SubidFile::parse(&text), kind, &label, &accounts);
+                hostmatch::subid_readers::refine(&mut p, &text, kind, &label, &accounts);
+                all.extend(p);
+            }
         }
     }
     Ok(all)

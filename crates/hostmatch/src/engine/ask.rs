@@ -30,7 +30,7 @@ pub fn ask(root: &Sysroot, env: &ClientEnv, timeout: Duration) -> Result<Asked> 
 /// Asks the engine at `endpoint`.
 pub fn ask_at(root: &Sysroot, endpoint: Endpoint, timeout: Duration) -> Result<Asked> {
     let who = expected(root, &endpoint);
-    let client = Client::connect(&endpoint, &who, timeout)?;
+    let client = Client::connect(&endpoint, &who, timeout).map_err(|e| also_tried(e, &endpoint))?;
     let info = client.info()?;
     let server = find_server(root, &endpoint.socket, client.kind, &info);
     let privilege = privilege(root, client.kind, &info, server.as_ref(), &endpoint.socket);
@@ -80,25 +80,35 @@ fn expected(root: &Sysroot, ep: &Endpoint) -> String {
             };
         }
     }
-    let mut who = match ep.source {
+    match ep.source {
         Source::DockerDefault => "the Docker daemon".to_string(),
         Source::PodmanRootful => "rootful Podman".to_string(),
         Source::PodmanRootless => "rootless Podman".to_string(),
         _ => "the engine".to_string(),
-    };
+    }
+}
+
+/// Names the other default sockets looked at when none answers.
+fn also_tried(e: crate::Error, ep: &Endpoint) -> crate::Error {
     let others: Vec<String> = ep
         .tried
         .iter()
         .filter(|t| **t != ep.socket)
         .map(|t| t.display().to_string())
         .collect();
-    if !others.is_empty() {
-        who.push_str(&format!(
-            " (no Podman socket either: {})",
-            others.join(", ")
-        ));
+    match e {
+        crate::Error::Engine(crate::error::EngineError::Unreachable {
+            who,
+            endpoint,
+            reason,
+        }) if !others.is_empty() => crate::error::EngineError::Unreachable {
+            who,
+            endpoint,
+            reason: format!("{reason}; no Podman socket at {} either", others.join(", ")),
+        }
+        .into(),
+        other => other,
     }
-    who
 }
 
 /// The process serving `socket` (see [`procs`] for how it is recognised).
