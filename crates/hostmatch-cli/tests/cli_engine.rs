@@ -346,7 +346,8 @@ fn with_engine(host: &str, args: &[&str]) -> Run {
 
 #[test]
 fn engine_answers_hostmatch_cannot_use_are_one_line_errors_exit_3() {
-    let cases: Vec<(Vec<(&'static str, u16, String)>, &str)> = vec![
+    type Answers = Vec<(&'static str, u16, String)>;
+    let cases: Vec<(Answers, &str)> = vec![
         (
             vec![("/version", 200, version("1.12", "1.12"))],
             "Docker 99.1.0 at unix://",
