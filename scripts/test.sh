@@ -29,8 +29,9 @@ stage() { # stage NAME: ends the current stage, starts NAME
 testkit_bin="${CARGO_TARGET_DIR:-target}/debug/hostmatch-testkit"
 
 # Always: stop and remove what test processes left (private dockerds and their
-# containerd, mounts, test users, subid lines). Only leftovers whose test process is
-# gone are touched: daemons of other live runs on this machine are left alone.
+# containerd, Podman fixtures and their containers, mounts, test users, subid lines).
+# Only leftovers whose test process is gone are touched: daemons and fixtures of other
+# live runs on this machine are left alone.
 finish() {
   local rc=$?
   set +e
@@ -38,8 +39,8 @@ finish() {
   if [ -n "${images_pid:-}" ]; then kill -- "-$images_pid" 2>/dev/null; wait "$images_pid" 2>/dev/null; fi
   if [ -x "$testkit_bin" ] && [ "$(id -u)" = 0 ]; then
     "$testkit_bin" cleanup
-    left=$(for d in /tmp/hostmatch-testkit/d/*/; do [ -d "$d" ] && echo "$d"; done)
-    [ -n "$left" ] && log "daemon directories of other live runs remain: $left"
+    left=$(for d in /tmp/hostmatch-testkit/d/*/ /tmp/hostmatch-testkit/p/*/; do [ -d "$d" ] && echo "$d"; done)
+    [ -n "$left" ] && log "daemon and Podman directories of other live runs remain: $left"
   fi
   stage ""
   log "stage wall times:"
@@ -54,9 +55,15 @@ trap 'exit 130' INT TERM
 # --- prerequisites -------------------------------------------------------
 stage "prerequisites"
 need_pkgs=()
+# Podman (rootful and rootless fixtures, docs/testing.md): podman with runc (Debian's
+# podman prefers crun, which refuses cgroup v1 hybrid machines), catatonit (`--init`, and
+# the pause image `podman kube play` builds locally), uidmap (newuidmap/newgidmap for
+# rootless), nsenter (util-linux) to enter a rootful fixture's namespaces; Debian's
+# docker-compose for the Compose recipe.
 for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static \
             setfacl:acl bindfs:bindfs newuidmap:uidmap hyperfine:hyperfine \
-            setpriv:util-linux setcap:libcap2-bin getfacl:acl; do
+            setpriv:util-linux nsenter:util-linux setcap:libcap2-bin getfacl:acl \
+            podman:podman runc:runc catatonit:catatonit docker-compose:docker-compose; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

@@ -161,7 +161,22 @@ impl Drop for HostUser {
     }
 }
 
+/// SIGKILLs every process whose real uid is `uid` (a test user's), until none is left.
+pub(crate) fn kill_user_processes(uid: u32) {
+    for _ in 0..50 {
+        let pids = procs::pids_of_uid(uid);
+        if pids.is_empty() {
+            return;
+        }
+        procs::kill_pids(&pids);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 fn remove_user(name: &str) {
+    // userdel also rewrites /etc/subuid and /etc/subgid (it removes the user's lines):
+    // not while another test appends to them.
+    let _subid_lock = SubidLock::acquire();
     let _lock = accounts_lock();
     let _ = Command::new("userdel").arg(name).output();
     if getent("group", name).ok().flatten().is_some() {
@@ -228,13 +243,23 @@ pub fn getent(db: &str, key: &str) -> crate::Result<Option<String>> {
 }
 
 /// Removes test users and groups (`hmt-<pid>-<n>`) of processes that no longer exist.
+/// Processes still running as such a user (a rootless Podman's pause process, its
+/// service) are killed first: `userdel` refuses a user that has processes.
 pub fn sweep_dead_users() {
     for (db, file) in [("passwd", "/etc/passwd"), ("group", "/etc/group")] {
         let Ok(text) = fs::read_to_string(file) else {
             continue;
         };
-        for name in text.lines().filter_map(|l| l.split(':').next()) {
+        for line in text.lines() {
+            let mut fields = line.split(':');
+            let name = fields.next().unwrap_or_default();
             if procs::pid_in_name(name, USER_PREFIX).is_some_and(|p| !procs::pid_alive(p)) {
+                if let (true, Some(uid)) = (db == "passwd", fields.nth(1)) {
+                    if let Ok(uid) = uid.parse::<u32>() {
+                        kill_user_processes(uid);
+                    }
+                }
+                let _subid_lock = SubidLock::acquire();
                 let _lock = accounts_lock();
                 let tool = if db == "passwd" {
                     "userdel"

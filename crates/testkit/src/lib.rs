@@ -7,6 +7,9 @@
 //!   under `target/hostmatch-images/`.
 //! - [`HostUser`], [`HostSubids`], [`SubidLock`]: fixtures on the REAL `/etc/passwd`,
 //!   `/etc/subuid` and `/etc/subgid` (dockerd's `--userns-remap` reads only those), undone on drop.
+//! - [`Podman`]: a rootful or rootless Podman with private storage, configuration and
+//!   runtime state (rootless: a fresh test user with the subordinate ids the test asks
+//!   for), its Docker-compatible API on request ([`PodmanService`]), removed on drop.
 //!
 //! See docs/testing.md.
 
@@ -17,12 +20,15 @@ use std::sync::OnceLock;
 mod dockerd;
 mod host;
 pub mod images;
+mod podman;
 mod procs;
 
 pub use dockerd::sweep_dead_daemons;
 pub use dockerd::{Dockerd, DockerdConfig, StorageDriver};
 pub use host::{getent, EtcCopy, HostGroup, HostSubids, HostUser, SubidLock};
 pub use host::{sweep_dead_subids, sweep_dead_users};
+pub use podman::{api_get, sweep_dead_podman, DEFAULT_PATH};
+pub use podman::{Podman, PodmanConfig, PodmanService, PodmanStorage, RootlessConfig};
 
 /// `Result` with `anyhow::Error`: harness failures carry their context (commands, logs).
 pub type Result<T> = anyhow::Result<T>;
@@ -67,6 +73,33 @@ macro_rules! prereq_dockerd {
         $crate::prereq!(
             $crate::have_cmd("docker"),
             "the docker CLI (apt-get install docker.io)"
+        );
+    };
+}
+
+/// Checks everything a Podman fixture needs: root (both kinds: the rootless one creates
+/// its user), `podman`, `runc`, and for rootless also `newuidmap`/`newgidmap`.
+/// Same behaviour as [`prereq!`].
+///
+/// ```ignore
+/// testkit::prereq_podman!();           // rootful
+/// testkit::prereq_podman!(rootless);   // rootless
+/// ```
+#[macro_export]
+macro_rules! prereq_podman {
+    () => {
+        $crate::prereq!($crate::is_root(), "root (the Podman fixtures need it)");
+        $crate::prereq!(
+            $crate::have_cmd("podman"),
+            "podman (apt-get install podman)"
+        );
+        $crate::prereq!($crate::have_cmd("runc"), "runc (apt-get install runc)");
+    };
+    (rootless) => {
+        $crate::prereq_podman!();
+        $crate::prereq!(
+            $crate::have_cmd("newuidmap") && $crate::have_cmd("newgidmap"),
+            "newuidmap and newgidmap (apt-get install uidmap)"
         );
     };
 }

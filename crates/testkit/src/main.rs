@@ -2,6 +2,12 @@
 //!
 //!   hostmatch-testkit images [--no-debian]   build the cached test images now
 //!   hostmatch-testkit cleanup                remove what dead test processes left behind
+//!   hostmatch-testkit podman-run rootful|rootless [--debian] [--service] -- CMD [ARG...]
+//!                                            run CMD inside a fresh Podman fixture (busybox
+//!                                            imported; DOCKER_HOST set with --service)
+//!
+//! and, for the harness's own tests, `hold-dockerd` and `hold-podman rootful|rootless`
+//! (set up a fixture, print what it started, wait to be killed).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,6 +34,10 @@ fn main() -> ExitCode {
             for d in testkit::sweep_dead_daemons() {
                 eprintln!("removed leftover dockerd {}", d.display());
             }
+            // Before the users: it also ends the processes of rootless test users.
+            for d in testkit::sweep_dead_podman() {
+                eprintln!("removed leftover Podman fixture {}", d.display());
+            }
             for d in testkit::images::sweep_stale_builds() {
                 eprintln!("removed an unfinished image build {}", d.display());
             }
@@ -51,8 +61,25 @@ fn main() -> ExitCode {
             std::thread::sleep(std::time::Duration::from_secs(600));
             ExitCode::SUCCESS
         }
+        Some("podman-run") => match podman_run(&args[1..]) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("hold-podman") => match hold_podman(args.get(1).map(String::as_str)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
-            eprintln!("usage: hostmatch-testkit images [--no-debian] | cleanup");
+            eprintln!(
+                "usage: hostmatch-testkit images [--no-debian] | cleanup | \
+                 podman-run rootful|rootless [--debian] [--service] -- CMD [ARG...]"
+            );
             ExitCode::from(2)
         }
     }
@@ -73,4 +100,69 @@ fn report(what: &str, r: testkit::Result<std::path::PathBuf>, t: Instant) -> boo
             false
         }
     }
+}
+
+/// A Podman fixture (`rootful` or `rootless`) with a running container (`sleep`, as uid
+/// 1234 of the busybox image) and the API service; prints one line "DIR CONTAINER-ID
+/// CONTAINER-PID SERVICE-SOCKET" and waits to be killed.
+fn hold_podman(kind: Option<&str>) -> testkit::Result<()> {
+    let p = match kind {
+        Some("rootful") => testkit::Podman::rootful(Default::default())?,
+        Some("rootless") => testkit::Podman::rootless(Default::default())?,
+        _ => anyhow::bail!("usage: hostmatch-testkit hold-podman rootful|rootless"),
+    };
+    p.import(testkit::images::busybox_rootfs_tar()?, "busybox");
+    let id = p.run_ok(["run", "-d", "--user", "1234", "busybox", "sleep", "600"]);
+    let id = id.trim();
+    let pid = p.run_ok(["inspect", "--format", "{{.State.Pid}}", id]);
+    let svc = p.start_service()?;
+    println!(
+        "{} {id} {} {}",
+        p.dir().display(),
+        pid.trim(),
+        svc.socket().display()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(600));
+    Ok(())
+}
+
+/// `podman-run KIND [--debian] [--service] -- CMD...`: CMD's exit code.
+fn podman_run(args: &[String]) -> testkit::Result<ExitCode> {
+    let Some(dash) = args.iter().position(|a| a == "--") else {
+        anyhow::bail!("usage: podman-run rootful|rootless [--debian] [--service] -- CMD");
+    };
+    let (opts, cmd) = (&args[..dash], &args[dash + 1..]);
+    let has = |o: &str| opts.iter().any(|a| a == o);
+    let p = match opts.first().map(String::as_str) {
+        Some("rootful") => testkit::Podman::rootful(Default::default())?,
+        Some("rootless") => testkit::Podman::rootless(Default::default())?,
+        _ => anyhow::bail!("podman-run: first say rootful or rootless"),
+    };
+    p.import(testkit::images::busybox_rootfs_tar()?, "busybox");
+    if has("--debian") {
+        p.import(testkit::images::debian_rootfs_tar()?, "debian");
+    }
+    let svc = if has("--service") {
+        Some(p.start_service()?)
+    } else {
+        None
+    };
+    eprintln!(
+        "fixture {} (host ids {:?})",
+        p.dir().display(),
+        p.host_ids()
+    );
+    let Some((program, rest)) = cmd.split_first() else {
+        anyhow::bail!("podman-run: no command after --");
+    };
+    let mut c = p.command(program);
+    c.args(rest).stdin(std::process::Stdio::inherit());
+    if let Some(svc) = &svc {
+        eprintln!("DOCKER_HOST={}", svc.docker_host());
+        c.env("DOCKER_HOST", svc.docker_host());
+    }
+    let status = c.status()?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
 }

@@ -43,12 +43,80 @@ pub(crate) fn cmdline(pid: i32) -> String {
 /// Processes (other than us) whose command line mentions `needle`.
 pub(crate) fn pids_mentioning(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me && pid_alive(pid) && cmdline(pid).contains(needle))
+        .collect()
+}
+
+/// Whether the command line or the environment of `pid` contains `needle`.
+pub(crate) fn names(pid: i32, needle: &str) -> bool {
+    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    cmdline(pid).contains(needle) || String::from_utf8_lossy(&environ).contains(needle)
+}
+
+/// Live processes (other than us) whose command line or environment contains `needle`.
+pub(crate) fn pids_naming(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me && pid_alive(pid) && names(pid, needle))
+        .collect()
+}
+
+/// Live processes whose real uid is `uid` (other than us).
+pub(crate) fn pids_of_uid(uid: u32) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me && pid_alive(pid) && real_uid(pid) == Some(uid))
+        .collect()
+}
+
+/// The real uid of `pid` (from `/proc/PID/status`).
+fn real_uid(pid: i32) -> Option<u32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The mount namespace of `pid`, as `/proc/PID/ns/mnt` names it (`mnt:[4026532834]`).
+pub(crate) fn mount_ns(pid: i32) -> Option<String> {
+    fs::read_link(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|l| l.to_string_lossy().into_owned())
+}
+
+/// Live processes (other than us) in mount namespace `ns` (as [`mount_ns`] names it).
+pub(crate) fn pids_in_mount_ns(ns: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|&pid| pid != me && pid_alive(pid) && mount_ns(pid).as_deref() == Some(ns))
+        .collect()
+}
+
+/// The start time of `pid` in clock ticks since boot (field 22 of `/proc/PID/stat`).
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // `rest` starts with field 3 (the state): field 22 is its 20th.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn all_pids() -> Vec<i32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != me && pid_alive(pid) && cmdline(pid).contains(needle))
         .collect()
+}
+
+/// SIGKILLs `pids`.
+pub(crate) fn kill_pids(pids: &[i32]) {
+    for &p in pids {
+        signal(p, Signal::KILL);
+    }
 }
 
 /// Sends SIGTERM to `pids`, waits up to `grace`, then SIGKILLs the survivors.
@@ -170,6 +238,17 @@ mod tests {
         assert_eq!(pid_in_name("hmt-123", "hmt"), None);
         assert_eq!(pid_in_name("other-123-4", "hmt"), None);
         assert_eq!(pid_in_name("hmt-x-4", "hmt"), None);
+    }
+
+    #[test]
+    fn our_own_process_has_a_uid_a_mount_namespace_and_a_start_time() {
+        let me = std::process::id() as i32;
+        let uid = rustix::process::getuid().as_raw();
+        assert!(real_uid(me) == Some(uid));
+        let ns = mount_ns(me).expect("own mount namespace");
+        assert!(ns.starts_with("mnt:["), "{ns}");
+        assert!(start_time(me).is_some_and(|t| t > 0));
+        assert!(start_time(0).is_none());
     }
 
     #[test]
