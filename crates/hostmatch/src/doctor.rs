@@ -123,7 +123,8 @@ pub fn helpers(root: &Sysroot) -> Vec<Helper> {
 /// What doctor predicts for: the engine's own setting (Docker's userns-remap, Podman's
 /// userns), else the setting found in daemon.json or on a dockerd command line.
 pub fn target_of(engine: Option<&Engine>, remap: Option<&RemapSetting>) -> Option<Target> {
-    let podman_userns = |s: &PodmanSettings| Userns::parse(&s.userns).unwrap_or(Userns::Host);
+    let podman_userns =
+        |s: &PodmanSettings| crate::podman::configured_userns(s).unwrap_or(Userns::Host);
     match engine {
         Some(Engine {
             remap: RemapConfig::Docker { spec, .. },

@@ -100,6 +100,17 @@ impl Userns {
     }
 }
 
+/// The `--userns` a container gets from containers.conf's `userns` (when the command line
+/// gives none). Podman 4.3 keeps keep-id's options but drops auto's: `auto:size=N` in
+/// containers.conf gives the size from the image, at least `auto-userns-min-size`
+/// (pkg/specgen/generate/container_create.go at v4.3.1 parses only the mode).
+pub fn configured_userns(settings: &PodmanSettings) -> Result<Userns> {
+    Ok(match Userns::parse(&settings.userns)? {
+        Userns::Auto { .. } => Userns::Auto { size: None },
+        other => other,
+    })
+}
+
 /// C's `strtoul(s, &end, 0)` accepted whole, as shadow's `getulong` does: optional
 /// leading blanks and sign, `0x` hexadecimal, leading `0` octal, else decimal; None
 /// when anything follows the number or it overflows.
@@ -339,7 +350,7 @@ fn keep_id_inner(id: Id, total: u64) -> Vec<Extent> {
     v
 }
 
-/// The lines below `limit` container ids of a namespace's used lines, shifted by `by`.
+/// A namespace's used lines, with the container ids they land on through `map`.
 fn lines_through(used: &[UsedLine], map: &IdMap) -> Vec<UsedLine> {
     used.iter()
         .filter_map(|l| {
@@ -350,6 +361,26 @@ fn lines_through(used: &[UsedLine], map: &IdMap) -> Vec<UsedLine> {
             })
         })
         .collect()
+}
+
+/// Podman 4.3 splits a container's map at the boundaries of the rootless namespace's
+/// ranges for every mode but `--userns=auto`, whose map it hands to the runtime as
+/// allocated (libpod `addSharedNamespaces`, v4.3.1); the kernel refuses a map line that
+/// spans two lines of the parent namespace's map.
+fn unsplit_fits(ns: &IdMap, inner: &[Extent], file: &str, user: &str, size: u32) -> Result<()> {
+    for e in inner {
+        let (lo, hi) = (e.host as u64, e.host as u64 + e.count as u64);
+        let inside = ns
+            .extents()
+            .iter()
+            .any(|o| o.container as u64 <= lo && hi <= o.container as u64 + o.count as u64);
+        if !inside {
+            return Err(Error::invalid(format!(
+                "--userns=auto:size={size}: the container's ids would span two of {user}'s {file} ranges, and Podman 4.3 gives the kernel that line unsplit: the kernel refuses it (runc: \"mapping tool not present: operation not permitted\"); use a size that fits {user}'s lowest range, or make that range larger"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The lowest `size` ids of `avail` (sorted, merged), stacked from container 0.
@@ -435,10 +466,10 @@ pub fn predict_rootless(
                     ))
                 })
             };
-            (
-                compose(&ns.uid_map, &avail(total_u)?)?,
-                compose(&ns.gid_map, &avail(total_g)?)?,
-            )
+            let (iu, ig) = (avail(total_u)?, avail(total_g)?);
+            unsplit_fits(&ns.uid_map, &iu, "subuid", &user.name, size)?;
+            unsplit_fits(&ns.gid_map, &ig, "subgid", &user.name, size)?;
+            (compose(&ns.uid_map, &iu)?, compose(&ns.gid_map, &ig)?)
         }
     };
     Ok(Prediction {
@@ -672,6 +703,18 @@ mod tests {
         let p = rootless(&i, Userns::Auto { size: None }).unwrap();
         assert_eq!(p.uid_map.len_ids(), 1024);
         assert!(!p.warnings.is_empty());
+
+        // Across two of the user's ranges: Podman does not split auto's map.
+        let two = inputs(
+            "alice:300000:1000\nalice:200000:1500\n",
+            "alice:100000:65536\n",
+        );
+        let e = rootless(&two, Userns::Auto { size: Some(2000) }).unwrap_err();
+        assert!(
+            e.to_string().contains("span two of alice's subuid ranges"),
+            "{e}"
+        );
+        assert!(rootless(&two, Userns::Auto { size: Some(1500) }).is_ok());
 
         let i = inputs(
             "containers:3000000:1000\ncontainers:2000000:1500\n",

@@ -169,7 +169,7 @@ pub fn target(
     sel: &Selected,
     settings: &PodmanSettings,
 ) -> anyhow::Result<Target> {
-    let configured = || Userns::parse(&settings.userns).unwrap_or(Userns::Host);
+    let configured = || hostmatch::podman::configured_userns(settings).unwrap_or(Userns::Host);
     if let Some(user) = &e.rootless {
         return Ok(Target::PodmanRootless {
             user: user.clone(),

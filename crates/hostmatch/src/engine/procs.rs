@@ -202,8 +202,7 @@ pub fn podman_service_sockets(p: &Process) -> Option<Vec<PathBuf>> {
         .position(|w| w[0] == "system" && w[1] == "service")?;
     let uri = p.argv[pos + 2..]
         .iter()
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| unix_socket(a));
+        .find_map(|a| a.strip_prefix("unix://").map(PathBuf::from));
     Some(match uri {
         Some(s) => vec![s],
         None if p.uid == 0 => vec![PathBuf::from(super::endpoint::PODMAN_ROOTFUL_SOCKET)],
@@ -385,7 +384,7 @@ mod tests {
             Some(vec![PathBuf::from("/run/user/1000/podman/podman.sock")])
         );
         assert_eq!(
-            podman_service_sockets(&p(0, "podman system service -t 0")),
+            podman_service_sockets(&p(0, "podman system service --time 0")),
             Some(vec![PathBuf::from("/run/podman/podman.sock")])
         );
         assert_eq!(podman_service_sockets(&p(0, "podman run x")), None);

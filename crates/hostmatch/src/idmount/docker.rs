@@ -171,7 +171,7 @@ pub fn remap_of_engine(
             RemapConfig::Podman(s) => s.clone(),
             _ => Default::default(),
         };
-        let userns = crate::podman::Userns::parse(&settings.userns)?;
+        let userns = crate::podman::configured_userns(&settings)?;
         let target = match (&engine.privilege, userns) {
             (Privilege::Rootful, crate::podman::Userns::Host) => return Ok(Remap::None),
             (Privilege::Rootful, u) => Target::PodmanRootful(u),
