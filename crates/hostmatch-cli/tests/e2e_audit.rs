@@ -420,3 +420,91 @@ fn e2e_audit_keep_leaves_the_probe_image_and_nothing_else() {
     assert_eq!(v["uid"], 0);
     assert!(v["uid_map"].as_str().unwrap().contains("4294967295"), "{v}");
 }
+
+// ------------------------------------------------------------------ Podman
+
+/// Audits the Podman fixture's API service; checks that nothing is left in the fixture.
+fn audit_podman(p: &testkit::Podman) -> (i32, Value) {
+    let api = p.start_service().expect("podman system service");
+    let out = audit_cmd(&api.docker_host(), None, true).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}): {stdout}\nstderr: {}\nservice log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            api.log_text()
+        )
+    });
+    let ps = p.run_ok(["ps", "-aq"]);
+    assert!(ps.trim().is_empty(), "containers left: {ps}");
+    let images = p.run_ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        !images.contains("hostmatch-probe"),
+        "probe image left: {images}"
+    );
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn e2e_audit_rootful_podman_reports_host_root_in_podmans_terms() {
+    testkit::prereq_podman!();
+    let p = testkit::Podman::rootful(Default::default()).expect("rootful Podman");
+    let (code, v) = audit_podman(&p);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["container_root"]["uid"], 0, "{v:#}");
+    assert_eq!(
+        v["verdict"],
+        "container root is host root: whoever can reach Podman's socket can modify /etc"
+    );
+    let hint = finding(&v, "write-root-owned")["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("--userns=auto") && !hint.contains("dockerd"),
+        "{hint}"
+    );
+    assert!(
+        finding(&v, "daemon-mode")["observed"]
+            .as_str()
+            .unwrap()
+            .starts_with("Podman 4."),
+        "{v:#}"
+    );
+    assert_eq!(status(&v, "mapping-matches"), "ok", "{v:#}");
+}
+
+#[test]
+fn e2e_audit_rootless_podman_sees_the_user_as_container_root_and_no_false_findings() {
+    testkit::prereq_podman!(rootless);
+    let p = testkit::Podman::rootless(testkit::RootlessConfig::default()).expect("rootless Podman");
+    let (uid, gid) = p.host_ids();
+    let (code, v) = audit_podman(&p);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["container_root"]["uid"], uid, "{v:#}");
+    assert_eq!(v["container_root"]["gid"], gid, "{v:#}");
+    for id in [
+        "container-root",
+        "daemon-mode",
+        "write-root-owned",
+        "chown-root-owned",
+        "read-private",
+        "privileged",
+        "userns-host",
+        "mapping-matches",
+    ] {
+        assert_eq!(status(&v, id), "ok", "{id}: {v:#}");
+    }
+    let user = &p.user().unwrap().name;
+    assert!(
+        finding(&v, "daemon-mode")["observed"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("runs as {user}")),
+        "{v:#}"
+    );
+    assert!(
+        finding(&v, "mapping-matches")["observed"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("hostmatch map --rootless {user}")),
+        "{v:#}"
+    );
+}

@@ -16,7 +16,7 @@ use std::time::Duration;
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, LogsOptions, RemoveContainerOptions,
-    RemoveImageOptions, WaitContainerOptions,
+    RemoveImageOptions, TagImageOptions, WaitContainerOptions,
 };
 use bollard::{ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -33,6 +33,12 @@ pub const MIN_API: (usize, usize) = (1, 40);
 fn parse_api(s: &str) -> Option<(usize, usize)> {
     let (a, b) = s.trim().split_once('.')?;
     Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Whether an import answer names an image: `sha256:` and 64 hex digits, or the digits.
+fn is_image_id(s: &str) -> bool {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The newest Engine API bollard speaks.
@@ -303,8 +309,10 @@ impl Client {
     }
 
     /// Imports a root filesystem tarball as image `repo:tag` (`docker import`) and
-    /// returns its ID (looked up by name afterwards: Docker and Podman answer the
-    /// import itself differently).
+    /// returns its ID. The engines answer differently: Docker names the image and says
+    /// `{"status":"sha256:ID"}`; Podman 4.3 ignores the name (its handler misspells the
+    /// `repo` parameter) and says `{"status":"ID","id":"ID"}`; so the ID is taken from the
+    /// answer and the image tagged afterwards.
     pub fn import_image(&self, tar: Vec<u8>, repo: &str, tag: &str) -> Result<String> {
         let opts = CreateImageOptions {
             from_src: Some("-".into()),
@@ -316,23 +324,38 @@ impl Client {
         let stream = self.docker.create_image(Some(opts), Some(body), None);
         let imported = async move {
             let mut s = Box::pin(stream);
+            let mut id = None;
             while let Some(r) = s.next().await {
-                r?;
+                let info = r?;
+                let said = info.id.or(info.status).filter(|v| is_image_id(v));
+                id = said.or(id);
             }
-            Ok::<(), bollard::errors::Error>(())
+            Ok::<Option<String>, bollard::errors::Error>(id)
         };
-        self.call(imported, "the image import")?;
         let name = format!("{repo}:{tag}");
-        let img = self.call(self.docker.inspect_image(&name), "the imported image")?;
-        img.id.filter(|id| !id.is_empty()).ok_or_else(|| {
-            EngineError::Unexpected {
-                who: self.peer.who.clone(),
-                endpoint: self.peer.endpoint.clone(),
-                what: format!("the image {name}"),
-                detail: "no Id field (expected the Engine API's ImageInspect)".into(),
+        let id = match self.call(imported, "the image import")? {
+            Some(id) => id,
+            None => {
+                let img = self.call(self.docker.inspect_image(&name), "the imported image")?;
+                img.id.filter(|id| !id.is_empty()).ok_or_else(|| {
+                    crate::Error::from(EngineError::Unexpected {
+                        who: self.peer.who.clone(),
+                        endpoint: self.peer.endpoint.clone(),
+                        what: "the image import".into(),
+                        detail: "no image ID in its answer, and none under its name".into(),
+                    })
+                })?
             }
-            .into()
-        })
+        };
+        let tag_opts = TagImageOptions {
+            repo: Some(repo.into()),
+            tag: Some(tag.into()),
+        };
+        self.call(
+            self.docker.tag_image(&id, Some(tag_opts)),
+            "tagging the imported image",
+        )?;
+        Ok(id)
     }
 
     /// Removes an image by ID or name (a missing image is not an error).
@@ -687,6 +710,15 @@ mod tests {
         for e in [old, new, missing] {
             assert_eq!(e.lines().count(), 1);
         }
+    }
+
+    #[test]
+    fn image_ids_in_import_answers() {
+        let hex = "66373a0d77fb5b250a2395d84538dc8b9fc6ae5c3116182d11e9e83c5a6cb2d2";
+        assert!(is_image_id(hex));
+        assert!(is_image_id(&format!("sha256:{hex}")));
+        assert!(!is_image_id("Importing"));
+        assert!(!is_image_id(&hex[1..]));
     }
 
     #[test]
