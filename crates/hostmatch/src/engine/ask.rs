@@ -271,3 +271,131 @@ fn podman_settings(
     let env = ConfEnv::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())), home);
     PodmanSettings::load(root, &env)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake proc directory: processes (pid, uid, argv, socket inodes they hold) and
+    /// the listening unix sockets.
+    fn fake_proc(procs: &[(u32, u32, &str, &[u64])], sockets: &[(u64, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let mut net = "Num       RefCount Protocol Flags    Type St Inode Path\n".to_string();
+        for (inode, path) in sockets {
+            net.push_str(&format!(
+                "0000000000000000: 00000002 00000000 00010000 0001 01 {inode} {path}\n"
+            ));
+        }
+        std::fs::create_dir_all(d.path().join("net")).unwrap();
+        std::fs::write(d.path().join("net/unix"), net).unwrap();
+        for (pid, uid, argv, held) in procs {
+            let p = d.path().join(pid.to_string());
+            std::fs::create_dir_all(p.join("fd")).unwrap();
+            std::fs::write(p.join("cmdline"), argv.replace(' ', "\0")).unwrap();
+            std::fs::write(
+                p.join("status"),
+                format!("Uid:\t{uid}\t{uid}\t{uid}\t{uid}\n"),
+            )
+            .unwrap();
+            for (i, inode) in held.iter().enumerate() {
+                std::os::unix::fs::symlink(
+                    format!("socket:[{inode}]"),
+                    p.join("fd").join((i + 3).to_string()),
+                )
+                .unwrap();
+            }
+        }
+        d
+    }
+
+    fn info(root_dir: &str) -> DaemonInfo {
+        DaemonInfo {
+            root_dir: root_dir.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn socket_activated_dockerd_is_found_by_the_socket_it_holds() {
+        // The stock unit: `dockerd -H fd://`; systemd (pid 1) holds the socket too.
+        let d = fake_proc(
+            &[
+                (1, 0, "/sbin/init", &[4242]),
+                (
+                    700,
+                    0,
+                    "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock",
+                    &[4242],
+                ),
+                (
+                    800,
+                    0,
+                    "/usr/bin/dockerd -H unix:///tmp/other.sock",
+                    &[5555],
+                ),
+            ],
+            &[(4242, "/run/docker.sock"), (5555, "/tmp/other.sock")],
+        );
+        let root = Sysroot::default().with_proc(d.path());
+        let s = find_server(
+            &root,
+            Path::new("/var/run/docker.sock"),
+            EngineKind::Docker,
+            &info("/var/lib/docker"),
+        )
+        .expect("the socket-activated dockerd");
+        assert_eq!((s.pid, s.found_by), (700, "holds the socket"));
+        let s = find_server(
+            &root,
+            Path::new("/tmp/other.sock"),
+            EngineKind::Docker,
+            &info("/x"),
+        )
+        .unwrap();
+        assert_eq!(s.pid, 800);
+    }
+
+    #[test]
+    fn without_readable_fds_the_command_line_and_data_root_decide() {
+        let d = fake_proc(
+            &[
+                (700, 0, "dockerd -H fd://", &[]),
+                (800, 0, "dockerd --data-root /srv/d2", &[]),
+                (
+                    900,
+                    1000,
+                    "podman system service --time=0 unix:///run/user/1000/p.sock",
+                    &[],
+                ),
+            ],
+            &[],
+        );
+        let root = Sysroot::default().with_proc(d.path());
+        // fd:// listens on systemd's /run/docker.sock; no -H on the default socket: both
+        // match /var/run/docker.sock, and the data root tells them apart.
+        let s = find_server(
+            &root,
+            Path::new("/var/run/docker.sock"),
+            EngineKind::Docker,
+            &info("/srv/d2/100000.100000"),
+        )
+        .unwrap();
+        assert_eq!((s.pid, s.found_by), (800, "command line and data root"));
+        let s = find_server(
+            &root,
+            Path::new("/run/user/1000/p.sock"),
+            EngineKind::Podman,
+            &info("/x"),
+        )
+        .unwrap();
+        assert_eq!((s.pid, s.uid, s.found_by), (900, 1000, "command line"));
+        let p = privilege(
+            &root,
+            EngineKind::Podman,
+            &info("/x"),
+            Some(&s),
+            Path::new("/nonexistent"),
+        );
+        assert!(matches!(p, Privilege::Rootless { uid: 1000, .. }), "{p:?}");
+    }
+}
