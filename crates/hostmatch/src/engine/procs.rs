@@ -25,7 +25,7 @@ pub struct Process {
 }
 
 impl Process {
-    /// The file name of argv[0] (`dockerd`, `podman`).
+    /// The file name of `argv[0]` (`dockerd`, `podman`).
     pub fn program(&self) -> &str {
         self.argv
             .first()

@@ -103,33 +103,59 @@ pub fn maps_of_spec(root: &Sysroot, spec: &str, rules: Option<RuleSet>) -> Resul
     Ok((p.uid_map, p.gid_map))
 }
 
+/// A remapping and the rules that gave it (for the mount's description).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    pub remap: Remap,
+    /// `docker-up-to-27 (Docker 20.10.24)`, `podman-rootless (rootless Podman 4.3.1)`.
+    pub rules: String,
+}
+
+fn learned(remap: Remap, rules: Option<RuleSet>, why: &str) -> Learned {
+    let names = match rules {
+        Some(r) => r.name().to_string(),
+        None => "docker-up-to-27 and docker-28-and-later, which agree here".to_string(),
+    };
+    Learned {
+        remap,
+        rules: format!("{names} ({why})"),
+    }
+}
+
 /// Learns the remapping of the engine serving the client (or of `spec`, by the
 /// running engine's rules when it answers, else the installed Docker package's).
 pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
-    learn_remap_with(root, spec, None)
+    learn(root, spec, None).map(|l| l.remap)
 }
 
-/// Like [`learn_remap`], with the rules of `engine` (`--engine`) for `spec`.
-pub fn learn_remap_with(
-    root: &Sysroot,
-    spec: Option<&str>,
-    engine: Option<EngineChoice>,
-) -> Result<Remap> {
+/// Like [`learn_remap`], with the rules of `engine` (`--engine`) for `spec`, and says
+/// which rules it applied.
+pub fn learn(root: &Sysroot, spec: Option<&str>, engine: Option<EngineChoice>) -> Result<Learned> {
     if let (Some(spec), Some(choice)) = (spec, engine) {
-        let (u, g) = maps_of_spec(root, spec, Some(choice.docker_rules()?))?;
-        return Ok(remap_or_none(u, g));
+        let rules = choice.docker_rules()?;
+        let (u, g) = maps_of_spec(root, spec, Some(rules))?;
+        return Ok(learned(remap_or_none(u, g), Some(rules), "--engine"));
     }
     ask_engine(root, spec)
 }
 
+/// `spec`'s remapping by the installed Docker package's rules (or, without one, by
+/// Docker's rule sets where they agree).
+fn by_package(root: &Sysroot, spec: &str, no_engine: &str) -> Result<Learned> {
+    let installed = crate::engine::installed_docker(root);
+    let rules = installed.as_ref().map(|(_, v)| RuleSet::for_docker(*v));
+    let (u, g) = maps_of_spec(root, spec, rules)?;
+    let why = match installed {
+        Some((pkg, v)) => format!("the installed package {pkg} {v}; {no_engine}"),
+        None => no_engine.to_string(),
+    };
+    Ok(learned(remap_or_none(u, g), rules, &why))
+}
+
 #[cfg(not(feature = "engine"))]
-fn ask_engine(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
+fn ask_engine(root: &Sysroot, spec: Option<&str>) -> Result<Learned> {
     match spec {
-        Some(spec) => {
-            let rules = crate::engine::installed_docker(root).map(|(_, v)| RuleSet::for_docker(v));
-            let (u, g) = maps_of_spec(root, spec, rules)?;
-            Ok(remap_or_none(u, g))
-        }
+        Some(spec) => by_package(root, spec, "no engine asked"),
         None => Err(Error::Unsupported(
             "this build cannot ask the engine (no `engine` feature); pass --remap SPEC".into(),
         )),
@@ -137,19 +163,16 @@ fn ask_engine(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
 }
 
 #[cfg(feature = "engine")]
-fn ask_engine(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
+fn ask_engine(root: &Sysroot, spec: Option<&str>) -> Result<Learned> {
     use crate::engine::endpoint::ClientEnv;
     let asked = crate::engine::ask::ask(root, &ClientEnv::from_process(), ASK_TIMEOUT);
     let engine = match (asked, spec) {
         (Ok(a), _) => a.engine,
-        (Err(_), Some(spec)) => {
-            let rules = crate::engine::installed_docker(root).map(|(_, v)| RuleSet::for_docker(v));
-            let (u, g) = maps_of_spec(root, spec, rules)?;
-            return Ok(remap_or_none(u, g));
-        }
+        (Err(e), Some(spec)) => return by_package(root, spec, &format!("no engine answered: {e}")),
         (Err(e), None) => return Err(e),
     };
-    remap_of_engine(root, &engine, spec)
+    let remap = remap_of_engine(root, &engine, spec)?;
+    Ok(learned(remap, Some(engine.rules()), &engine.label()))
 }
 
 /// The remapping of an engine that answered (for `spec`, or its own setting).

@@ -511,14 +511,14 @@ impl MappingRequest {
                 engine,
             } => {
                 let owner = source_owner(src)?;
-                let how_remap = docker::learn_remap_with(root, remap.as_deref(), *engine)?;
-                let host = how_remap.host_ids(*user)?;
-                let mapping = docker::plan(owner, *user, &how_remap)?;
+                let learned = docker::learn(root, remap.as_deref(), *engine)?;
+                let host = learned.remap.host_ids(*user)?;
+                let mapping = docker::plan(owner, *user, &learned.remap)?;
                 Ok((
                     mapping,
                     format!(
-                        "--for-docker container user {}:{} = host {}:{} (owner {}:{})",
-                        user.0, user.1, host.0, host.1, owner.0, owner.1
+                        "--for-docker container user {}:{} = host {}:{} (owner {}:{}; rules {})",
+                        user.0, user.1, host.0, host.1, owner.0, owner.1, learned.rules
                     ),
                 ))
             }
