@@ -103,7 +103,7 @@ pub enum Command {
     Group(GroupCommand),
     /// Prove what a container can do to the host: run real probe containers and report.
     #[command(
-        after_help = "Needs the Docker daemon (DOCKER_HOST or /var/run/docker.sock); run as root so that the scratch files are root-owned.\nBuilds image hostmatch-probe:<version> from this binary (no registry) and removes it unless --keep.\n\nExamples:\n  hostmatch audit\n  DOCKER_HOST=unix:///run/other.sock hostmatch audit --json"
+        after_help = "Needs a running engine: Docker or Podman (DOCKER_HOST, DOCKER_CONTEXT, /var/run/docker.sock, Podman's socket), over its API; no docker CLI. Run as root so that the scratch files are root-owned.\nBuilds image hostmatch-probe:<version> from this binary (no registry) and removes it unless --keep.\n\nExamples:\n  hostmatch audit\n  DOCKER_HOST=unix:///run/user/1000/podman/podman.sock hostmatch audit --json"
     )]
     Audit(AuditArgs),
     /// Internal: the probe that runs inside an audit container.
