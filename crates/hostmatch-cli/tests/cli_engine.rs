@@ -218,8 +218,18 @@ fn rootful_podman_follows_its_settings_or_the_options() {
         "etc/containers/containers.conf",
         "[containers]\nuserns = \"auto:size=200\"\n",
     );
+    // Podman 4.3 takes only the mode from containers.conf: the size is the image's, at least
+    // auto-userns-min-size (1024 by default), which is what hostmatch predicts, saying so.
     let v = podman_json(&s, &["--engine", "podman"]);
-    assert_eq!(triples(&v["gid_map"]), [(0, 3_000_000, 200)]);
+    assert_eq!(triples(&v["gid_map"]), [(0, 3_000_000, 1024)]);
+    assert_eq!(
+        triples(&v["uid_map"]),
+        [(0, 1_000_000, 1000), (1000, 2_000_000, 24)]
+    );
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains("at least 1024"),
+        "{v}"
+    );
     s.run(&["map", "--engine", "podman", "--keep-id"])
         .assert_one_line_error(2, "only supported in rootless mode");
 }

@@ -102,20 +102,7 @@ fn e2e_doctor_explains_the_remap_as_a_real_container_gets_it() {
         ..Default::default()
     })
     .expect("private dockerd with userns-remap");
-    d.import(testkit::images::busybox_rootfs_tar().unwrap(), "busybox");
-    let real = d.run_ok([
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
-    ]);
-    let (ru, rg) = real.split_once("--\n").unwrap();
-    let (ru, rg) = (
-        hostmatch::ids::IdMap::parse(ru).unwrap(),
-        hostmatch::ids::IdMap::parse(rg).unwrap(),
-    );
+    let (ru, rg) = layouts::dockerd_container_maps(&d);
     let v = doctor_json(d.host(), &[]);
     let text = summary(&v, "remap-explained");
     let want = [

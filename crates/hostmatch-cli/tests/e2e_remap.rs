@@ -119,25 +119,7 @@ fn start(spec: &str, driver: StorageDriver, etc: Option<&EtcCopy>) -> testkit::R
 }
 
 fn container_maps(d: &Dockerd) -> (IdMap, IdMap) {
-    d.import(
-        testkit::images::busybox_rootfs_tar().expect("busybox image"),
-        "busybox",
-    );
-    let out = d.run_ok([
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
-    ]);
-    let (u, g) = out
-        .split_once("--\n")
-        .unwrap_or_else(|| panic!("unexpected container output: {out}"));
-    (
-        IdMap::parse(u).expect("kernel uid_map"),
-        IdMap::parse(g).expect("kernel gid_map"),
-    )
+    layouts::dockerd_container_maps(d)
 }
 
 /// Like [`real_maps`]; with `etc`, dockerd sees that copy as its /etc.

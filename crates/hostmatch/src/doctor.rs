@@ -720,16 +720,12 @@ mod tests {
 
     #[test]
     fn the_remap_is_explained_in_one_paragraph() {
-        let i = Inputs {
-            accounts: crate::accounts::Accounts {
-                passwd: crate::accounts::PasswdFile::parse("alice:x:1000:1000::/h:/bin/sh\n"),
-                group: crate::accounts::GroupFile::parse("alice:x:1000:\n"),
-            },
-            subuid: "bob:1:1\nalice:100000:65536\n".into(),
-            subgid: "alice:200000:65536\n".into(),
-            subuid_path: "/etc/subuid".into(),
-            subgid_path: "/etc/subgid".into(),
-        };
+        let i = Inputs::from_texts(
+            "alice:x:1000:1000::/h:/bin/sh\n",
+            "alice:x:1000:\n",
+            "bob:1:1\nalice:100000:65536\n",
+            "alice:200000:65536\n",
+        );
         let p = remap::predict_from_with(&i, "alice", RuleSet::DockerFrom28).unwrap();
         let mut f = facts();
         f.rules = rules(RuleSet::DockerFrom28);

@@ -563,22 +563,20 @@ pub fn predict_rootful(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{Accounts, GroupFile, PasswdFile};
     use crate::remap::triples;
 
+    const KEEP_ID: Userns = Userns::KeepId {
+        uid: None,
+        gid: None,
+    };
+
     fn inputs(subuid: &str, subgid: &str) -> Inputs {
-        Inputs {
-            accounts: Accounts {
-                passwd: PasswdFile::parse(
-                    "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\nbob:x:1001:1001::/h:/bin/sh\n",
-                ),
-                group: GroupFile::parse("root:x:0:\nalice:x:1000:\nbob:x:1001:\n"),
-            },
-            subuid: subuid.into(),
-            subgid: subgid.into(),
-            subuid_path: "/etc/subuid".into(),
-            subgid_path: "/etc/subgid".into(),
-        }
+        Inputs::from_texts(
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\nbob:x:1001:1001::/h:/bin/sh\n",
+            "root:x:0:\nalice:x:1000:\nbob:x:1001:\n",
+            subuid,
+            subgid,
+        )
     }
 
     fn rootless(i: &Inputs, mode: Userns) -> Result<Prediction> {
@@ -645,14 +643,7 @@ mod tests {
         assert_eq!(triples(&p.uid_map), vec![(0, 1000, 1)]);
         assert_eq!(triples(&p.gid_map), vec![(0, 1000, 1)]);
         assert_eq!(p.warnings.len(), 1);
-        assert!(rootless(
-            &i,
-            Userns::KeepId {
-                uid: None,
-                gid: None
-            }
-        )
-        .is_err());
+        assert!(rootless(&i, KEEP_ID).is_err());
     }
 
     #[test]
@@ -732,15 +723,7 @@ mod tests {
             predict_rootful(&i, Userns::Host, &s).unwrap().uid_map,
             IdMap::identity()
         );
-        assert!(predict_rootful(
-            &i,
-            Userns::KeepId {
-                uid: None,
-                gid: None
-            },
-            &s
-        )
-        .is_err());
+        assert!(predict_rootful(&i, KEEP_ID, &s).is_err());
     }
 
     #[test]

@@ -104,6 +104,20 @@ impl Inputs {
         })
     }
 
+    /// Inputs from the files' texts (paths named as on a host: `/etc/subuid`, `/etc/subgid`).
+    pub fn from_texts(passwd: &str, group: &str, subuid: &str, subgid: &str) -> Self {
+        Inputs {
+            accounts: Accounts {
+                passwd: crate::accounts::PasswdFile::parse(passwd),
+                group: crate::accounts::GroupFile::parse(group),
+            },
+            subuid: subuid.into(),
+            subgid: subgid.into(),
+            subuid_path: "/etc/subuid".into(),
+            subgid_path: "/etc/subgid".into(),
+        }
+    }
+
     /// A file's text and path.
     pub fn text(&self, kind: Kind) -> (&str, &Path) {
         match kind {
@@ -681,21 +695,14 @@ pub const FILES: [&str; 4] = [paths::PASSWD, paths::GROUP, paths::SUBUID, paths:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{GroupFile, PasswdFile};
 
     fn inputs(subuid: &str, subgid: &str) -> Inputs {
-        Inputs {
-            accounts: Accounts {
-                passwd: PasswdFile::parse(
-                    "root:x:0:0::/root:/bin/sh\nagent:x:999:999::/:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\nsolo:x:1500:1500::/h:/bin/sh\n",
-                ),
-                group: GroupFile::parse("root:x:0:\nagent:x:999:\nalice:x:1000:\ndocker:x:982:\n"),
-            },
-            subuid: subuid.into(),
-            subgid: subgid.into(),
-            subuid_path: "/etc/subuid".into(),
-            subgid_path: "/etc/subgid".into(),
-        }
+        Inputs::from_texts(
+            "root:x:0:0::/root:/bin/sh\nagent:x:999:999::/:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\nsolo:x:1500:1500::/h:/bin/sh\n",
+            "root:x:0:\nagent:x:999:\nalice:x:1000:\ndocker:x:982:\n",
+            subuid,
+            subgid,
+        )
     }
 
     fn map(m: &IdMap) -> Vec<(Id, Id, u32)> {

@@ -261,3 +261,26 @@ pub fn default_layout(name: &str) -> DefaultLayout {
         other => panic!("no default layout {other}"),
     }
 }
+
+/// The maps a busybox container of `d` gets (imports busybox as `busybox`).
+pub fn dockerd_container_maps(
+    d: &testkit::Dockerd,
+) -> (hostmatch::ids::IdMap, hostmatch::ids::IdMap) {
+    d.import(
+        testkit::images::busybox_rootfs_tar().expect("busybox image"),
+        "busybox",
+    );
+    let out = d.run_ok([
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
+    ]);
+    let (u, g) = out
+        .split_once("--\n")
+        .unwrap_or_else(|| panic!("unexpected container output: {out}"));
+    let parse = |m: &str| hostmatch::ids::IdMap::parse(m).expect("a kernel id map");
+    (parse(u), parse(g))
+}
