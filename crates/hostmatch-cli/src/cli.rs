@@ -9,7 +9,10 @@ Exit status:
   0  success; every check passed
   1  the command ran and found a problem (a failed check, an unmapped id)
   2  bad input: usage, a malformed file (named FILE:LINE), an unknown user, an id out of range
-  3  the system refused: permission, I/O, missing kernel or daemon support";
+  3  the system refused: permission, a read-only file system, a full disk, I/O, missing kernel or
+     daemon support; an edit of several files interrupted (run `hostmatch repair`)
+  4  busy: another program (useradd, usermod, groupadd, another hostmatch) holds the lock of a
+     file to edit or changed it meanwhile; nothing was written: try again";
 
 /// Make files written by containers belong to the right people.
 #[derive(Debug, Parser)]
@@ -147,6 +150,13 @@ docker run -v ws:/work IMAGE\n\n\
 Volume options: source=DIR (required, below an --allow dir), and one of owner-as=UID[:GID], \
 map=SPEC[,SPEC...], for-docker=UID[:GID] (with optional remap=SPEC).")]
     VolumePlugin(VolumePluginArgs),
+    /// Finish an edit of system files that was interrupted, and remove hostmatch's dead temp files.
+    #[command(
+        after_help = "Every edit of several files (docker enable, group link, subid add) is one change: if \
+it is killed while it replaces the files, the next edit finishes it, or this command does.\n\n\
+Examples:\n  hostmatch repair\n  hostmatch repair --root /srv/image-root --json"
+    )]
+    Repair,
     /// Write man pages for hostmatch and every subcommand into DIR.
     #[command(
         after_help = "Example:\n  hostmatch man target/man && man -l target/man/hostmatch.1"

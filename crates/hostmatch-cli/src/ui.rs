@@ -72,18 +72,35 @@ pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints an error once, on one line, on stderr.
-pub fn print_error(err: &anyhow::Error) {
-    // The library's errors carry their file:line and cause in their own text;
-    // anyhow contexts are joined on one line.
-    let msg = format!("{err:#}").replace('\n', " ");
-    eprintln!("hostmatch: error: {msg}");
+/// The error's text: each cause once (a cause already in the text before it
+/// is not repeated), on one line, with control characters escaped.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    hostmatch::escape::line(msg.as_bytes()).into_owned()
 }
 
-/// Exit code for an error: 2 for bad input, 3 for system failures.
+/// Prints an error once, on one line, on stderr.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("hostmatch: error: {}", error_line(err));
+}
+
+/// Exit code for an error: 2 for bad input, 4 for a lock held or a file
+/// changed by another program meanwhile (nothing written), 3 for other
+/// system failures.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     match err.downcast_ref::<hostmatch::Error>() {
         Some(e) if e.is_bad_input() => 2,
+        Some(e) if e.is_busy() => 4,
         _ => 3,
     }
 }
@@ -104,29 +121,38 @@ impl From<Outcome> for ExitCode {
     }
 }
 
-/// Applies a plan of file edits, or with `dry_run` prints its diff. Before
-/// writing, every file is checked for write access so that a refused write
-/// leaves every file as it was.
-pub fn commit_plan(
-    plan: &hostmatch::fsedit::Plan,
+/// Runs one edit of system files ([`hostmatch::fsedit::edit`]): with
+/// `dry_run`, plans and prints the diff (unless `--json`); else takes the
+/// locks of `files`, plans under them and writes every file as one change.
+pub fn edit<T>(
+    ctx: &Context,
+    files: &[&str],
     dry_run: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    if dry_run {
-        if !json {
-            print!("{}", plan.diff());
-        }
-        return Ok(());
+    plan: impl FnOnce() -> hostmatch::Result<(hostmatch::fsedit::Plan, T)>,
+) -> anyhow::Result<(hostmatch::fsedit::Plan, T)> {
+    use hostmatch::fsedit::{self, Apply};
+    let apply = if dry_run { Apply::DryRun } else { Apply::Write };
+    let (p, t) = fsedit::edit(&ctx.root, files, apply, plan)?;
+    if dry_run && !ctx.json {
+        print!("{}", p.diff());
     }
-    for e in &plan.edits {
-        if !hostmatch::sys::can_write(&e.path) {
-            return Err(hostmatch::Error::Permission(format!(
-                "{}: permission denied: editing system files needs root (or --root DIR on a tree you own)",
-                e.path.display()
-            ))
-            .into());
-        }
+    Ok((p, t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_named_once_and_control_characters_are_escaped() {
+        let io = std::io::Error::from_raw_os_error(libc_erofs());
+        let e: anyhow::Error = hostmatch::Error::io("/etc/sub\x1b[2Juid", io).into();
+        let line = error_line(&e.context("editing"));
+        assert_eq!(line.matches("Read-only file system").count(), 1, "{line}");
+        assert!(!line.contains('\x1b'), "{line}");
     }
-    plan.apply()?;
-    Ok(())
+
+    fn libc_erofs() -> i32 {
+        30
+    }
 }

@@ -1,24 +1,30 @@
-//! `/etc/passwd` and `/etc/group` models, lossless (see [`crate::linefile`]).
+//! The account files, `/etc/passwd`, `/etc/group`, `/etc/shadow` and
+//! `/etc/gshadow`: one lossless model (see [`crate::linefile`]) used by every
+//! writer. Fields are bytes: a name or GECOS that is not UTF-8 is kept byte
+//! for byte.
 
 use crate::ids::Id;
-use crate::linefile::{id_field, split_fields, LineFile, Record};
+use crate::linefile::{
+    id_field, list_field, nis_or_comment, render_fields, render_list, split_fields, Field,
+    LineFile, Record,
+};
 use crate::sysroot::{paths, Sysroot};
 use crate::{Error, Result};
 
 /// A line of /etc/passwd.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswdEntry {
-    pub name: String,
-    pub passwd: String,
+    pub name: Field,
+    pub passwd: Field,
     pub uid: Id,
     pub gid: Id,
-    pub gecos: String,
-    pub home: String,
-    pub shell: String,
+    pub gecos: Field,
+    pub home: Field,
+    pub shell: Field,
 }
 
 impl Record for PasswdEntry {
-    fn parse_line(line: &str) -> std::result::Result<Self, String> {
+    fn parse_line(line: &[u8]) -> std::result::Result<Self, String> {
         let f = split_fields::<7>(line)?;
         if f[0].is_empty() {
             return Err("empty user name".into());
@@ -34,30 +40,38 @@ impl Record for PasswdEntry {
         })
     }
 
-    fn render(&self) -> String {
-        format!(
-            "{}:{}:{}:{}:{}:{}:{}",
-            self.name, self.passwd, self.uid, self.gid, self.gecos, self.home, self.shell
-        )
+    fn render_into(&self, out: &mut Vec<u8>) {
+        let (uid, gid) = (self.uid.to_string(), self.gid.to_string());
+        render_fields(
+            out,
+            &[
+                &self.name,
+                &self.passwd,
+                uid.as_bytes(),
+                gid.as_bytes(),
+                &self.gecos,
+                &self.home,
+                &self.shell,
+            ],
+        );
     }
 
-    fn passthrough(line: &str) -> bool {
-        let t = line.trim_start();
-        t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-')
+    fn passthrough(line: &[u8]) -> bool {
+        nis_or_comment(line)
     }
 }
 
 /// A line of /etc/group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupEntry {
-    pub name: String,
-    pub passwd: String,
+    pub name: Field,
+    pub passwd: Field,
     pub gid: Id,
-    pub members: Vec<String>,
+    pub members: Vec<Field>,
 }
 
 impl Record for GroupEntry {
-    fn parse_line(line: &str) -> std::result::Result<Self, String> {
+    fn parse_line(line: &[u8]) -> std::result::Result<Self, String> {
         let f = split_fields::<4>(line)?;
         if f[0].is_empty() {
             return Err("empty group name".into());
@@ -66,32 +80,108 @@ impl Record for GroupEntry {
             name: f[0].into(),
             passwd: f[1].into(),
             gid: id_field(f[2], "gid")?,
-            members: parse_members(f[3]),
+            members: list_field(f[3]),
         })
     }
 
-    fn render(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.name,
-            self.passwd,
-            self.gid,
-            self.members.join(",")
-        )
+    fn render_into(&self, out: &mut Vec<u8>) {
+        let gid = self.gid.to_string();
+        render_fields(out, &[&self.name, &self.passwd, gid.as_bytes(), b""]);
+        render_list(out, &self.members);
     }
 
-    fn passthrough(line: &str) -> bool {
-        let t = line.trim_start();
-        t.is_empty() || t.starts_with('#') || t.starts_with('+') || t.starts_with('-')
+    fn passthrough(line: &[u8]) -> bool {
+        nis_or_comment(line)
     }
 }
 
-/// A comma-separated member list (group and gshadow files).
-pub fn parse_members(field: &str) -> Vec<String> {
-    if field.is_empty() {
-        Vec::new()
-    } else {
-        field.split(',').map(String::from).collect()
+/// A line of /etc/shadow: the name, the password hash, and the seven aging
+/// fields kept as they are (`lastchg:min:max:warn:inactive:expire:reserved`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowEntry {
+    pub name: Field,
+    pub passwd: Field,
+    pub aging: Field,
+}
+
+impl ShadowEntry {
+    /// A locked entry for a new account: no password can match `!`.
+    pub fn locked(name: impl Into<Field>) -> Self {
+        ShadowEntry {
+            name: name.into(),
+            passwd: "!".into(),
+            aging: "::::::".into(),
+        }
+    }
+}
+
+impl Record for ShadowEntry {
+    fn parse_line(line: &[u8]) -> std::result::Result<Self, String> {
+        let f = split_fields::<9>(line)?;
+        if f[0].is_empty() {
+            return Err("empty user name".into());
+        }
+        let aging_start = f[0].len() + f[1].len() + 2;
+        Ok(ShadowEntry {
+            name: f[0].into(),
+            passwd: f[1].into(),
+            aging: line[aging_start..].into(),
+        })
+    }
+
+    fn render_into(&self, out: &mut Vec<u8>) {
+        render_fields(out, &[&self.name, &self.passwd, &self.aging]);
+    }
+
+    fn passthrough(line: &[u8]) -> bool {
+        nis_or_comment(line)
+    }
+}
+
+/// A line of /etc/gshadow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GshadowEntry {
+    pub name: Field,
+    pub passwd: Field,
+    pub admins: Vec<Field>,
+    pub members: Vec<Field>,
+}
+
+impl GshadowEntry {
+    /// A locked entry for a new group, with these members.
+    pub fn locked(name: impl Into<Field>, members: Vec<Field>) -> Self {
+        GshadowEntry {
+            name: name.into(),
+            passwd: "!".into(),
+            admins: Vec::new(),
+            members,
+        }
+    }
+}
+
+impl Record for GshadowEntry {
+    fn parse_line(line: &[u8]) -> std::result::Result<Self, String> {
+        let f = split_fields::<4>(line)?;
+        if f[0].is_empty() {
+            return Err("empty group name".into());
+        }
+        Ok(GshadowEntry {
+            name: f[0].into(),
+            passwd: f[1].into(),
+            admins: list_field(f[2]),
+            members: list_field(f[3]),
+        })
+    }
+
+    fn render_into(&self, out: &mut Vec<u8>) {
+        render_fields(out, &[&self.name, &self.passwd, b""]);
+        render_list(out, &self.admins);
+        out.push(b':');
+        render_list(out, &self.members);
+    }
+
+    fn passthrough(line: &[u8]) -> bool {
+        nis_or_comment(line)
     }
 }
 
@@ -99,6 +189,42 @@ pub fn parse_members(field: &str) -> Vec<String> {
 pub type PasswdFile = LineFile<PasswdEntry>;
 /// /etc/group.
 pub type GroupFile = LineFile<GroupEntry>;
+/// /etc/shadow.
+pub type ShadowFile = LineFile<ShadowEntry>;
+/// /etc/gshadow.
+pub type GshadowFile = LineFile<GshadowEntry>;
+
+/// Adds a locked shadow entry for `name` unless the file has one; returns
+/// whether it added one.
+pub fn add_locked_shadow(file: &mut ShadowFile, name: &Field) -> bool {
+    if file.find(|e| e.name == *name).is_some() {
+        return false;
+    }
+    file.push(ShadowEntry::locked(name.clone()));
+    true
+}
+
+/// Adds `members` to group `name` in gshadow (a locked entry when the group
+/// has none); returns whether anything changed.
+pub fn add_gshadow_members(file: &mut GshadowFile, name: &Field, members: &[Field]) -> bool {
+    if file.find(|e| e.name == *name).is_none() {
+        file.push(GshadowEntry::locked(name.clone(), members.to_vec()));
+        return true;
+    }
+    let mut changed = false;
+    file.update(
+        |e| e.name == *name,
+        |e| {
+            for m in members {
+                if !e.members.contains(m) {
+                    e.members.push(m.clone());
+                    changed = true;
+                }
+            }
+        },
+    );
+    changed
+}
 
 /// A user named by name or by numeric id, as users type it.
 pub fn find_user<'a>(passwd: &'a PasswdFile, who: &str) -> Option<&'a PasswdEntry> {
@@ -128,36 +254,38 @@ impl Accounts {
     /// and never match).
     pub fn load(root: &Sysroot) -> Result<Self> {
         Ok(Accounts {
-            passwd: PasswdFile::parse(&root.read_opt(paths::PASSWD)?.unwrap_or_default()),
-            group: GroupFile::parse(&root.read_opt(paths::GROUP)?.unwrap_or_default()),
+            passwd: PasswdFile::parse(root.read_bytes_opt(paths::PASSWD)?.unwrap_or_default()),
+            group: GroupFile::parse(root.read_bytes_opt(paths::GROUP)?.unwrap_or_default()),
         })
     }
 
     /// A user by name or uid, or [`Error::UnknownUser`].
     pub fn user(&self, who: &str) -> Result<&PasswdEntry> {
-        find_user(&self.passwd, who).ok_or_else(|| Error::UnknownUser(who.to_string()))
+        find_user(&self.passwd, who)
+            .ok_or_else(|| Error::UnknownUser(crate::escape::line(who.as_bytes()).into()))
     }
 
     /// A group by name or gid, or [`Error::UnknownGroup`].
     pub fn group(&self, which: &str) -> Result<&GroupEntry> {
-        find_group(&self.group, which).ok_or_else(|| Error::UnknownGroup(which.to_string()))
+        find_group(&self.group, which)
+            .ok_or_else(|| Error::UnknownGroup(crate::escape::line(which.as_bytes()).into()))
     }
 
     /// Names of users with this uid.
-    pub fn users_with_uid(&self, uid: Id) -> Vec<&str> {
+    pub fn users_with_uid(&self, uid: Id) -> Vec<&Field> {
         self.passwd
             .records()
             .filter(|(_, u)| u.uid == uid)
-            .map(|(_, u)| u.name.as_str())
+            .map(|(_, u)| &u.name)
             .collect()
     }
 
     /// Names of groups with this gid.
-    pub fn groups_with_gid(&self, gid: Id) -> Vec<&str> {
+    pub fn groups_with_gid(&self, gid: Id) -> Vec<&Field> {
         self.group
             .records()
             .filter(|(_, g)| g.gid == gid)
-            .map(|(_, g)| g.name.as_str())
+            .map(|(_, g)| &g.name)
             .collect()
     }
 }
@@ -182,6 +310,7 @@ pub fn pick_system_ids(acc: &Accounts) -> Result<(Id, Id)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::linefile::as_text;
     use proptest::prelude::*;
 
     const PASSWD: &str = "# comment kept\nroot:x:0:0:root:/root:/bin/bash\n+@nis::::::\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\nbroken line\nbig:x:4294967295:4294967295::/:/bin/sh\n";
@@ -189,7 +318,7 @@ mod tests {
     #[test]
     fn passwd_round_trips_byte_for_byte() {
         let f = PasswdFile::parse(PASSWD);
-        assert_eq!(f.render(), PASSWD);
+        assert_eq!(as_text(f.render()), PASSWD);
         assert_eq!(f.records().count(), 3);
         assert_eq!(f.invalid_lines().next().unwrap().0, 5);
     }
@@ -204,7 +333,7 @@ mod tests {
     fn update_rewrites_only_the_changed_line() {
         let mut f = PasswdFile::parse(PASSWD);
         assert_eq!(f.update(|u| u.name == "www-data", |u| u.uid = 1033), 1);
-        let out = f.render();
+        let out = as_text(f.render());
         assert!(out.contains("www-data:x:1033:33:"));
         assert!(
             out.contains("# comment kept\n")
@@ -225,22 +354,74 @@ mod tests {
     fn group_members_round_trip() {
         let text = "sudo:x:27:alice,bob\nempty:x:100:\n";
         let mut g = GroupFile::parse(text);
-        assert_eq!(g.render(), text);
+        assert_eq!(as_text(g.render()), text);
         g.update(|g| g.name == "empty", |g| g.members.push("carol".into()));
-        assert_eq!(g.render(), "sudo:x:27:alice,bob\nempty:x:100:carol\n");
+        assert_eq!(
+            as_text(g.render()),
+            "sudo:x:27:alice,bob\nempty:x:100:carol\n"
+        );
     }
 
     #[test]
     fn appending_to_a_file_without_final_newline_adds_one() {
         let mut g = GroupFile::parse("a:x:1:");
-        assert_eq!(g.render(), "a:x:1:");
+        assert_eq!(as_text(g.render()), "a:x:1:");
         g.push(GroupEntry {
             name: "b".into(),
             passwd: "x".into(),
             gid: 2,
             members: vec![],
         });
-        assert_eq!(g.render(), "a:x:1:\nb:x:2:\n");
+        assert_eq!(as_text(g.render()), "a:x:1:\nb:x:2:\n");
+    }
+
+    #[test]
+    fn latin1_gecos_is_kept_byte_for_byte() {
+        let bytes: &[u8] =
+            b"jose:x:1000:1000:Jos\xe9 Garc\xeda:/home/jose:/bin/sh\nroot:x:0:0::/root:/bin/sh\n";
+        let mut f = PasswdFile::parse(bytes);
+        assert_eq!(f.records().count(), 2);
+        let jose = find_user(&f, "jose").unwrap();
+        assert_eq!(jose.gecos.as_bytes(), b"Jos\xe9 Garc\xeda");
+        assert_eq!(jose.gecos.to_string(), "Jos\\xe9 Garc\\xeda");
+        f.update(|u| u.name == "jose", |u| u.uid = 1001);
+        assert_eq!(
+            f.render(),
+            b"jose:x:1001:1000:Jos\xe9 Garc\xeda:/home/jose:/bin/sh\nroot:x:0:0::/root:/bin/sh\n"
+        );
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_keeps_the_original_bytes() {
+        let mut f = PasswdFile::parse("a:x:007:7::/:/bin/sh\n");
+        f.update(|u| u.name == "a", |u| u.uid = 7);
+        assert_eq!(as_text(f.render()), "a:x:007:7::/:/bin/sh\n");
+    }
+
+    #[test]
+    fn shadow_and_gshadow_round_trip_and_take_new_entries() {
+        let sh = "root:$y$j9T$abc:19000:0:99999:7:::\n# note\nbad line\n";
+        let mut f = ShadowFile::parse(sh);
+        assert_eq!(as_text(f.render()), sh);
+        assert_eq!(f.records().next().unwrap().1.aging, "19000:0:99999:7:::");
+        assert!(add_locked_shadow(&mut f, &"dockremap".into()));
+        assert!(!add_locked_shadow(&mut f, &"root".into()));
+        assert_eq!(as_text(f.render()), format!("{sh}dockremap:!:::::::\n"));
+
+        let gs = "root:*::\nsudo:!:adm:alice\n";
+        let mut g = GshadowFile::parse(gs);
+        assert_eq!(as_text(g.render()), gs);
+        assert!(add_gshadow_members(&mut g, &"sudo".into(), &["bob".into()]));
+        assert!(!add_gshadow_members(
+            &mut g,
+            &"sudo".into(),
+            &["bob".into()]
+        ));
+        assert!(add_gshadow_members(&mut g, &"new".into(), &[]));
+        assert_eq!(
+            as_text(g.render()),
+            "root:*::\nsudo:!:adm:alice,bob\nnew:!::\n"
+        );
     }
 
     #[test]
@@ -257,8 +438,8 @@ mod tests {
         fn any_text_round_trips(lines in prop::collection::vec("[a-z0-9:+#, -]{0,40}", 0..20), nl in any::<bool>()) {
             let mut text = lines.join("\n");
             if nl && !text.is_empty() { text.push('\n'); }
-            prop_assert_eq!(PasswdFile::parse(&text).render(), text.clone());
-            prop_assert_eq!(GroupFile::parse(&text).render(), text);
+            prop_assert_eq!(PasswdFile::parse(&text).render(), text.as_bytes());
+            prop_assert_eq!(GroupFile::parse(&text).render(), text.as_bytes());
         }
     }
 }

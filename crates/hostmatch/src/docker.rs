@@ -52,9 +52,7 @@ impl RemapSetting {
         let path = root.path(paths::DAEMON_JSON);
         let daemon_json = match root.read_opt(paths::DAEMON_JSON)? {
             None => None,
-            Some(text) => DaemonJson::parse(&text, &path)?
-                .userns_remap(&path)?
-                .map(String::from),
+            Some(text) => DaemonJson::parse(&text, &path)?.userns_remap(&path)?,
         };
         Ok(RemapSetting {
             daemon_json,

@@ -178,7 +178,7 @@ fn data_root(root: &Sysroot, engine: Option<&Engine>) -> Option<(PathBuf, String
         .and_then(|t| {
             crate::daemon_json::DaemonJson::parse(&t, &root.path(paths::DAEMON_JSON)).ok()
         })
-        .and_then(|d| d.get_str("data-root").map(String::from));
+        .and_then(|d| d.get_str("data-root"));
     let dir = engine
         .map(|e| e.root_dir.clone())
         .filter(|d| !d.is_empty())
@@ -225,8 +225,12 @@ pub fn gather(
         unprivileged_userns_clone: proc("sys/kernel/unprivileged_userns_clone"),
         apparmor_restrict_userns: proc("sys/kernel/apparmor_restrict_unprivileged_userns"),
         data_root: data_root(root, live),
-        subuid_exists: root.path(paths::SUBUID).exists(),
-        subgid_exists: root.path(paths::SUBGID).exists(),
+        subuid_exists: root
+            .read_bytes_opt(paths::SUBUID)
+            .is_ok_and(|b| b.is_some()),
+        subgid_exists: root
+            .read_bytes_opt(paths::SUBGID)
+            .is_ok_and(|b| b.is_some()),
         subid_problems,
         remap,
         remap_error,

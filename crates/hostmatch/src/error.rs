@@ -19,18 +19,17 @@ pub enum Error {
     /// A whole file is invalid (e.g. daemon.json is not JSON).
     #[error("{}: {msg}", path.display())]
     InvalidFile { path: PathBuf, msg: String },
-    /// An I/O operation on a named path failed.
+    /// An I/O operation on a named path failed. (The cause is part of the
+    /// message, not a separate source, so that it is printed once.)
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
     /// A system call failed.
     #[error("{call}: {source}")]
     Sys {
         call: &'static str,
-        #[source]
         source: std::io::Error,
     },
     /// A user name or uid that does not exist.
@@ -51,6 +50,14 @@ pub enum Error {
     /// Talking to a container engine failed (see `crate::engine`).
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// Another program holds a lock or changed a file during the edit:
+    /// nothing was written; trying again later can succeed.
+    #[error("{0}")]
+    Busy(String),
+    /// An edit of several files stopped after some were replaced; the next
+    /// edit (or `hostmatch repair`) finishes it.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Why a container engine could not be used. Each names the engine (or what was
@@ -120,6 +127,12 @@ impl Error {
     /// An [`Error::Invalid`] from anything printable.
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::Invalid(msg.into())
+    }
+
+    /// Whether the error means "another program holds a lock or changed the
+    /// file meanwhile; nothing was written" (exit code 4 of the binaries).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Busy(_))
     }
 
     /// Whether the error means "the input was bad" (as opposed to "the system

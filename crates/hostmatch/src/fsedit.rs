@@ -1,44 +1,85 @@
-//! Atomic, lossless edits of system files: a plan of whole-file replacements
-//! that can be shown as a diff (`--dry-run`) or applied (temp file in the same
-//! directory, fsync, rename, same mode and owner, directory fsync).
+//! Atomic, lossless edits of system files, as one change across files.
+//!
+//! A [`Plan`] holds whole-file replacements; it can be shown as a diff
+//! (`--dry-run`) or applied. [`edit`] runs a whole edit the way shadow's tools
+//! do: take the locks ([`crate::locks`]), finish what an interrupted earlier
+//! edit left ([`crate::journal`]), remove dead temp files, read the files and
+//! plan under the locks (so that no update is lost), then apply:
+//!
+//! 1. prepare every file: a temp file `.NAME.hostmatch-PID` in the same
+//!    directory (opened below the root with `RESOLVE_IN_ROOT`), written, given
+//!    the old file's owner, mode, ACLs and xattrs, fsynced; the target must be
+//!    a regular file that is not immutable or append-only; every file must
+//!    still hold what the plan was made from. An error here removes the temp
+//!    files: every file is unchanged;
+//! 2. with more than one file, write a journal of the renames (fsynced);
+//! 3. rename each temp file over its target, fsync the directories, remove
+//!    the journal. A kill during this step is finished by the next edit (or
+//!    `hostmatch repair`), which renames the temp files that are left.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{AtFlags, IFlags, Mode, OFlags};
+
+use crate::sysroot::Sysroot;
 use crate::{Error, Result};
 
 /// One file's new content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEdit {
-    pub path: PathBuf,
+    /// The root directory the file is below.
+    pub root: PathBuf,
+    /// The file, relative to the root (like `etc/subuid`).
+    pub rel: String,
     /// The content before (None: the file does not exist yet).
-    pub old: Option<String>,
-    pub new: String,
+    pub old: Option<Vec<u8>>,
+    pub new: Vec<u8>,
     /// Mode for a new file (an existing file keeps its own).
     pub mode: u32,
 }
 
 impl FileEdit {
-    /// Whether the edit changes anything.
-    pub fn is_change(&self) -> bool {
-        self.old.as_deref() != Some(self.new.as_str())
+    /// An edit of `rel` below `root`.
+    pub fn new(root: &Sysroot, rel: &str, old: Option<Vec<u8>>, new: Vec<u8>, mode: u32) -> Self {
+        FileEdit {
+            root: root.root().to_path_buf(),
+            rel: rel.trim_start_matches('/').to_string(),
+            old,
+            new,
+            mode,
+        }
     }
 
-    /// A unified diff of the edit (empty when nothing changes).
+    /// The file's path (root and relative path joined), for messages.
+    pub fn path(&self) -> PathBuf {
+        self.root.join(&self.rel)
+    }
+
+    /// Whether the edit changes anything.
+    pub fn is_change(&self) -> bool {
+        self.old.as_deref() != Some(self.new.as_slice())
+    }
+
+    /// A unified diff of the edit (empty when nothing changes). Bytes that
+    /// are not UTF-8 and control characters are shown escaped.
     pub fn diff(&self) -> String {
         if !self.is_change() {
             return String::new();
         }
-        let old = self.old.as_deref().unwrap_or("");
-        let name = self.path.display().to_string();
+        let old = crate::escape::text(self.old.as_deref().unwrap_or(b""));
+        let new = crate::escape::text(&self.new);
+        let name = crate::escape::line(self.path().as_os_str().as_bytes()).into_owned();
         let old_name = if self.old.is_some() {
             name.clone()
         } else {
             "/dev/null".to_string()
         };
-        similar::TextDiff::from_lines(old, &self.new)
+        similar::TextDiff::from_lines(old.as_ref(), new.as_ref())
             .unified_diff()
             .context_radius(3)
             .header(&old_name, &name)
@@ -56,7 +97,7 @@ impl Plan {
     /// Adds an edit (ignored when it changes nothing).
     pub fn push(&mut self, edit: FileEdit) {
         if edit.is_change() {
-            self.edits.retain(|e| e.path != edit.path);
+            self.edits.retain(|e| e.rel != edit.rel);
             self.edits.push(edit);
         }
     }
@@ -71,22 +112,388 @@ impl Plan {
         self.edits.iter().map(FileEdit::diff).collect()
     }
 
-    /// Writes every edit atomically. Files are checked first, so that a stale
-    /// plan (a file changed since it was read) writes nothing.
+    /// The files the plan edits, relative to the root.
+    pub fn files(&self) -> Vec<String> {
+        self.edits.iter().map(|e| e.rel.clone()).collect()
+    }
+
+    /// Takes the locks of the plan's files and writes every edit as one
+    /// change. A file changed since the plan was made writes nothing
+    /// ([`Error::Busy`]). Prefer [`edit`], which plans under the locks.
     pub fn apply(&self) -> Result<()> {
-        for e in &self.edits {
-            let now = read_opt(&e.path)?;
-            if now != e.old {
-                return Err(Error::invalid(format!(
-                    "{}: changed while hostmatch was editing it; nothing written",
-                    e.path.display()
-                )));
+        let Some(first) = self.edits.first() else {
+            return Ok(());
+        };
+        let root = Sysroot::new(&first.root);
+        let files = self.files();
+        with_locks(&root, &files, || commit(&root, self))
+    }
+}
+
+/// Takes the locks of `files` (and of the files of an interrupted edit),
+/// finishes that edit, removes dead temp files, then runs `f`.
+fn with_locks<T>(root: &Sysroot, files: &[String], f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let mut lock_files: Vec<String> = files.to_vec();
+    lock_files.extend(crate::journal::pending_files(root)?);
+    let _locks = crate::locks::acquire(root, &lock_files, crate::locks::wait_bound())?;
+    fault("lock").map_err(|e| Error::io(root.root(), e))?;
+    crate::journal::recover(root, &lock_files)?;
+    crate::journal::sweep(root, &lock_files)?;
+    f()
+}
+
+/// Whether [`edit`] writes or only plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply {
+    /// Plan only (no locks taken, nothing written): `--dry-run`.
+    DryRun,
+    /// Lock, plan under the locks, write.
+    Write,
+}
+
+/// Runs one edit of `files` (relative to the root) as one change: with
+/// [`Apply::Write`], takes the locks, finishes an interrupted earlier edit,
+/// removes dead temp files, then calls `plan` (which reads the files: under
+/// the locks, nothing can change them until the edit is written) and writes
+/// the plan. The plan may touch only `files`.
+pub fn edit<T>(
+    root: &Sysroot,
+    files: &[&str],
+    apply: Apply,
+    plan: impl FnOnce() -> Result<(Plan, T)>,
+) -> Result<(Plan, T)> {
+    if apply == Apply::DryRun {
+        return plan();
+    }
+    let files: Vec<String> = files
+        .iter()
+        .map(|f| f.trim_start_matches('/').to_string())
+        .collect();
+    with_locks(root, &files, || {
+        let (p, t) = plan()?;
+        if let Some(e) = p.edits.iter().find(|e| !files.contains(&e.rel)) {
+            return Err(Error::invalid(format!(
+                "internal: the plan edits {} without its lock",
+                e.path().display()
+            )));
+        }
+        commit(root, &p)?;
+        Ok((p, t))
+    })
+}
+
+/// A temp file ready to be renamed over its target.
+struct Prepared {
+    dir: OwnedFd,
+    dir_rel: String,
+    name: String,
+    tmp: String,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // Once renamed, the temp name no longer exists: this is a no-op.
+        let _ = rustix::fs::unlinkat(&self.dir, self.tmp.as_str(), AtFlags::empty());
+    }
+}
+
+/// Writes a plan whose locks are held: prepare all, check all, then rename.
+fn commit(root: &Sysroot, plan: &Plan) -> Result<()> {
+    let mut prepared = Vec::with_capacity(plan.edits.len());
+    for e in &plan.edits {
+        prepared.push(prepare(root, e)?);
+    }
+    for (e, p) in plan.edits.iter().zip(&prepared) {
+        let now = read_at(&p.dir, &p.name).map_err(|err| io_error(&e.path(), err))?;
+        if now != e.old {
+            return Err(Error::Busy(format!(
+                "{}: changed by another program while hostmatch was editing it; nothing written, try again",
+                e.path().display()
+            )));
+        }
+    }
+    let journal = if prepared.len() > 1 {
+        let renames = prepared
+            .iter()
+            .map(|p| crate::journal::Rename {
+                dir: p.dir_rel.clone(),
+                tmp: p.tmp.clone(),
+                name: p.name.clone(),
+            })
+            .collect();
+        Some(crate::journal::write(root, renames)?)
+    } else {
+        None
+    };
+    for (i, (e, p)) in plan.edits.iter().zip(&prepared).enumerate() {
+        let renamed = fault("rename").and_then(|()| {
+            rustix::fs::renameat(&p.dir, p.tmp.as_str(), &p.dir, p.name.as_str())
+                .map_err(std::io::Error::from)
+        });
+        if let Err(err) = renamed {
+            if i == 0 {
+                // Nothing replaced yet: drop the journal and the temp files.
+                if let Some(j) = journal {
+                    j.remove()?;
+                }
+                return Err(io_error(&e.path(), err));
             }
+            // The journal names the temp files left: keep them for the repair.
+            std::mem::forget(prepared);
+            return Err(Error::Interrupted(format!(
+                "{}: {err}; {i} of {} files were replaced; run `hostmatch repair{}` (or this command again) to finish the edit",
+                e.path().display(),
+                plan.edits.len(),
+                repair_root_arg(root)
+            )));
         }
-        for e in &self.edits {
-            write_atomic(&e.path, e.new.as_bytes(), e.mode)?;
+    }
+    for p in &prepared {
+        let _ = rustix::fs::fsync(&p.dir);
+    }
+    fault("done").map_err(|e| Error::io(root.root(), e))?;
+    if let Some(j) = journal {
+        j.remove()?;
+    }
+    Ok(())
+}
+
+fn repair_root_arg(root: &Sysroot) -> String {
+    if root.is_host_root() {
+        String::new()
+    } else {
+        format!(" --root {}", root.root().display())
+    }
+}
+
+fn split(rel: &str) -> (&str, &str) {
+    match rel.rsplit_once('/') {
+        Some((d, n)) => (d, n),
+        None => ("", rel),
+    }
+}
+
+/// The temp file name for `name` of this process.
+pub fn temp_name(name: &str) -> String {
+    format!(".{name}.hostmatch-{}", std::process::id())
+}
+
+/// Opens the directory `dir_rel` below the root (inside it), creating the
+/// missing directories (mode 0755) on the way.
+pub(crate) fn open_dir_creating(root: &Sysroot, dir_rel: &str) -> Result<OwnedFd> {
+    let top = crate::sys::resolve::open_root(root.root()).map_err(|e| io_error(root.root(), e))?;
+    let mut so_far = String::new();
+    let mut dir =
+        crate::sys::resolve::open_in_root(&top, ".", OFlags::RDONLY | OFlags::DIRECTORY, 0)
+            .map_err(|e| io_error(root.root(), e))?;
+    for comp in dir_rel.split('/').filter(|c| !c.is_empty()) {
+        so_far.push_str(comp);
+        so_far.push('/');
+        let opened =
+            crate::sys::resolve::open_in_root(&top, &so_far, OFlags::RDONLY | OFlags::DIRECTORY, 0);
+        dir = match opened {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match rustix::fs::mkdirat(&dir, comp, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(io_error(&root.path(&so_far), e.into())),
+                }
+                crate::sys::resolve::open_in_root(
+                    &top,
+                    &so_far,
+                    OFlags::RDONLY | OFlags::DIRECTORY,
+                    0,
+                )
+                .map_err(|e| io_error(&root.path(&so_far), e))?
+            }
+            Err(e) => return Err(io_error(&root.path(&so_far), e)),
+        };
+    }
+    Ok(dir)
+}
+
+/// Reads `name` in `dir` (not following a symlink); missing: `None`.
+fn read_at(dir: &OwnedFd, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut buf = Vec::new();
+    fs::File::from(fd).read_to_end(&mut buf)?;
+    Ok(Some(buf))
+}
+
+/// What is kept of the file being replaced.
+struct Kept {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Checks the target and reads what the new file must keep.
+fn existing(dir: &OwnedFd, name: &str, path: &Path) -> Result<Option<Kept>> {
+    let fd = match rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(rustix::io::Errno::LOOP) => {
+            return Err(Error::invalid(format!(
+                "{}: is a symbolic link; refusing to replace it",
+                path.display()
+            )))
         }
-        Ok(())
+        Err(e) => return Err(io_error(path, e.into())),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(|e| io_error(path, e.into()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Error::invalid(format!(
+            "{}: not a regular file; refusing to replace it",
+            path.display()
+        )));
+    }
+    if let Ok(flags) = rustix::fs::ioctl_getflags(&fd) {
+        if flags.intersects(IFlags::IMMUTABLE | IFlags::APPEND) {
+            return Err(Error::Permission(format!(
+                "{}: is immutable or append-only (chattr +i/+a); nothing written (chattr -i it first)",
+                path.display()
+            )));
+        }
+    }
+    Ok(Some(Kept {
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
+        xattrs: read_xattrs(fd.as_fd()).map_err(|e| io_error(path, e))?,
+    }))
+}
+
+fn read_xattrs(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let n = match rustix::fs::flistxattr_query(fd) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::OPNOTSUPP) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut names = vec![0u8; n];
+    let n = rustix::fs::flistxattr(fd, &mut names[..])?;
+    names.truncate(n);
+    let mut out = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = OsStr::from_bytes(name);
+        let len = rustix::fs::fgetxattr_query(fd, name)?;
+        let mut value = vec![0u8; len];
+        let len = rustix::fs::fgetxattr(fd, name, &mut value[..])?;
+        value.truncate(len);
+        out.push((name.as_bytes().to_vec(), value));
+    }
+    Ok(out)
+}
+
+/// Writes the temp file of one edit: content, owner, mode, xattrs, fsync.
+fn prepare(root: &Sysroot, e: &FileEdit) -> Result<Prepared> {
+    let (dir_rel, name) = split(&e.rel);
+    let path = e.path();
+    let dir = open_dir_creating(root, dir_rel)?;
+    let kept = existing(&dir, name, &path)?;
+    prepare_in(dir, dir_rel, name, &path, &e.new, e.mode, kept)
+}
+
+fn prepare_in(
+    dir: OwnedFd,
+    dir_rel: &str,
+    name: &str,
+    path: &Path,
+    data: &[u8],
+    new_mode: u32,
+    kept: Option<Kept>,
+) -> Result<Prepared> {
+    let tmp = temp_name(name);
+    let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
+    let fd = rustix::fs::openat(
+        &dir,
+        tmp.as_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|err| io_error(path, err.into()))?;
+    let prepared = Prepared {
+        dir,
+        dir_rel: dir_rel.to_string(),
+        name: name.to_string(),
+        tmp,
+    };
+    let tmp_path = path.with_file_name(&prepared.tmp);
+    let err = |e: std::io::Error| io_error(&tmp_path, e);
+    fault("create").map_err(err)?;
+    let mut f = fs::File::from(fd);
+    fault("write").map_err(err)?;
+    f.write_all(data).map_err(err)?;
+    if let Some(k) = &kept {
+        // Owner first: chown clears setuid/setgid bits that chmod sets.
+        rustix::fs::fchown(
+            &f,
+            Some(rustix::fs::Uid::from_raw(k.uid)),
+            Some(rustix::fs::Gid::from_raw(k.gid)),
+        )
+        .map_err(|e| err(e.into()))?;
+    }
+    let mode = kept.as_ref().map_or(new_mode, |k| k.mode);
+    rustix::fs::fchmod(&f, Mode::from_raw_mode(mode)).map_err(|e| err(e.into()))?;
+    // ACLs after the mode: an access ACL sets the group bits (its mask).
+    for (xname, value) in kept.iter().flat_map(|k| &k.xattrs) {
+        fault("xattr").map_err(err)?;
+        rustix::fs::fsetxattr(
+            &f,
+            OsStr::from_bytes(xname),
+            value,
+            rustix::fs::XattrFlags::empty(),
+        )
+        .map_err(|e| {
+            io_error(
+                &tmp_path,
+                std::io::Error::new(
+                    std::io::Error::from(e).kind(),
+                    format!(
+                        "cannot keep the extended attribute {} ({e})",
+                        crate::escape::line(xname)
+                    ),
+                ),
+            )
+        })?;
+    }
+    fault("fsync").map_err(err)?;
+    f.sync_all().map_err(err)?;
+    Ok(prepared)
+}
+
+/// An I/O error on `path`, in the user's terms: a read-only file system says
+/// so; a refused write says that editing system files needs root.
+pub(crate) fn io_error(path: &Path, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EROFS) => Error::Permission(format!(
+            "{}: read-only file system; nothing written",
+            path.display()
+        )),
+        Some(libc::EACCES) => Error::Permission(format!(
+            "{}: permission denied: editing system files needs root (or --root DIR on a tree you own)",
+            path.display()
+        )),
+        Some(libc::ENOSPC) => Error::Permission(format!(
+            "{}: no space left on the device; nothing written",
+            path.display()
+        )),
+        _ => Error::io(path, e),
     }
 }
 
@@ -100,66 +507,86 @@ pub fn read_opt(path: &Path) -> Result<Option<String>> {
 }
 
 /// Replaces `path` with `data` atomically: a temp file in the same directory,
-/// written and fsynced, given the old file's mode and owner (or `new_mode`),
-/// renamed over the old file, then the directory fsynced. A reader sees the
-/// old file or the new one, never a half-written one.
+/// written and fsynced, given the old file's mode, owner, ACLs and xattrs (or
+/// `new_mode`), renamed over the old file, then the directory fsynced. A
+/// reader sees the old file or the new one, never a half-written one. (No
+/// locks: for hostmatch's own state files; system files go through [`edit`].)
 pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
-    let dir = match path.parent() {
+    let dir_path = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let name = path
         .file_name()
+        .and_then(|n| n.to_str())
         .ok_or_else(|| Error::invalid(format!("{}: not a file path", path.display())))?;
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(Error::invalid(format!(
-                "{}: is a symbolic link; refusing to replace it",
-                path.display()
-            )))
-        }
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mode = meta.as_ref().map_or(new_mode, |m| m.mode() & 0o7777);
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".hostmatch-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| -> Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(data).map_err(|e| Error::io(&tmp, e))?;
-        if let Some(m) = &meta {
-            // Owner first: chown may clear setuid/setgid bits set by chmod.
-            std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))
-                .map_err(|e| Error::io(&tmp, e))?;
-        }
-        f.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    let dir = rustix::fs::open(
+        dir_path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error(dir_path, e.into()))?;
+    let kept = existing(&dir, name, path)?;
+    let p = prepare_in(dir, "", name, path, data, new_mode, kept)?;
+    fault("rename").map_err(|e| io_error(path, e))?;
+    rustix::fs::renameat(&p.dir, p.tmp.as_str(), &p.dir, name)
+        .map_err(|e| io_error(path, e.into()))?;
+    let _ = rustix::fs::fsync(&p.dir);
     Ok(())
+}
+
+/// Fault injection for the fault-injection tests: `HOSTMATCH_FAULT=ACTION:STEP[:N]`
+/// makes the N-th (default first) time this process reaches STEP (`lock`,
+/// `create`, `write`, `xattr`, `fsync`, `journal`, `rename`, `done`) either
+/// fail with an I/O error (`fail`) or kill the process (`kill`, SIGKILL).
+/// It can only make hostmatch stop, never write anything else.
+pub(crate) fn fault(step: &str) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    static SPEC: OnceLock<Option<(String, String, usize)>> = OnceLock::new();
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let spec = SPEC.get_or_init(|| {
+        let v = std::env::var("HOSTMATCH_FAULT").ok()?;
+        let mut it = v.split(':');
+        let action = it.next()?.to_string();
+        let at = it.next()?.to_string();
+        let n = it.next().map_or(Some(1), |n| n.parse().ok())?;
+        Some((action, at, n))
+    });
+    let Some((action, at, n)) = spec else {
+        return Ok(());
+    };
+    if at != step || SEEN.fetch_add(1, Ordering::SeqCst) + 1 != *n {
+        return Ok(());
+    }
+    if action == "kill" {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+    Err(std::io::Error::other(format!("injected fault at {step}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn sysroot() -> (tempfile::TempDir, Sysroot) {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("etc")).unwrap();
+        let r = Sysroot::new(d.path());
+        (d, r)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
 
     #[test]
     fn write_atomic_keeps_mode_and_leaves_no_temp_file() {
@@ -185,32 +612,145 @@ mod tests {
     }
 
     #[test]
-    fn stale_plan_writes_nothing() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("f");
+    fn stale_plan_writes_nothing_and_is_busy() {
+        let (d, r) = sysroot();
+        let p = d.path().join("etc/f");
         fs::write(&p, "a\n").unwrap();
         let mut plan = Plan::default();
-        plan.push(FileEdit {
-            path: p.clone(),
-            old: Some("a\n".into()),
-            new: "b\n".into(),
-            mode: 0o644,
-        });
+        plan.push(FileEdit::new(
+            &r,
+            "etc/f",
+            Some(b"a\n".to_vec()),
+            b"b\n".to_vec(),
+            0o644,
+        ));
         fs::write(&p, "changed\n").unwrap();
-        assert!(plan.apply().is_err());
+        assert!(plan.apply().unwrap_err().is_busy());
         assert_eq!(fs::read_to_string(&p).unwrap(), "changed\n");
     }
 
     #[test]
-    fn diff_shows_added_line() {
-        let e = FileEdit {
-            path: "/etc/subuid".into(),
-            old: Some("a:1:2\n".into()),
-            new: "a:1:2\nb:3:4\n".into(),
-            mode: 0o644,
-        };
+    fn diff_shows_added_line_and_escapes_control_bytes() {
+        let r = Sysroot::default();
+        let e = FileEdit::new(
+            &r,
+            "etc/subuid",
+            Some(b"a:1:2\n".to_vec()),
+            b"a:1:2\nb\x1b[2J\xe9:3:4\n".to_vec(),
+            0o644,
+        );
         let d = e.diff();
-        assert!(d.contains("+b:3:4"), "{d}");
+        assert!(d.contains("+b\\x1b[2J\\xe9:3:4"), "{d}");
         assert!(d.starts_with("--- /etc/subuid"), "{d}");
+    }
+
+    #[test]
+    fn an_edit_of_several_files_writes_all_and_leaves_nothing_behind() {
+        let (d, r) = sysroot();
+        fs::write(d.path().join("etc/passwd"), "a\n").unwrap();
+        fs::set_permissions(
+            d.path().join("etc/passwd"),
+            fs::Permissions::from_mode(0o604),
+        )
+        .unwrap();
+        let files = ["etc/passwd", "etc/group", "etc/docker/daemon.json"];
+        let (plan, ()) = edit(&r, &files, Apply::Write, || {
+            let mut p = Plan::default();
+            let old = r.read_bytes_opt("etc/passwd")?;
+            p.push(FileEdit::new(
+                &r,
+                "etc/passwd",
+                old,
+                b"a\nb\n".to_vec(),
+                0o644,
+            ));
+            p.push(FileEdit::new(&r, "etc/group", None, b"g\n".to_vec(), 0o644));
+            p.push(FileEdit::new(
+                &r,
+                "etc/docker/daemon.json",
+                None,
+                b"{}\n".to_vec(),
+                0o600,
+            ));
+            Ok((p, ()))
+        })
+        .unwrap();
+        assert_eq!(plan.edits.len(), 3);
+        assert_eq!(
+            fs::read_to_string(d.path().join("etc/passwd")).unwrap(),
+            "a\nb\n"
+        );
+        let m = fs::metadata(d.path().join("etc/passwd")).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o604, "the old mode is kept");
+        let m = fs::metadata(d.path().join("etc/docker/daemon.json")).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o600);
+        // Only the files and the empty .pwd.lock (as shadow's tools leave it).
+        assert_eq!(
+            names(&d.path().join("etc")),
+            [".pwd.lock", "docker", "group", "passwd"]
+        );
+        assert_eq!(names(&d.path().join("etc/docker")), ["daemon.json"]);
+    }
+
+    #[test]
+    fn a_failure_before_the_renames_leaves_every_file_unchanged() {
+        let (d, r) = sysroot();
+        fs::write(d.path().join("etc/passwd"), "a\n").unwrap();
+        // The second file's place is taken by a directory: its temp file is
+        // written, but the check of the target fails.
+        fs::create_dir(d.path().join("etc/group")).unwrap();
+        let e = edit(&r, &["etc/passwd", "etc/group"], Apply::Write, || {
+            let mut p = Plan::default();
+            p.push(FileEdit::new(
+                &r,
+                "etc/passwd",
+                Some(b"a\n".to_vec()),
+                b"b\n".to_vec(),
+                0o644,
+            ));
+            p.push(FileEdit::new(&r, "etc/group", None, b"g\n".to_vec(), 0o644));
+            Ok((p, ()))
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("etc/group"), "{e}");
+        assert_eq!(
+            fs::read_to_string(d.path().join("etc/passwd")).unwrap(),
+            "a\n"
+        );
+        assert_eq!(
+            names(&d.path().join("etc")),
+            [".pwd.lock", "group", "passwd"]
+        );
+    }
+
+    #[test]
+    fn a_symlinked_directory_resolves_inside_the_root() {
+        let (d, r) = sysroot();
+        // etc/docker -> /etc/docker must mean <root>/etc/docker, never the host's.
+        fs::create_dir_all(d.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("/real", d.path().join("etc/docker")).unwrap();
+        let rel = "etc/docker/daemon.json";
+        edit(&r, &[rel], Apply::Write, || {
+            let mut p = Plan::default();
+            p.push(FileEdit::new(&r, rel, None, b"{}\n".to_vec(), 0o644));
+            Ok((p, ()))
+        })
+        .unwrap();
+        assert_eq!(
+            fs::read_to_string(d.path().join("real/daemon.json")).unwrap(),
+            "{}\n"
+        );
+    }
+
+    #[test]
+    fn a_plan_touching_an_unlocked_file_is_refused() {
+        let (_d, r) = sysroot();
+        let e = edit(&r, &["etc/passwd"], Apply::Write, || {
+            let mut p = Plan::default();
+            p.push(FileEdit::new(&r, "etc/group", None, b"g\n".to_vec(), 0o644));
+            Ok((p, ()))
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("without its lock"), "{e}");
     }
 }

@@ -3,46 +3,15 @@
 //! that host users in it can use what the container's group owns. Edits
 //! /etc/group (and /etc/gshadow when present) losslessly, as a [`Plan`].
 
-use crate::accounts::{Accounts, GroupEntry};
+use crate::accounts::{add_gshadow_members, Accounts, GroupEntry, GshadowFile};
 use crate::fsedit::{FileEdit, Plan};
 use crate::ids::Id;
-use crate::linefile::{fields, LineFile, Record};
+use crate::linefile::Field;
 use crate::sysroot::{paths, Sysroot};
 use crate::{Error, Result};
 
-/// A line of /etc/gshadow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GshadowEntry {
-    pub name: String,
-    pub passwd: String,
-    pub admins: String,
-    pub members: Vec<String>,
-}
-
-impl Record for GshadowEntry {
-    fn parse_line(line: &str) -> std::result::Result<Self, String> {
-        let f = fields(line, 4)?;
-        if f[0].is_empty() {
-            return Err("empty group name".into());
-        }
-        Ok(GshadowEntry {
-            name: f[0].into(),
-            passwd: f[1].into(),
-            admins: f[2].into(),
-            members: crate::accounts::parse_members(f[3]),
-        })
-    }
-
-    fn render(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.name,
-            self.passwd,
-            self.admins,
-            self.members.join(",")
-        )
-    }
-}
+/// The files `group link` edits (gshadow only where it exists).
+pub const FILES: [&str; 2] = [paths::GROUP, paths::GSHADOW];
 
 /// Whether `name` is a group name shadow-utils accepts (the portable subset).
 pub fn valid_name(name: &str) -> bool {
@@ -62,6 +31,7 @@ pub fn valid_name(name: &str) -> bool {
 /// Plans the edits that make group `name` have gid `gid` and contain `add`.
 /// An existing group of that name must already have that gid; a gid held by
 /// another group name is refused (two names for one gid confuse tools).
+/// Reads the files: call it under the locks of [`FILES`] ([`crate::fsedit::edit`]).
 pub fn plan(root: &Sysroot, name: &str, gid: Id, add: &[String]) -> Result<Plan> {
     if !valid_name(name) {
         return Err(Error::invalid(format!(
@@ -73,7 +43,7 @@ pub fn plan(root: &Sysroot, name: &str, gid: Id, add: &[String]) -> Result<Plan>
         accounts.user(u)?;
     }
     // Members are written by name, as /etc/group holds them.
-    let add: Vec<String> = add
+    let add: Vec<Field> = add
         .iter()
         .map(|u| accounts.user(u).map(|e| e.name.clone()))
         .collect::<Result<_>>()?;
@@ -83,9 +53,8 @@ pub fn plan(root: &Sysroot, name: &str, gid: Id, add: &[String]) -> Result<Plan>
             other.name, other.name
         )));
     }
-    let group_path = root.path(paths::GROUP);
-    let old_text = root.read_opt(paths::GROUP)?;
-    let mut group = accounts.group.clone();
+    let old_group = root.read_bytes_opt(paths::GROUP)?;
+    let mut group = crate::accounts::GroupFile::parse(old_group.as_deref().unwrap_or_default());
     match group.find(|g| g.name == name) {
         Some(g) if g.gid != gid => {
             return Err(Error::invalid(format!(
@@ -113,39 +82,23 @@ pub fn plan(root: &Sysroot, name: &str, gid: Id, add: &[String]) -> Result<Plan>
         }),
     }
     let mut plan = Plan::default();
-    plan.push(FileEdit {
-        path: group_path,
-        old: old_text,
-        new: group.render(),
-        mode: 0o644,
-    });
-    if let Some(text) = root.read_opt(paths::GSHADOW)? {
-        let mut gs: LineFile<GshadowEntry> = LineFile::parse(&text);
-        if gs.find(|g| g.name == name).is_some() {
-            gs.update(
-                |g| g.name == name,
-                |g| {
-                    for u in &add {
-                        if !g.members.contains(u) {
-                            g.members.push(u.clone());
-                        }
-                    }
-                },
-            );
-        } else {
-            gs.push(GshadowEntry {
-                name: name.into(),
-                passwd: "!".into(),
-                admins: String::new(),
-                members: add.clone(),
-            });
-        }
-        plan.push(FileEdit {
-            path: root.path(paths::GSHADOW),
-            old: Some(text),
-            new: gs.render(),
-            mode: 0o640,
-        });
+    plan.push(FileEdit::new(
+        root,
+        paths::GROUP,
+        old_group,
+        group.render(),
+        0o644,
+    ));
+    if let Some(bytes) = root.read_bytes_opt(paths::GSHADOW)? {
+        let mut gs = GshadowFile::parse(&bytes);
+        add_gshadow_members(&mut gs, &name.into(), &add);
+        plan.push(FileEdit::new(
+            root,
+            paths::GSHADOW,
+            Some(bytes),
+            gs.render(),
+            0o640,
+        ));
     }
     Ok(plan)
 }
@@ -153,6 +106,8 @@ pub fn plan(root: &Sysroot, name: &str, gid: Id, add: &[String]) -> Result<Plan>
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::linefile::as_text;
 
     fn root(group: &str, gshadow: Option<&str>) -> (tempfile::TempDir, Sysroot) {
         let d = tempfile::tempdir().unwrap();

@@ -265,10 +265,62 @@ pub fn parse_id(s: &str) -> Result<Id> {
         .map_err(|_| Error::invalid(format!("id {s} is out of range (ids are 0..={})", u32::MAX)))
 }
 
+/// The id that means "no id" to the kernel, `(uid_t)-1`: `chown(2)` leaves
+/// the owner unchanged for it, and no user namespace can map it.
+pub const NO_ID: Id = u32::MAX;
+
+/// `id` as an owner to set (`what` names it in the message), or bad input
+/// when it is [`NO_ID`].
+pub fn target_id(id: Id, what: &str) -> Result<Id> {
+    if id == NO_ID {
+        return Err(Error::invalid(format!(
+            "{what} {NO_ID} is not an id a file can have: the kernel reads it as \"no change\" ((uid_t)-1)"
+        )));
+    }
+    Ok(id)
+}
+
+/// Checks that no map sends an id to [`NO_ID`] (the host side of every extent).
+pub fn target_map(map: &IdMap, what: &str) -> Result<()> {
+    for e in map.extents() {
+        let host = IdRange {
+            start: e.host,
+            count: e.count,
+        };
+        if host.contains(NO_ID) {
+            return Err(Error::invalid(format!(
+                "{what} {}:{}:{} maps onto {NO_ID}, which is not an id a file can have ((uid_t)-1)",
+                e.container, e.host, e.count
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_no_id_is_refused_as_a_target() {
+        assert!(target_id(NO_ID, "--to uid").unwrap_err().is_bad_input());
+        assert_eq!(target_id(NO_ID - 1, "--to uid").unwrap(), NO_ID - 1);
+        let m = IdMap::new(vec![Extent {
+            container: 0,
+            host: NO_ID - 1,
+            count: 2,
+        }])
+        .unwrap();
+        assert!(target_map(&m, "--map").is_err());
+        let m = IdMap::new(vec![Extent {
+            container: 0,
+            host: NO_ID - 2,
+            count: 2,
+        }])
+        .unwrap();
+        assert!(target_map(&m, "--map").is_ok());
+    }
 
     #[test]
     fn stacking_follows_the_given_order() {

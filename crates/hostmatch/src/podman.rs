@@ -259,34 +259,23 @@ fn ns_map(
 
 /// The user namespace rootless Podman sets up for `user` (uid and primary gid).
 pub fn rootless_ns(inputs: &Inputs, user: &PasswdEntry) -> Result<RootlessNs> {
-    let ulines = podman_lines(inputs, Kind::Uid, &user.name)?;
-    let glines = podman_lines(inputs, Kind::Gid, &user.name)?;
+    let name = user.name.to_string();
+    let ulines = podman_lines(inputs, Kind::Uid, &name)?;
+    let glines = podman_lines(inputs, Kind::Gid, &name)?;
     let mut warnings = Vec::new();
     let (ulines, glines) = if ulines.is_empty() || glines.is_empty() {
         warnings.push(format!(
             "{} has no {} ranges: rootless Podman maps only the user itself (container root); files of any other owner in an image cannot be used (hostmatch subid add {})",
-            user.name,
+            name,
             if ulines.is_empty() { "subuid" } else { "subgid" },
-            user.name
+            name
         ));
         (Vec::new(), Vec::new())
     } else {
         (ulines, glines)
     };
-    let (uid_map, uid_lines) = ns_map(
-        Kind::Uid,
-        &user.name,
-        user.uid,
-        &ulines,
-        &inputs.subuid_path,
-    )?;
-    let (gid_map, gid_lines) = ns_map(
-        Kind::Gid,
-        &user.name,
-        user.gid,
-        &glines,
-        &inputs.subgid_path,
-    )?;
+    let (uid_map, uid_lines) = ns_map(Kind::Uid, &name, user.uid, &ulines, &inputs.subuid_path)?;
+    let (gid_map, gid_lines) = ns_map(Kind::Gid, &name, user.gid, &glines, &inputs.subgid_path)?;
     Ok(RootlessNs {
         uid_map,
         gid_map,
@@ -431,6 +420,7 @@ pub fn predict_rootless(
 ) -> Result<Prediction> {
     let user = crate::accounts::find_user(&inputs.accounts.passwd, who)
         .ok_or_else(|| Error::UnknownUser(who.to_string()))?;
+    let name = user.name.to_string();
     let ns = rootless_ns(inputs, user)?;
     let mut warnings = ns.warnings.clone();
     let total_u = ns.uid_map.len_ids() - 1;
@@ -441,7 +431,7 @@ pub fn predict_rootless(
             if total_u == 0 || total_g == 0 {
                 return Err(Error::invalid(format!(
                     "keep-id needs subordinate ids: {} has none in /etc/subuid or /etc/subgid (Podman refuses)",
-                    user.name
+                    name
                 )));
             }
             let (u, g) = (uid.unwrap_or(user.uid), gid.unwrap_or(user.gid));
@@ -462,20 +452,20 @@ pub fn predict_rootless(
                 auto_extents(&r, size).ok_or_else(|| {
                     Error::invalid(format!(
                         "--userns=auto:size={size}: {} has only {total} subordinate ids (Podman: not enough unused IDs in user namespace)",
-                        user.name
+                        name
                     ))
                 })
             };
             let (iu, ig) = (avail(total_u)?, avail(total_g)?);
-            unsplit_fits(&ns.uid_map, &iu, "subuid", &user.name, size)?;
-            unsplit_fits(&ns.gid_map, &ig, "subgid", &user.name, size)?;
+            unsplit_fits(&ns.uid_map, &iu, "subuid", &name, size)?;
+            unsplit_fits(&ns.gid_map, &ig, "subgid", &name, size)?;
             (compose(&ns.uid_map, &iu)?, compose(&ns.gid_map, &ig)?)
         }
     };
     Ok(Prediction {
         rules: RuleSet::PodmanRootless,
-        spec: format!("rootless {} {}", user.name, mode.flag()),
-        user: user.name.clone(),
+        spec: format!("rootless {} {}", name, mode.flag()),
+        user: name.clone(),
         uid: Some(user.uid),
         group: String::new(),
         uid_lines: lines_through(&ns.uid_lines, &uid_map),

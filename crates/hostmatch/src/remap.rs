@@ -97,8 +97,9 @@ impl Inputs {
     pub fn load(root: &Sysroot) -> Result<Self> {
         Ok(Inputs {
             accounts: Accounts::load(root)?,
-            subuid: root.read(Kind::Uid.rel_path())?,
-            subgid: root.read(Kind::Gid.rel_path())?,
+            // Bytes that are not UTF-8 (an owner dockerd never matches) are kept lossily.
+            subuid: String::from_utf8_lossy(&root.read_bytes(Kind::Uid.rel_path())?).into_owned(),
+            subgid: String::from_utf8_lossy(&root.read_bytes(Kind::Gid.rel_path())?).into_owned(),
             subuid_path: root.path(Kind::Uid.rel_path()),
             subgid_path: root.path(Kind::Gid.rel_path()),
         })
@@ -217,7 +218,7 @@ fn resolve<'a>(acc: &'a Accounts, spec: &str) -> Result<(Option<&'a PasswdEntry>
                         "userns-remap '{spec}': no group with gid {uid} (dockerd takes the uid as the gid); use {spec}:GROUP"
                     ))
                 })?;
-            g.name.clone()
+            g.name.to_string()
         } else {
             String::new()
         };
@@ -233,7 +234,7 @@ fn resolve<'a>(acc: &'a Accounts, spec: &str) -> Result<(Option<&'a PasswdEntry>
             None => return Err(Error::UnknownUser(name.to_string())),
             Some(u) => {
                 let group = if parts.len() == 1 {
-                    acc.group.find(|g| g.name == name).map(|g| g.name.clone()).ok_or_else(|| {
+                    acc.group.find(|g| g.name == name).map(|g| g.name.to_string()).ok_or_else(|| {
                         Error::invalid(format!(
                             "userns-remap '{spec}': no group named '{name}' (dockerd needs one when no group is given); use {name}:GROUP"
                         ))
@@ -253,7 +254,7 @@ fn resolve<'a>(acc: &'a Accounts, spec: &str) -> Result<(Option<&'a PasswdEntry>
             None => acc.group.find(|g| g.name == parts[1]),
         };
         group = g
-            .map(|g| g.name.clone())
+            .map(|g| g.name.to_string())
             .ok_or_else(|| Error::UnknownGroup(parts[1].to_string()))?;
     }
     Ok((user, group))
@@ -562,7 +563,7 @@ pub fn predict_from_with(inputs: &Inputs, spec: &str, rules: RuleSet) -> Result<
     Ok(Prediction {
         rules,
         spec: spec.to_string(),
-        user: user.name.clone(),
+        user: user.name.to_string(),
         uid: Some(user.uid),
         group,
         uid_map,

@@ -8,14 +8,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use compact_str::CompactString;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::Serialize;
 
 use crate::accounts::Accounts;
 use crate::ids::{Id, IdRange};
-use crate::linefile::{id_field, split_fields, LineFile, Record};
+use crate::linefile::{id_field, render_fields, split_fields, Field, LineFile, Record};
 
 /// The number of ids a container needs for common images (uid 65534 = nobody).
 pub const FULL_RANGE: u32 = 65536;
@@ -48,11 +47,12 @@ impl Kind {
 
 /// One line: `owner` (a user name or a numeric uid) may use `count` ids from `start`.
 ///
-/// The owner is a [`CompactString`]: names of up to 24 bytes (all real ones)
-/// are stored inline, so parsing a file does not allocate one string per line.
+/// The owner is a [`Field`] of bytes: UTF-8 names of up to 24 bytes (all real
+/// ones) are stored inline, so parsing a file does not allocate one string
+/// per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubidEntry {
-    pub owner: CompactString,
+    pub owner: Field,
     pub range: IdRange,
 }
 
@@ -74,24 +74,28 @@ fn fast_id(b: &[u8]) -> Option<(u32, Option<&[u8]>)> {
 }
 
 impl SubidEntry {
-    /// One pass over a well-formed line; `None` sends the line to the
-    /// slower parse that explains what is wrong.
-    fn parse_fast(line: &str) -> Option<Self> {
-        let b = line.as_bytes();
+    /// One pass over a well-formed line: the owner's end and the range;
+    /// `None` sends the line to the slower parse that explains what is wrong.
+    fn scan_fast(b: &[u8]) -> Option<(usize, IdRange)> {
         let c = memchr::memchr(b':', b).filter(|&c| c > 0)?;
         let (start, rest) = fast_id(&b[c + 1..])?;
         let (count, None) = fast_id(rest?)? else {
             return None;
         };
         let range = IdRange::new(start, count).ok().filter(|_| count > 0)?;
+        Some((c, range))
+    }
+
+    fn parse_fast(b: &[u8]) -> Option<Self> {
+        let (c, range) = Self::scan_fast(b)?;
         Some(SubidEntry {
-            owner: line[..c].into(),
+            owner: Field::from_bytes(&b[..c]),
             range,
         })
     }
 
     /// Field by field, with the reason a line is wrong.
-    fn parse_checked(line: &str) -> Result<Self, String> {
+    fn parse_checked(line: &[u8]) -> Result<Self, String> {
         let f = split_fields::<3>(line)?;
         if f[0].is_empty() {
             return Err("empty owner".into());
@@ -111,12 +115,24 @@ impl SubidEntry {
 }
 
 impl Record for SubidEntry {
-    fn parse_line(line: &str) -> Result<Self, String> {
+    fn parse_line(line: &[u8]) -> Result<Self, String> {
         Self::parse_fast(line).map_or_else(|| Self::parse_checked(line), Ok)
     }
 
-    fn render(&self) -> String {
-        format!("{}:{}:{}", self.owner, self.range.start, self.range.count)
+    fn parse_str(line: &str) -> Result<Self, String> {
+        match Self::scan_fast(line.as_bytes()) {
+            // The owner ends at an ASCII ':', so the slice is text.
+            Some((c, range)) => Ok(SubidEntry {
+                owner: line[..c].into(),
+                range,
+            }),
+            None => Self::parse_checked(line.as_bytes()),
+        }
+    }
+
+    fn render_into(&self, out: &mut Vec<u8>) {
+        let (start, count) = (self.range.start.to_string(), self.range.count.to_string());
+        render_fields(out, &[&self.owner, start.as_bytes(), count.as_bytes()]);
     }
 }
 
@@ -129,9 +145,10 @@ pub fn all_ranges(file: &SubidFile) -> Vec<IdRange> {
 }
 
 /// The ranges of lines whose owner field is exactly `owner`, in file order.
-pub fn ranges_of(file: &SubidFile, owner: &str) -> Vec<IdRange> {
+pub fn ranges_of(file: &SubidFile, owner: impl AsRef<[u8]>) -> Vec<IdRange> {
+    let owner = owner.as_ref();
     file.records()
-        .filter(|(_, e)| e.owner == owner)
+        .filter(|(_, e)| e.owner.as_bytes() == owner)
         .map(|(_, e)| e.range)
         .collect()
 }
@@ -208,7 +225,7 @@ pub struct AddResult {
 #[allow(clippy::too_many_arguments)]
 pub fn plan_add(
     file: &mut SubidFile,
-    owner: &str,
+    owner: impl AsRef<[u8]>,
     uid: Id,
     own_id: Id,
     policy: &crate::logindefs::SubidPolicy,
@@ -217,8 +234,9 @@ pub fn plan_add(
     self_layout: bool,
     taken_ids: &[(Id, String)],
 ) -> crate::Result<AddResult> {
+    let owner = owner.as_ref();
     let mut existing = ranges_of(file, owner);
-    existing.extend(ranges_of(file, &uid.to_string()));
+    existing.extend(ranges_of(file, uid.to_string()));
     if !existing.is_empty() {
         return Ok(AddResult {
             added: Vec::new(),
@@ -232,7 +250,7 @@ pub fn plan_add(
     let mut rest = count;
     let mut occupied: Vec<IdRange> = all_ranges(file);
     if self_layout {
-        let own = IdRange::new(own_id, 1)?;
+        let own = kernel_range(own_id, 1)?;
         if let Some(o) = occupied.iter().find(|o| o.overlaps(&own)) {
             return Err(crate::Error::invalid(format!(
                 "id {own_id} is already inside the range {o}; fix that range first (hostmatch subid check)"
@@ -253,7 +271,7 @@ pub fn plan_add(
         let range =
             match placement {
                 Placement::At(start) => {
-                    let r = IdRange::new(start, rest)?;
+                    let r = kernel_range(start, rest)?;
                     if let Some(o) = occupied.iter().find(|o| o.overlaps(&r)) {
                         return Err(crate::Error::invalid(format!(
                             "{r} overlaps the existing range {o}"
@@ -276,32 +294,53 @@ pub fn plan_add(
                             count: 1,
                         },
                     ));
-                    let start =
-                        lowest_free(&blocked, policy.min, policy.max, rest).ok_or_else(|| {
-                            crate::Error::invalid(format!(
-                                "no free range of {rest} ids between {} and {}",
-                                policy.min, policy.max
-                            ))
-                        })?;
-                    IdRange::new(start, rest)?
+                    let max = policy.max.min(MAX_MAPPABLE);
+                    let start = lowest_free(&blocked, policy.min, max, rest).ok_or_else(|| {
+                        crate::Error::invalid(format!(
+                            "no free range of {rest} ids between {} and {}",
+                            policy.min, max
+                        ))
+                    })?;
+                    kernel_range(start, rest)?
                 }
             };
         added.push(range);
     }
     for r in &added {
         file.push(SubidEntry {
-            owner: owner.into(),
+            owner: Field::from_bytes(owner),
             range: *r,
         });
     }
     Ok(AddResult { added, existing })
 }
 
+/// The highest id a user namespace can map: the kernel refuses a map
+/// extent that reaches 4294967295 (`(uid_t)-1`, "no id").
+pub const MAX_MAPPABLE: Id = u32::MAX - 1;
+
+/// A range the kernel accepts in a uid_map/gid_map, or bad input saying why.
+pub fn kernel_range(start: Id, count: u32) -> crate::Result<IdRange> {
+    let r = IdRange::new(start, count)?;
+    if r.end() > MAX_MAPPABLE as u64 + 1 {
+        return Err(crate::Error::invalid(format!(
+            "ids {start}..{} reach past {MAX_MAPPABLE}: the kernel refuses to map id {} ((uid_t)-1); \
+             the last id of a range must be at most {MAX_MAPPABLE}",
+            r.end() - 1,
+            u32::MAX
+        )));
+    }
+    Ok(r)
+}
+
 /// Removes every line of `owner` (by name or by its numeric uid); returns the
 /// removed ranges.
-pub fn plan_remove(file: &mut SubidFile, owner: &str, uid: Option<Id>) -> Vec<IdRange> {
+pub fn plan_remove(file: &mut SubidFile, owner: impl AsRef<[u8]>, uid: Option<Id>) -> Vec<IdRange> {
+    let owner = owner.as_ref();
     let uid_s = uid.map(|u| u.to_string());
-    let matches = |e: &SubidEntry| e.owner == owner || uid_s.as_deref() == Some(e.owner.as_str());
+    let matches = |e: &SubidEntry| {
+        e.owner.as_bytes() == owner || uid_s.as_ref().is_some_and(|u| e.owner == *u)
+    };
     let removed: Vec<IdRange> = file
         .records()
         .filter(|(_, e)| matches(e))
@@ -360,8 +399,8 @@ pub struct Message(Msg);
 #[derive(Debug, Clone)]
 enum Msg {
     Text(String),
-    UnknownOwner(CompactString),
-    TooSmall { owner: CompactString, total: u64 },
+    UnknownOwner(Field),
+    TooSmall { owner: Field, total: u64 },
 }
 
 impl fmt::Display for Message {
@@ -398,11 +437,11 @@ impl Serialize for Message {
     }
 }
 
-fn name_list(names: &[&str], limit: usize) -> String {
+fn name_list<T: fmt::Display>(names: &[T], limit: usize) -> String {
     let mut s = names
         .iter()
         .take(limit)
-        .copied()
+        .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(", ");
     if names.len() > limit {
@@ -434,36 +473,35 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
 
     // Host accounts by name and the ids that ranges must not cover.
     let n_users = accounts.passwd.lines().len();
-    let mut users: HashMap<&str, (Id, Id)> = HashMap::default();
+    let mut users: HashMap<&[u8], (Id, Id)> = HashMap::default();
     users.reserve(n_users);
     users.extend(
         accounts
             .passwd
             .records()
-            .map(|(_, u)| (u.name.as_str(), (u.uid, u.gid))),
+            .map(|(_, u)| (u.name.as_bytes(), (u.uid, u.gid))),
     );
-    let mut taken: Vec<(Id, &str)> = match kind {
+    let mut taken: Vec<(Id, &Field)> = match kind {
         Kind::Uid => accounts
             .passwd
             .records()
-            .map(|(_, u)| (u.uid, u.name.as_str()))
+            .map(|(_, u)| (u.uid, &u.name))
             .collect(),
         Kind::Gid => accounts
             .group
             .records()
-            .map(|(_, g)| (g.gid, g.name.as_str()))
+            .map(|(_, g)| (g.gid, &g.name))
             .collect(),
     };
     taken.sort_unstable();
 
     let entries: Vec<(usize, &SubidEntry)> = file.records().collect();
-    let mut totals: HashMap<&str, (u64, usize)> = HashMap::default();
+    let mut totals: HashMap<&[u8], (u64, usize)> = HashMap::default();
     totals.reserve(entries.len());
     // Uids that have lines written with the number: only those can mix forms.
     let numeric_owners: HashSet<Id> = entries
         .iter()
-        .filter(|(_, e)| e.owner.bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|(_, e)| e.owner.parse().ok())
+        .filter_map(|(_, e)| e.owner.to_id())
         .collect();
     // Only numeric owners are looked up by uid.
     let mut users_by_uid: HashMap<Id, Id> = HashMap::default();
@@ -473,20 +511,17 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
     }
 
     // Owner -> (uid, primary gid) when the owner is a host user.
-    let owner_ids = |owner: &str| -> Option<(Id, Id, bool)> {
-        if let Some(&(uid, gid)) = users.get(owner) {
+    let owner_ids = |owner: &Field| -> Option<(Id, Id, bool)> {
+        if let Some(&(uid, gid)) = users.get(owner.as_bytes()) {
             return Some((uid, gid, false));
         }
-        let uid: Id = owner
-            .parse()
-            .ok()
-            .filter(|_| owner.bytes().all(|b| b.is_ascii_digit()))?;
+        let uid = owner.to_id()?;
         users_by_uid.get(&uid).map(|&gid| (uid, gid, true))
     };
 
     let mut forms: HashMap<Id, (bool, bool, usize)> = HashMap::default();
     for &(line, e) in &entries {
-        let t = totals.entry(e.owner.as_str()).or_insert((0, line));
+        let t = totals.entry(e.owner.as_bytes()).or_insert((0, line));
         t.0 += e.range.count as u64;
         match owner_ids(&e.owner) {
             // Podman's --userns=auto user: a name, not an account.
@@ -508,7 +543,7 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
                 }
                 let own = if kind == Kind::Uid { uid } else { gid };
                 let lo = taken.partition_point(|&(id, _)| id < e.range.start);
-                let covered: Vec<&str> = taken[lo..]
+                let covered: Vec<&Field> = taken[lo..]
                     .iter()
                     .take_while(|&&(id, _)| (id as u64) < e.range.end())
                     .filter(|&&(id, _)| id != own)
@@ -548,7 +583,7 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
     }
     // Too-small owners, reported once each at their first line, in line order.
     for &(line, e) in &entries {
-        if let Some(&(total, first)) = totals.get(e.owner.as_str()) {
+        if let Some(&(total, first)) = totals.get(e.owner.as_bytes()) {
             if first == line && total < FULL_RANGE as u64 {
                 out.push(problem(
                     ProblemKind::TooSmall,
@@ -600,6 +635,8 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
 mod tests {
     use super::*;
     use crate::accounts::{GroupFile, PasswdFile};
+    #[allow(unused_imports)]
+    use crate::linefile::as_text;
     use proptest::prelude::*;
 
     fn accounts() -> Accounts {
@@ -726,7 +763,7 @@ mod tests {
     fn entries_round_trip_and_reject_overflow() {
         let text = "# c\nalice:100000:65536\n1000:1000:1\n\nbad:4294967295:2\n";
         let f = SubidFile::parse(text);
-        assert_eq!(f.render(), text);
+        assert_eq!(as_text(f.render()), text);
         assert_eq!(f.records().count(), 2);
         assert_eq!(f.invalid_lines().next().unwrap().0, 5);
     }
@@ -757,7 +794,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.added, vec![IdRange::new(165536, 65536).unwrap()]);
         assert_eq!(
-            f.render(),
+            as_text(f.render()),
             "# managed\nalice:100000:65536\nbob:165536:65536\n"
         );
     }
@@ -778,7 +815,7 @@ mod tests {
         )
         .unwrap();
         assert!(r.added.is_empty());
-        assert_eq!(f.render(), "alice:100000:65536\n");
+        assert_eq!(as_text(f.render()), "alice:100000:65536\n");
         // Lines written with the uid count as the user's too.
         let mut f = SubidFile::parse("1000:100000:65536\n");
         assert!(plan_add(
@@ -819,7 +856,7 @@ mod tests {
                 IdRange::new(100000, 65535).unwrap()
             ]
         );
-        assert_eq!(f.render(), "alice:1000:1\nalice:100000:65535\n");
+        assert_eq!(as_text(f.render()), "alice:1000:1\nalice:100000:65535\n");
     }
 
     #[test]
@@ -870,7 +907,7 @@ mod tests {
             &[]
         )
         .is_err());
-        assert_eq!(f.render(), "agent:999:65536\n");
+        assert_eq!(as_text(f.render()), "agent:999:65536\n");
     }
 
     #[test]
@@ -888,14 +925,87 @@ mod tests {
             &[]
         )
         .is_err());
-        assert_eq!(f.render(), "bob:100000:65536\n");
+        assert_eq!(as_text(f.render()), "bob:100000:65536\n");
+    }
+
+    #[test]
+    fn ranges_reaching_the_invalid_id_are_refused() {
+        let mut f = SubidFile::parse("");
+        let add = |f: &mut SubidFile, start, count| {
+            plan_add(
+                f,
+                "alice",
+                1000,
+                1000,
+                &policy(),
+                count,
+                Placement::At(start),
+                false,
+                &[],
+            )
+        };
+        let e = add(&mut f, 4294967295, 1).unwrap_err();
+        assert!(
+            e.is_bad_input() && e.to_string().contains("kernel refuses"),
+            "{e}"
+        );
+        assert!(add(&mut f, 4294967290, 6).is_err());
+        assert_eq!(as_text(f.render()), "");
+        add(&mut f, 4294967290, 5).unwrap();
+        assert_eq!(as_text(f.render()), "alice:4294967290:5\n");
+        // Automatic placement never reaches it either, whatever login.defs says.
+        let mut f = SubidFile::parse("");
+        let wide = crate::logindefs::SubidPolicy {
+            min: 4294967000,
+            max: u32::MAX,
+            count: 295,
+        };
+        let r = plan_add(
+            &mut f,
+            "bob",
+            1,
+            1,
+            &wide,
+            295,
+            Placement::Lowest,
+            false,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(r.added[0].last(), MAX_MAPPABLE);
+        assert!(plan_add(
+            &mut SubidFile::parse(""),
+            "bob",
+            1,
+            1,
+            &wide,
+            296,
+            Placement::Lowest,
+            false,
+            &[]
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn non_utf8_owners_are_kept_and_matched_byte_for_byte() {
+        let bytes: &[u8] = b"jos\xe9:100000:65536\nbob:165536:65536\n";
+        let mut f = SubidFile::parse(bytes);
+        assert_eq!(f.records().count(), 2);
+        assert_eq!(
+            ranges_of(&f, b"jos\xe9"),
+            vec![IdRange::new(100000, 65536).unwrap()]
+        );
+        assert_eq!(f.render(), bytes);
+        assert_eq!(plan_remove(&mut f, b"jos\xe9", None).len(), 1);
+        assert_eq!(f.render(), b"bob:165536:65536\n");
     }
 
     #[test]
     fn remove_takes_name_and_uid_lines_only() {
         let mut f = SubidFile::parse("alice:1:1\nbob:5:5\n1000:10:10\n");
         assert_eq!(plan_remove(&mut f, "alice", Some(1000)).len(), 2);
-        assert_eq!(f.render(), "bob:5:5\n");
+        assert_eq!(as_text(f.render()), "bob:5:5\n");
     }
 
     proptest! {
@@ -917,8 +1027,8 @@ mod tests {
 
         #[test]
         fn fast_parse_agrees_with_the_checked_one(line in "[a0-9:]{0,14}") {
-            let fast = SubidEntry::parse_fast(&line);
-            let checked = SubidEntry::parse_checked(&line);
+            let fast = SubidEntry::parse_fast(line.as_bytes());
+            let checked = SubidEntry::parse_checked(line.as_bytes());
             prop_assert_eq!(fast.is_some(), checked.is_ok());
             if let Some(e) = fast {
                 prop_assert_eq!(Ok(e), checked);
@@ -928,8 +1038,8 @@ mod tests {
         #[test]
         fn valid_lines_round_trip(owner in "[a-z_][a-z0-9_-]{0,12}", start in 0u32..4_000_000_000, count in 1u32..100_000) {
             let line = format!("{owner}:{start}:{count}");
-            let e = SubidEntry::parse_line(&line).unwrap();
-            prop_assert_eq!(e.render(), line);
+            let e = SubidEntry::parse_line(line.as_bytes()).unwrap();
+            prop_assert_eq!(as_text(e.render()), line);
         }
     }
 }

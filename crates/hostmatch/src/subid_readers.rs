@@ -189,7 +189,7 @@ fn user_problems(text: &str, accounts: &Accounts) -> Vec<(usize, String)> {
             .ok()
             .and_then(|uid| accounts.passwd.find(|u| u.uid == uid));
         let (name, numeric) = match by_uid {
-            Some(u) => (u.name.clone(), true),
+            Some(u) => (u.name.to_string(), true),
             None if relevant(&owner, accounts) => (owner.clone(), false),
             None => continue,
         };
@@ -277,18 +277,18 @@ pub fn refine(
 /// `containers`' range covering host accounts (`--userns=auto` containers would own them).
 fn covers(kind: Kind, start: u64, count: u64, accounts: &Accounts) -> Option<String> {
     let end = start.saturating_add(count);
-    let hit: Vec<&str> = match kind {
+    let hit: Vec<String> = match kind {
         Kind::Uid => accounts
             .passwd
             .records()
             .filter(|(_, u)| (start..end).contains(&u64::from(u.uid)))
-            .map(|(_, u)| u.name.as_str())
+            .map(|(_, u)| u.name.to_string())
             .collect(),
         Kind::Gid => accounts
             .group
             .records()
             .filter(|(_, g)| (start..end).contains(&u64::from(g.gid)))
-            .map(|(_, g)| g.name.as_str())
+            .map(|(_, g)| g.name.to_string())
             .collect(),
     };
     (!hit.is_empty()).then(|| {

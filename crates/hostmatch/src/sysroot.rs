@@ -69,20 +69,41 @@ impl Sysroot {
         self.proc.join(rel.trim_start_matches('/'))
     }
 
-    /// Reads a file below the root as text.
-    pub fn read(&self, rel: &str) -> Result<String> {
-        let p = self.path(rel);
-        std::fs::read_to_string(&p).map_err(|e| Error::io(p, e))
+    /// Reads a file below the root, resolved inside the root
+    /// (`RESOLVE_IN_ROOT`: absolute symlinks and `..` stay below it).
+    pub fn read_bytes(&self, rel: &str) -> Result<Vec<u8>> {
+        crate::sys::resolve::read_in_root(&self.root, rel).map_err(|e| Error::io(self.path(rel), e))
     }
 
-    /// Reads a file below the root; a missing file is `None`.
-    pub fn read_opt(&self, rel: &str) -> Result<Option<String>> {
-        let p = self.path(rel);
-        match std::fs::read_to_string(&p) {
-            Ok(s) => Ok(Some(s)),
+    /// Reads a file below the root (inside the root); a missing file is `None`.
+    pub fn read_bytes_opt(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        match crate::sys::resolve::read_in_root(&self.root, rel) {
+            Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(p, e)),
+            Err(e) => Err(Error::io(self.path(rel), e)),
         }
+    }
+
+    /// Reads a file below the root (inside the root) as UTF-8 text.
+    pub fn read(&self, rel: &str) -> Result<String> {
+        self.utf8(rel, self.read_bytes(rel)?)
+    }
+
+    /// Reads a text file below the root (inside the root); a missing file is `None`.
+    pub fn read_opt(&self, rel: &str) -> Result<Option<String>> {
+        self.read_bytes_opt(rel)?
+            .map(|b| self.utf8(rel, b))
+            .transpose()
+    }
+
+    fn utf8(&self, rel: &str, bytes: Vec<u8>) -> Result<String> {
+        String::from_utf8(bytes).map_err(|e| Error::InvalidFile {
+            path: self.path(rel),
+            msg: format!(
+                "not UTF-8 text (byte {} is not valid UTF-8)",
+                e.utf8_error().valid_up_to()
+            ),
+        })
     }
 
     /// Reads a file below the proc directory as text.
@@ -107,5 +128,24 @@ mod tests {
         );
         assert!(!r.is_host_root());
         assert!(Sysroot::default().is_host_root());
+    }
+
+    #[test]
+    fn reads_below_the_root_never_leave_it() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(d.path().join("etc/shadow"), "root:!:1::::::\n").unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", d.path().join("etc/subuid")).unwrap();
+        let r = Sysroot::new(d.path());
+        assert_eq!(r.read("etc/subuid").unwrap(), "root:!:1::::::\n");
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("etc/subgid")).unwrap();
+        assert_eq!(r.read_opt("etc/subgid").unwrap(), None);
+        std::fs::write(d.path().join("etc/latin1"), b"caf\xe9\n").unwrap();
+        assert_eq!(r.read_bytes("etc/latin1").unwrap(), b"caf\xe9\n");
+        assert!(r
+            .read("etc/latin1")
+            .unwrap_err()
+            .to_string()
+            .contains("not UTF-8"));
     }
 }

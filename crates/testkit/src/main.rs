@@ -2,15 +2,22 @@
 //!
 //!   hostmatch-testkit images [--no-debian]   build the cached test images now
 //!   hostmatch-testkit cleanup                remove what dead test processes left behind
-//!   hostmatch-testkit podman-run rootful|rootless [--debian] [--service] -- CMD [ARG...]
+//!   hostmatch-testkit podman-run rootful|rootless [OPTION...] -- CMD [ARG...]
 //!                                            run CMD inside a fresh Podman fixture (busybox
-//!                                            imported; DOCKER_HOST set with --service)
+//!                                            imported), e.g. to try a recipe or benchmark it:
+//!       --debian             also import the Debian image (as `debian`)
+//!       --service            start the API service, DOCKER_HOST set for CMD
+//!       --path DIR           put DIR first in PATH (where `hostmatch` is)
+//!       --env KEY=VALUE      one more variable for CMD
+//!       --subuid LINE, --subgid LINE   rootless layout (default {user}:200000:65536)
 //!
 //! and, for the harness's own tests, `hold-dockerd` and `hold-podman rootful|rootless`
 //! (set up a fixture, print what it started, wait to be killed).
 
 use std::process::ExitCode;
 use std::time::Instant;
+
+use anyhow::Context;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -126,23 +133,77 @@ fn hold_podman(kind: Option<&str>) -> testkit::Result<()> {
     Ok(())
 }
 
-/// `podman-run KIND [--debian] [--service] -- CMD...`: CMD's exit code.
+/// The options of `podman-run` (see the module documentation).
+#[derive(Default)]
+struct RunOpts {
+    rootless: bool,
+    debian: bool,
+    service: bool,
+    paths: Vec<String>,
+    env: Vec<(String, String)>,
+    subuid: Vec<String>,
+    subgid: Vec<String>,
+}
+
+fn parse_run_opts(opts: &[String]) -> testkit::Result<RunOpts> {
+    let mut o = RunOpts::default();
+    let mut it = opts.iter();
+    match it.next().map(String::as_str) {
+        Some("rootful") => {}
+        Some("rootless") => o.rootless = true,
+        _ => anyhow::bail!("podman-run: first say rootful or rootless"),
+    }
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().context(format!("{a} needs a value"));
+        match a.as_str() {
+            "--debian" => o.debian = true,
+            "--service" => o.service = true,
+            "--path" => o.paths.push(value()?),
+            "--subuid" => o.subuid.push(value()?),
+            "--subgid" => o.subgid.push(value()?),
+            "--env" => {
+                let kv = value()?;
+                let (k, v) = kv.split_once('=').context("--env wants KEY=VALUE")?;
+                o.env.push((k.into(), v.into()));
+            }
+            _ => anyhow::bail!("podman-run: unknown option {a}"),
+        }
+    }
+    Ok(o)
+}
+
+/// `podman-run KIND [OPTION...] -- CMD...`: CMD's exit code.
 fn podman_run(args: &[String]) -> testkit::Result<ExitCode> {
     let Some(dash) = args.iter().position(|a| a == "--") else {
-        anyhow::bail!("usage: podman-run rootful|rootless [--debian] [--service] -- CMD");
+        anyhow::bail!("usage: podman-run rootful|rootless [OPTION...] -- CMD");
     };
-    let (opts, cmd) = (&args[..dash], &args[dash + 1..]);
-    let has = |o: &str| opts.iter().any(|a| a == o);
-    let p = match opts.first().map(String::as_str) {
-        Some("rootful") => testkit::Podman::rootful(Default::default())?,
-        Some("rootless") => testkit::Podman::rootless(Default::default())?,
-        _ => anyhow::bail!("podman-run: first say rootful or rootless"),
+    let (o, cmd) = (parse_run_opts(&args[..dash])?, &args[dash + 1..]);
+    let Some((program, rest)) = cmd.split_first() else {
+        anyhow::bail!("podman-run: no command after --");
     };
+    let mut p = if o.rootless {
+        let mut c = testkit::RootlessConfig::default();
+        if !o.subuid.is_empty() {
+            c.subuid = o.subuid.clone();
+        }
+        if !o.subgid.is_empty() {
+            c.subgid = o.subgid.clone();
+        }
+        testkit::Podman::rootless(c)?
+    } else {
+        testkit::Podman::rootful(Default::default())?
+    };
+    for d in o.paths.iter().rev() {
+        p.prepend_path(std::path::Path::new(d));
+    }
+    for (k, v) in &o.env {
+        p.set_env(k, v);
+    }
     p.import(testkit::images::busybox_rootfs_tar()?, "busybox");
-    if has("--debian") {
+    if o.debian {
         p.import(testkit::images::debian_rootfs_tar()?, "debian");
     }
-    let svc = if has("--service") {
+    let svc = if o.service {
         Some(p.start_service()?)
     } else {
         None
@@ -152,9 +213,6 @@ fn podman_run(args: &[String]) -> testkit::Result<ExitCode> {
         p.dir().display(),
         p.host_ids()
     );
-    let Some((program, rest)) = cmd.split_first() else {
-        anyhow::bail!("podman-run: no command after --");
-    };
     let mut c = p.command(program);
     c.args(rest).stdin(std::process::Stdio::inherit());
     if let Some(svc) = &svc {

@@ -292,10 +292,6 @@ fn killed_holder_leaves_nothing(kind: &str) {
     assert!(alive(pid), "the container runs");
     holder.kill().unwrap();
     holder.wait().unwrap();
-    assert!(
-        alive(pid),
-        "a killed test leaves its container running until the sweep"
-    );
     // Any sweep removes it: ours, or that of a Podman test starting in parallel.
     testkit::sweep_dead_podman();
     testkit::sweep_dead_users();
@@ -304,6 +300,21 @@ fn killed_holder_leaves_nothing(kind: &str) {
     assert!(!alive(pid), "container process {pid} survived the sweep");
     assert!(testkit::api_get(Path::new(socket), "/_ping").is_err());
     let needle = dir.to_string_lossy();
+    let naming: Vec<String> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| alive(e.file_name().to_string_lossy().parse().unwrap()))
+        .map(|e| {
+            let read = |f: &str| fs::read(e.path().join(f)).unwrap_or_default();
+            String::from_utf8_lossy(&[read("cmdline"), read("environ")].concat()).into_owned()
+        })
+        .filter(|text| text.contains(&*needle))
+        .collect();
+    assert!(
+        naming.is_empty(),
+        "processes naming {needle} left: {naming:?}"
+    );
     let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains(&*needle), "mounts left below {needle}");
     for cg in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
@@ -378,4 +389,107 @@ fn e2e_podman_dropping_a_fixture_removes_its_user_lines_and_directory() {
         })
         .collect();
     assert!(left.is_empty(), "processes of {name} left: {left:?}");
+}
+
+#[test]
+fn e2e_podman_rootful_with_etc_reads_the_copy_s_containers_ranges_for_userns_auto() {
+    testkit::prereq_podman!();
+    let etc = testkit::EtcCopy::new().unwrap();
+    // File order is not the order of use: the lower range comes first.
+    let lines = ["containers:2000000:300000", "containers:1000000:70000"];
+    etc.append("subuid", &lines).unwrap();
+    etc.append("subgid", &["containers:3000000:300000"])
+        .unwrap();
+    let p = Podman::rootful_with_etc(Default::default(), &etc.etc()).unwrap();
+    busybox_in(&p);
+    let (u, g) = container_maps(&p, &["--userns=auto"]);
+    // The size: the highest id in the image's passwd and group (app, 1234) + 1.
+    assert_eq!(u, [(0, 1_000_000, 1235)]);
+    assert_eq!(g, [(0, 3_000_000, 1235)]);
+    let host = fs::read_to_string("/etc/subuid").unwrap();
+    assert!(
+        !host.contains(lines[0]),
+        "the host's /etc/subuid is not the copy"
+    );
+}
+
+#[test]
+fn e2e_podman_sweep_leaves_live_fixtures_alone() {
+    testkit::prereq_podman!(rootless);
+    let rootful = Podman::rootful(Default::default()).unwrap();
+    let rootless = Podman::rootless(Default::default()).unwrap();
+    for p in [&rootful, &rootless] {
+        busybox_in(p);
+        p.run_ok(["run", "-d", "--name", "live", "busybox", "sleep", "600"]);
+    }
+    let removed = testkit::sweep_dead_podman();
+    testkit::sweep_dead_users();
+    for p in [&rootful, &rootless] {
+        assert!(
+            !removed.iter().any(|d| d == p.dir()),
+            "swept a live fixture"
+        );
+        let state = p.run_ok(["inspect", "--format", "{{.State.Status}}", "live"]);
+        assert_eq!(state.trim(), "running");
+    }
+    let name = &rootless.user().unwrap().name;
+    assert!(testkit::getent("passwd", name).unwrap().is_some());
+}
+
+#[test]
+fn e2e_podman_dropping_a_rootful_fixture_ends_a_container_in_the_host_pid_namespace() {
+    testkit::prereq_podman!();
+    let p = Podman::rootful(Default::default()).unwrap();
+    busybox_in(&p);
+    // With --pid=host the container's init ending does not end its other processes.
+    let id = p.run_ok([
+        "run",
+        "-d",
+        "--pid=host",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 600 & sleep 600",
+    ]);
+    let pid: i32 = p
+        .run_ok(["inspect", "--format", "{{.State.Pid}}", id.trim()])
+        .trim()
+        .parse()
+        .unwrap();
+    let children: Vec<i32> = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap()
+        .split_whitespace()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(!children.is_empty());
+    drop(p);
+    for c in children {
+        assert!(!alive(c), "process {c} of the container survived");
+    }
+}
+
+#[test]
+fn e2e_podman_run_tool_runs_a_command_as_the_rootless_user_and_cleans_up() {
+    testkit::prereq_podman!(rootless);
+    let out = Command::new(env!("CARGO_BIN_EXE_hostmatch-testkit"))
+        .args(["podman-run", "rootless", "--subuid", "{user}:700000:70000"])
+        .args(["--env", "GREETING=hi", "--", "sh", "-c"])
+        .arg("echo $GREETING; podman run --rm busybox cat /proc/self/uid_map; exit 7")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    let (greeting, map) = stdout.split_once('\n').unwrap();
+    assert_eq!(greeting, "hi");
+    let map = map_lines(map);
+    assert_eq!(map[1..], [(1, 700_000, 70_000)], "{stdout}");
+    let dir = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "fixture")
+        .nth(1)
+        .expect("the fixture's directory on stderr");
+    assert!(!Path::new(dir).exists(), "{dir} left");
 }

@@ -1,12 +1,11 @@
 //! `hostmatch docker status|enable|disable`: Docker's userns-remap setting.
 
-use hostmatch::accounts::{self, Accounts, GroupEntry, PasswdEntry};
 use hostmatch::daemon_json::DaemonJson;
 use hostmatch::docker::RemapSetting;
+use hostmatch::dockremap;
 use hostmatch::engine::{Engine, EngineKind, RemapConfig};
 use hostmatch::fsedit::{FileEdit, Plan};
-use hostmatch::remap::{self, Target, DEFAULT_USER};
-use hostmatch::subid::{self, Kind, SubidEntry};
+use hostmatch::remap::{self, Target};
 use hostmatch::sysroot::{paths, Sysroot};
 
 use super::engine::{self, Predicted, Selected};
@@ -156,146 +155,66 @@ fn print_status(
     }
 }
 
-/// Reads a file that may be missing, with its text for the plan.
-fn read_lines<T: hostmatch::linefile::Record>(
-    root: &Sysroot,
-    rel: &str,
-) -> anyhow::Result<(Option<String>, hostmatch::linefile::LineFile<T>)> {
-    let text = root.read_opt(rel)?;
-    let file = hostmatch::linefile::LineFile::parse_strict(
-        text.as_deref().unwrap_or(""),
-        &root.path(rel),
-    )?;
-    Ok((text, file))
-}
-
-/// Plans the `dockremap` user, group and ranges the way dockerd creates them.
-fn plan_default_user(
-    root: &Sysroot,
-    plan: &mut Plan,
-    notes: &mut Vec<String>,
-) -> anyhow::Result<()> {
-    let acc = Accounts::load(root)?;
-    if acc.passwd.find(|u| u.name == DEFAULT_USER).is_none() {
-        let (uid, gid) = accounts::pick_system_ids(&acc)?;
-        let (old, mut passwd) = read_lines::<PasswdEntry>(root, paths::PASSWD)?;
-        passwd.push(PasswdEntry {
-            name: DEFAULT_USER.into(),
-            passwd: "x".into(),
-            uid,
-            gid,
-            gecos: String::new(),
-            home: "/nonexistent".into(),
-            shell: "/bin/false".into(),
-        });
-        plan.push(FileEdit {
-            path: root.path(paths::PASSWD),
-            old,
-            new: passwd.render(),
-            mode: 0o644,
-        });
-        if acc.group.find(|g| g.name == DEFAULT_USER).is_none() {
-            let (old, mut group) = read_lines::<GroupEntry>(root, paths::GROUP)?;
-            group.push(GroupEntry {
-                name: DEFAULT_USER.into(),
-                passwd: "x".into(),
-                gid,
-                members: vec![],
-            });
-            plan.push(FileEdit {
-                path: root.path(paths::GROUP),
-                old,
-                new: group.render(),
-                mode: 0o644,
-            });
-        }
-        // Locked password entries, where the shadow files exist.
-        for (rel, line) in [
-            (paths::SHADOW, format!("{DEFAULT_USER}:!:::::::")),
-            (paths::GSHADOW, format!("{DEFAULT_USER}:!::")),
-        ] {
-            if let Some(text) = root.read_opt(rel)? {
-                let mut new = text.clone();
-                if !new.is_empty() && !new.ends_with('\n') {
-                    new.push('\n');
-                }
-                new.push_str(&line);
-                new.push('\n');
-                plan.push(FileEdit {
-                    path: root.path(rel),
-                    old: Some(text),
-                    new,
-                    mode: 0o640,
-                });
-            }
-        }
-        notes.push(format!(
-            "creates system user and group {DEFAULT_USER} (uid {uid}, gid {gid})"
-        ));
-    }
-    for kind in [Kind::Uid, Kind::Gid] {
-        let (old, mut file) = read_lines::<SubidEntry>(root, kind.rel_path())?;
-        let mine = subid::ranges_of(&file, DEFAULT_USER);
-        if mine.is_empty() {
-            let range = remap::default_range(&file)?;
-            file.push(SubidEntry {
-                owner: DEFAULT_USER.into(),
-                range,
-            });
-            notes.push(format!(
-                "gives {DEFAULT_USER} {} ids {range} in {}",
-                kind.file_name(),
-                root.path(kind.rel_path()).display()
-            ));
-            plan.push(FileEdit {
-                path: root.path(kind.rel_path()),
-                old,
-                new: file.render(),
-                mode: 0o644,
-            });
-        }
-    }
-    Ok(())
-}
-
-fn load_daemon_json(root: &Sysroot) -> anyhow::Result<(Option<String>, DaemonJson)> {
+fn load_daemon_json(root: &Sysroot) -> hostmatch::Result<(Option<Vec<u8>>, DaemonJson)> {
     let path = root.path(paths::DAEMON_JSON);
-    let text = root.read_opt(paths::DAEMON_JSON)?;
-    let json = DaemonJson::parse(text.as_deref().unwrap_or(""), &path)?;
+    let bytes = root.read_bytes_opt(paths::DAEMON_JSON)?;
+    let text = match &bytes {
+        None => String::new(),
+        Some(b) if b.starts_with(&[0xff, 0xfe]) || b.starts_with(&[0xfe, 0xff]) => {
+            return Err(hostmatch::Error::InvalidFile {
+                path,
+                msg: "UTF-16 text: hostmatch edits UTF-8 daemon.json files only (convert it with iconv -f UTF-16 -t UTF-8)".into(),
+            })
+        }
+        Some(b) => String::from_utf8(b.clone()).map_err(|_| hostmatch::Error::InvalidFile {
+            path: path.clone(),
+            msg: "not UTF-8 text: dockerd 23 and later refuse it too".into(),
+        })?,
+    };
+    let json = DaemonJson::parse(&text, &path)?;
     json.userns_remap(&path)?;
-    Ok((text, json))
+    Ok((bytes, json))
 }
 
-fn daemon_json_edit(root: &Sysroot, old: Option<String>, json: &DaemonJson) -> FileEdit {
-    FileEdit {
-        path: root.path(paths::DAEMON_JSON),
+fn daemon_json_edit(root: &Sysroot, old: Option<Vec<u8>>, json: &DaemonJson) -> FileEdit {
+    FileEdit::new(
+        root,
+        paths::DAEMON_JSON,
         old,
-        new: json.render(),
-        mode: 0o644,
-    }
+        json.render().into_bytes(),
+        0o644,
+    )
+}
+
+/// What `enable` planned, for the report.
+struct Enabled {
+    previous: Option<String>,
+    notes: Vec<String>,
+}
+
+/// Plans `enable SPEC` (under the locks): daemon.json, and for `default`
+/// the dockremap account and ranges.
+fn plan_enable(root: &Sysroot, spec: &str) -> hostmatch::Result<(Plan, Enabled)> {
+    let (old, mut json) = load_daemon_json(root)?;
+    let (mut plan, notes) = if spec == "default" {
+        dockremap::plan(root)?
+    } else {
+        // The user, its group and its ranges must be there, or dockerd will not start.
+        remap::predict(root, spec)?;
+        (Plan::default(), Vec::new())
+    };
+    let previous = json.userns_remap(&root.path(paths::DAEMON_JSON))?;
+    json.set_userns_remap(spec);
+    plan.push(daemon_json_edit(root, old, &json));
+    Ok((plan, Enabled { previous, notes }))
 }
 
 fn enable(ctx: &Context, spec: &str, dry_run: bool) -> anyhow::Result<Outcome> {
-    let (old, mut json) = load_daemon_json(&ctx.root)?;
-    let mut plan = Plan::default();
-    let mut notes = Vec::new();
+    let mut files = vec![paths::DAEMON_JSON];
     if spec == "default" {
-        plan_default_user(&ctx.root, &mut plan, &mut notes)?;
-    } else {
-        // The user, its group and its ranges must be there, or dockerd will not start.
-        remap::predict(&ctx.root, spec)?;
+        files.extend(dockremap::FILES);
     }
-    let previous = json
-        .userns_remap(&ctx.root.path(paths::DAEMON_JSON))?
-        .map(String::from);
-    json.set_userns_remap(spec);
-    if let Some(dir) = ctx.root.path(paths::DAEMON_JSON).parent() {
-        if !dir.exists() && !dry_run {
-            std::fs::create_dir_all(dir).map_err(|e| hostmatch::Error::io(dir, e))?;
-        }
-    }
-    plan.push(daemon_json_edit(&ctx.root, old, &json));
-    ui::commit_plan(&plan, dry_run, ctx.json)?;
+    let (plan, done) = ui::edit(ctx, &files, dry_run, || plan_enable(&ctx.root, spec))?;
     let setting = RemapSetting::load(&ctx.root).unwrap_or(RemapSetting {
         daemon_json: None,
         command_line: vec![],
@@ -311,26 +230,32 @@ fn enable(ctx: &Context, spec: &str, dry_run: bool) -> anyhow::Result<Outcome> {
             p.pid
         ));
     }
-    if let Some(prev) = previous.as_deref().filter(|p| *p != spec) {
+    if let Some(prev) = done.previous.as_deref().filter(|p| *p != spec) {
         warnings.push(format!("replaces the previous setting '{prev}'"));
     }
     report_change(
         ctx,
         &plan,
         dry_run,
-        &notes,
+        &done.notes,
         &warnings,
         &format!("userns-remap = \"{spec}\""),
     )
 }
 
-fn disable(ctx: &Context, dry_run: bool) -> anyhow::Result<Outcome> {
-    let (old, mut json) = load_daemon_json(&ctx.root)?;
+fn plan_disable(root: &Sysroot) -> hostmatch::Result<(Plan, ())> {
+    let (old, mut json) = load_daemon_json(root)?;
     let mut plan = Plan::default();
     if old.is_some() && json.remove_userns_remap() {
-        plan.push(daemon_json_edit(&ctx.root, old, &json));
+        plan.push(daemon_json_edit(root, old, &json));
     }
-    ui::commit_plan(&plan, dry_run, ctx.json)?;
+    Ok((plan, ()))
+}
+
+fn disable(ctx: &Context, dry_run: bool) -> anyhow::Result<Outcome> {
+    let (plan, ()) = ui::edit(ctx, &[paths::DAEMON_JSON], dry_run, || {
+        plan_disable(&ctx.root)
+    })?;
     let setting = RemapSetting::load(&ctx.root).unwrap_or(RemapSetting {
         daemon_json: None,
         command_line: vec![],
@@ -362,7 +287,7 @@ fn report_change(
         ui::print_json(&serde_json::json!({
             "dry_run": dry_run,
             "changed": !plan.is_empty(),
-            "files": plan.edits.iter().map(|e| e.path.display().to_string()).collect::<Vec<_>>(),
+            "files": plan.edits.iter().map(|e| e.path().display().to_string()).collect::<Vec<_>>(),
             "notes": notes,
             "warnings": warnings,
             "restart_needed": restart,

@@ -20,7 +20,9 @@ pub fn run(cmd: GroupCommand, ctx: &Context) -> anyhow::Result<Outcome> {
             "container gid {cgid} is not mapped by userns-remap '{spec}'"
         ))
     })?;
-    let plan = grouplink::plan(&ctx.root, &name, gid, &add)?;
+    let (plan, ()) = ui::edit(ctx, &grouplink::FILES, dry_run, || {
+        Ok((grouplink::plan(&ctx.root, &name, gid, &add)?, ()))
+    })?;
     if ctx.json {
         ui::print_json(&serde_json::json!({
             "group": name,
@@ -30,21 +32,16 @@ pub fn run(cmd: GroupCommand, ctx: &Context) -> anyhow::Result<Outcome> {
             "dry_run": dry_run,
             "diff": plan.diff(),
         }))?;
-    } else if dry_run {
-        print!("{}", plan.diff());
-    }
-    if !dry_run {
-        plan.apply()?;
-        if !ctx.json {
-            println!(
-                "group {name}: gid {gid} (container gid {cgid}){}",
-                if plan.is_empty() {
-                    ", already linked"
-                } else {
-                    ""
-                }
-            );
-        }
+    } else if !dry_run {
+        println!(
+            "group {}: gid {gid} (container gid {cgid}){}",
+            hostmatch::escape::line(name.as_bytes()),
+            if plan.is_empty() {
+                ", already linked"
+            } else {
+                ""
+            }
+        );
     }
     Ok(Outcome::Ok)
 }

@@ -11,6 +11,7 @@ mod group;
 mod map;
 mod mount;
 mod mounts;
+mod repair;
 mod shift;
 mod subid;
 mod umount;
@@ -37,6 +38,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Probe { dir } => audit::probe(dir.as_deref()),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(&dir),
+        Command::Repair => repair::run(ctx),
         Command::Mount(args) => mount::run(ctx, args),
         Command::Mounts => mounts::run(ctx),
         Command::Umount { dst } => umount::run(ctx, &dst),

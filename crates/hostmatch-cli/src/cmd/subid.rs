@@ -24,13 +24,16 @@ pub fn run(cmd: SubidCmd, ctx: &Context) -> anyhow::Result<Outcome> {
     }
 }
 
-/// A subid file's text (missing: empty) and parsed model, strictly parsed.
-fn load(root: &Sysroot, kind: Kind) -> anyhow::Result<(Option<String>, SubidFile)> {
+/// A subid file's bytes (missing: none) and parsed model, strictly parsed.
+fn load(root: &Sysroot, kind: Kind) -> hostmatch::Result<(Option<Vec<u8>>, SubidFile)> {
     let path = root.path(kind.rel_path());
-    let text = root.read_opt(kind.rel_path())?;
-    let file = SubidFile::parse_strict(text.as_deref().unwrap_or(""), &path)?;
-    Ok((text, file))
+    let bytes = root.read_bytes_opt(kind.rel_path())?;
+    let file = SubidFile::parse_strict(bytes.as_deref().unwrap_or_default(), &path)?;
+    Ok((bytes, file))
 }
+
+/// The files `subid add` and `subid remove` edit.
+const FILES: [&str; 2] = [paths::SUBUID, paths::SUBGID];
 
 #[derive(Serialize)]
 struct ListedRange {
@@ -42,11 +45,11 @@ struct ListedRange {
 
 fn list(ctx: &Context, user: Option<&str>) -> anyhow::Result<Outcome> {
     let accounts = Accounts::load(&ctx.root)?;
-    let owners: Option<Vec<String>> = match user {
+    let owners: Option<Vec<hostmatch::linefile::Field>> = match user {
         None => None,
         Some(u) => {
             let e = accounts.user(u)?;
-            Some(vec![e.name.clone(), e.uid.to_string()])
+            Some(vec![e.name.clone(), e.uid.to_string().into()])
         }
     };
     let mut out = serde_json::Map::new();
@@ -54,11 +57,7 @@ fn list(ctx: &Context, user: Option<&str>) -> anyhow::Result<Outcome> {
         let (_, file) = load(&ctx.root, kind)?;
         let rows: Vec<ListedRange> = file
             .records()
-            .filter(|(_, e)| {
-                owners
-                    .as_ref()
-                    .is_none_or(|o| o.iter().any(|n| *n == e.owner))
-            })
+            .filter(|(_, e)| owners.as_ref().is_none_or(|o| o.contains(&e.owner)))
             .map(|(line, e)| ListedRange {
                 owner: e.owner.to_string(),
                 start: e.range.start,
@@ -136,35 +135,41 @@ fn print_changes(
 }
 
 fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
-    let accounts = Accounts::load(&ctx.root)?;
+    let (plan, changes) = ui::edit(ctx, &FILES, args.dry_run, || plan_add(&ctx.root, args))?;
+    print_changes(ctx, &changes, &plan, args.dry_run)?;
+    Ok(Outcome::Ok)
+}
+
+/// Reads the accounts, login.defs and both files and plans the new ranges.
+fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<FileChange>)> {
+    let accounts = Accounts::load(root)?;
     let (name, uid, gid) = match accounts.user(&args.user) {
-        Ok(u) => (u.name.clone(), u.uid, u.gid),
+        Ok(u) => (u.name.to_string(), u.uid, u.gid),
         // Podman's --userns=auto takes the ranges of this name, which is no account.
         Err(_) if args.user == AUTO_USERNS_USER => {
             if args.self_ {
                 return Err(hostmatch::Error::invalid(format!(
                     "'{AUTO_USERNS_USER}' is the name Podman's --userns=auto takes ranges from, not an account: it has no own id for --self"
-                ))
-                .into());
+                )));
             }
             (AUTO_USERNS_USER.to_string(), Id::MAX, Id::MAX)
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
-    let defs_path = ctx.root.path(paths::LOGIN_DEFS);
-    let defs = LoginDefs::parse(&ctx.root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
+    let defs_path = root.path(paths::LOGIN_DEFS);
+    let defs = LoginDefs::parse(&root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
     let mut plan = Plan::default();
     let mut changes = Vec::new();
     for kind in KINDS {
         let policy = SubidPolicy::from_defs(&defs, kind, &defs_path)?;
-        let (old, mut file) = load(&ctx.root, kind)?;
+        let (old, mut file) = load(root, kind)?;
         let (own_id, taken): (u32, Vec<(u32, String)>) = match kind {
             Kind::Uid => (
                 uid,
                 accounts
                     .passwd
                     .records()
-                    .map(|(_, u)| (u.uid, u.name.clone()))
+                    .map(|(_, u)| (u.uid, u.name.to_string()))
                     .collect(),
             ),
             Kind::Gid => (
@@ -172,7 +177,7 @@ fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
                 accounts
                     .group
                     .records()
-                    .map(|(_, g)| (g.gid, g.name.clone()))
+                    .map(|(_, g)| (g.gid, g.name.to_string()))
                     .collect(),
             ),
         };
@@ -181,60 +186,64 @@ fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
         let res = subid::plan_add(
             &mut file, &name, uid, own_id, &policy, count, placement, args.self_, &taken,
         )?;
-        let path = ctx.root.path(kind.rel_path());
-        plan.push(FileEdit {
-            path: path.clone(),
+        plan.push(FileEdit::new(
+            root,
+            kind.rel_path(),
             old,
-            new: file.render(),
-            mode: 0o644,
-        });
+            file.render(),
+            0o644,
+        ));
         changes.push(FileChange {
-            file: path.display().to_string(),
+            file: root.path(kind.rel_path()).display().to_string(),
             added: res.added,
             removed: vec![],
             existing: res.existing,
         });
     }
-    ui::commit_plan(&plan, args.dry_run, ctx.json)?;
-    print_changes(ctx, &changes, &plan, args.dry_run)?;
-    Ok(Outcome::Ok)
+    Ok((plan, changes))
 }
 
 fn remove(ctx: &Context, users: &[String], dry_run: bool) -> anyhow::Result<Outcome> {
-    let accounts = Accounts::load(&ctx.root)?;
+    let (plan, changes) = ui::edit(ctx, &FILES, dry_run, || plan_remove(&ctx.root, users))?;
+    print_changes(ctx, &changes, &plan, dry_run)?;
+    Ok(Outcome::Ok)
+}
+
+fn plan_remove(root: &Sysroot, users: &[String]) -> hostmatch::Result<(Plan, Vec<FileChange>)> {
+    let accounts = Accounts::load(root)?;
     let mut plan = Plan::default();
     let mut changes = Vec::new();
     for kind in KINDS {
-        let (old, mut file) = load(&ctx.root, kind)?;
+        let (old, mut file) = load(root, kind)?;
         let mut removed = Vec::new();
         for u in users {
-            let uid = hostmatch::accounts::find_user(&accounts.passwd, u).map(|e| e.uid);
-            let name = hostmatch::accounts::find_user(&accounts.passwd, u)
-                .map_or(u.as_str(), |e| e.name.as_str());
+            let found = hostmatch::accounts::find_user(&accounts.passwd, u);
+            let uid = found.map(|e| e.uid);
+            let name = found.map_or_else(|| u.as_str().into(), |e| e.name.clone());
             if uid.is_none() && subid::ranges_of(&file, u).is_empty() {
-                return Err(hostmatch::Error::UnknownUser(u.clone()).into());
+                return Err(hostmatch::Error::UnknownUser(
+                    hostmatch::escape::line(u.as_bytes()).into(),
+                ));
             }
-            removed.extend(subid::plan_remove(&mut file, name, uid));
+            removed.extend(subid::plan_remove(&mut file, &name, uid));
         }
-        let path = ctx.root.path(kind.rel_path());
         if old.is_some() {
-            plan.push(FileEdit {
-                path: path.clone(),
+            plan.push(FileEdit::new(
+                root,
+                kind.rel_path(),
                 old,
-                new: file.render(),
-                mode: 0o644,
-            });
+                file.render(),
+                0o644,
+            ));
         }
         changes.push(FileChange {
-            file: path.display().to_string(),
+            file: root.path(kind.rel_path()).display().to_string(),
             added: vec![],
             removed,
             existing: vec![],
         });
     }
-    ui::commit_plan(&plan, dry_run, ctx.json)?;
-    print_changes(ctx, &changes, &plan, dry_run)?;
-    Ok(Outcome::Ok)
+    Ok((plan, changes))
 }
 
 /// The problems of both files (a missing file is a warning, not an error).

@@ -1,6 +1,7 @@
 //! `hostmatch volume prepare DIR --for CUID[:CGID] (--remap SPEC | --host-ids UID:GID) ...`.
 
 use hostmatch::accounts::Accounts;
+use hostmatch::ids::target_id;
 use hostmatch::own::spec;
 use hostmatch::{remap, volume, Error};
 
@@ -37,6 +38,11 @@ pub fn run(cmd: VolumeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     let writable_by = writable_by
         .map(|u| spec::user_id(&accounts, &u))
         .transpose()?;
+    target_id(uid, "host uid")?;
+    target_id(gid, "host gid")?;
+    if let Some(u) = writable_by {
+        target_id(u, "--writable-by uid")?;
+    }
     super::walk::check_root("volume prepare", false)?;
     let prepared = volume::prepare(&volume::Spec {
         dir,

@@ -276,15 +276,15 @@ fn host_effects(s: &Scratch) -> HostEffects {
 fn socket_facts(root: &Sysroot, accounts: &Accounts, path: &Path) -> Option<SocketFacts> {
     let m = fs::metadata(path).ok()?;
     let gid = m.gid();
-    let group = accounts.groups_with_gid(gid).first().map(|s| s.to_string());
-    let mut members: Vec<String> = group
-        .as_deref()
-        .and_then(|g| accounts.group(g).ok())
-        .map(|g| g.members.clone())
+    let entry = accounts.group.find(|g| g.gid == gid);
+    let group = entry.map(|g| g.name.to_string());
+    let mut members: Vec<String> = entry
+        .map(|g| g.members.iter().map(|m| m.to_string()).collect())
         .unwrap_or_default();
     for (_, u) in accounts.passwd.records() {
-        if u.gid == gid && !members.contains(&u.name) {
-            members.push(u.name.clone());
+        let name = u.name.to_string();
+        if u.gid == gid && !members.contains(&name) {
+            members.push(name);
         }
     }
     members.retain(|m| !m.is_empty());
@@ -442,7 +442,7 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
     let all: Vec<(String, Id)> = accounts
         .passwd
         .records()
-        .map(|(_, u)| (u.name.clone(), u.uid))
+        .map(|(_, u)| (u.name.to_string(), u.uid))
         .collect();
     let mapped_accounts = match probe.maps() {
         Ok((uid_map, _)) if !matches!(mode, DaemonMode::Plain) => {

@@ -2,6 +2,7 @@
 //! which remapping it is configured to apply. The answer ([`Engine`]) is
 //! judged by pure code elsewhere (doctor, the predictions, audit).
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -208,11 +209,10 @@ fn docker_remap(root: &Sysroot, server: Option<&ServerProcess>) -> Result<RemapC
         .and_then(|s| DockerdArgs::parse(&s.argv))
         .unwrap_or_default();
     let config = root.path(args.config_path());
-    let from_file = match crate::fsedit::read_opt(&config)? {
+    let from_file = match root.read_opt(args.config_path())? {
         Some(text) => DaemonJson::parse(&text, &config)?
             .userns_remap(&config)?
-            .filter(|s| !s.is_empty())
-            .map(String::from),
+            .filter(|s| !s.is_empty()),
         None => None,
     };
     let from_cmd = args.userns_remap().map(String::from);
@@ -265,7 +265,7 @@ fn podman_settings(
         Privilege::Rootless { uid, .. } => Accounts::load(root).ok().and_then(|a| {
             a.passwd
                 .find(|u| u.uid == *uid)
-                .map(|u| PathBuf::from(&u.home))
+                .map(|u| PathBuf::from(std::ffi::OsStr::from_bytes(&u.home)))
         }),
     };
     let env = ConfEnv::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())), home);

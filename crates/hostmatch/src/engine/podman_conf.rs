@@ -195,7 +195,12 @@ impl PodmanSettings {
     /// Reads the settings from the files Podman reads.
     pub fn load(root: &Sysroot, env: &ConfEnv) -> Result<PodmanSettings> {
         let mut s = PodmanSettings::default();
-        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(p, e));
+        // Files below the root are read inside it (symlinks cannot lead out); a file
+        // named by the environment is read where it is.
+        let read = |p: &Path| match p.strip_prefix(root.root()) {
+            Ok(rel) => root.read(&rel.to_string_lossy()),
+            Err(_) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e)),
+        };
         for f in Self::containers_conf_files(root, env) {
             s.apply_containers_conf(&read(&f)?, &f)?;
             s.files.push(f);

@@ -216,68 +216,57 @@ pub fn claim_start(root: &Sysroot, marker: &Path) -> Result<()> {
     }
 }
 
-fn append_entry(text: Option<String>, name: &str, line: &str) -> Option<String> {
-    let text = text?;
-    let prefix = format!("{name}:");
-    if text.lines().any(|l| l.starts_with(&prefix)) {
-        return Some(text);
-    }
-    let mut out = text;
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
-    }
-    out.push_str(line);
-    out.push('\n');
-    Some(out)
-}
-
 /// The file edits of a plan: passwd, group, and for added names shadow and
-/// gshadow (when those files exist).
+/// gshadow (when those files exist), through the one model of
+/// [`crate::accounts`].
 pub fn account_edits(root: &Sysroot, plan: &Plan) -> Result<fsedit::Plan> {
+    use crate::accounts::{add_gshadow_members, add_locked_shadow, GshadowFile, ShadowFile};
     let mut edits = fsedit::Plan::default();
-    let mut edit = |rel: &str, new: Option<String>, old: Option<String>, mode: u32| {
-        if let Some(new) = new {
-            edits.push(FileEdit {
-                path: root.path(rel),
-                old,
-                new,
-                mode,
-            });
-        }
-    };
     if plan.passwd_changed {
-        edit(
+        let old = root.read_bytes_opt(paths::PASSWD)?;
+        edits.push(FileEdit::new(
+            root,
             paths::PASSWD,
-            Some(plan.passwd.render()),
-            root.read_opt(paths::PASSWD)?,
+            old,
+            plan.passwd.render(),
             0o644,
-        );
+        ));
     }
     if plan.group_changed {
-        edit(
+        let old = root.read_bytes_opt(paths::GROUP)?;
+        edits.push(FileEdit::new(
+            root,
             paths::GROUP,
-            Some(plan.group.render()),
-            root.read_opt(paths::GROUP)?,
+            old,
+            plan.group.render(),
             0o644,
-        );
+        ));
     }
     if let Some(u) = &plan.new_user {
-        let old = root.read_opt(paths::SHADOW)?;
-        edit(
-            paths::SHADOW,
-            append_entry(old.clone(), u, &format!("{u}:!:::::::")),
-            old,
-            0o640,
-        );
+        if let Some(old) = root.read_bytes_opt(paths::SHADOW)? {
+            let mut f = ShadowFile::parse(&old);
+            add_locked_shadow(&mut f, &u.as_str().into());
+            edits.push(FileEdit::new(
+                root,
+                paths::SHADOW,
+                Some(old),
+                f.render(),
+                0o640,
+            ));
+        }
     }
     if let Some(g) = &plan.new_group {
-        let old = root.read_opt(paths::GSHADOW)?;
-        edit(
-            paths::GSHADOW,
-            append_entry(old.clone(), g, &format!("{g}:!::")),
-            old,
-            0o640,
-        );
+        if let Some(old) = root.read_bytes_opt(paths::GSHADOW)? {
+            let mut f = GshadowFile::parse(&old);
+            add_gshadow_members(&mut f, &g.as_str().into(), &[]);
+            edits.push(FileEdit::new(
+                root,
+                paths::GSHADOW,
+                Some(old),
+                f.render(),
+                0o640,
+            ));
+        }
     }
     Ok(edits)
 }

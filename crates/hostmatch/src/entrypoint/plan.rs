@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::accounts::{GroupEntry, GroupFile, PasswdEntry, PasswdFile};
 use crate::entrypoint::config::{ChownHome, Config};
 use crate::ids::Id;
+use crate::linefile::Field;
 use crate::own::{Depth, Rule};
 use crate::{Error, Result};
 
@@ -256,17 +257,17 @@ pub fn plan(
 
     // The account's group: configured, else the user's primary group, else
     // one named like the user.
-    let group_name = match (&cfg.group, &old_user) {
-        (Some(g), _) => g.clone(),
+    let group_name: Field = match (&cfg.group, &old_user) {
+        (Some(g), _) => g.as_str().into(),
         (None, Some(u)) => gr
             .find(|g| g.gid == u.gid)
             .map(|g| g.name.clone())
-            .unwrap_or_else(|| user_name.to_string()),
-        (None, None) => user_name.to_string(),
+            .unwrap_or_else(|| user_name.into()),
+        (None, None) => user_name.into(),
     };
     let old_group = gr.find(|g| g.name == group_name).cloned();
     if old_group.is_none() && cfg.group.is_some() && !cfg.create_user {
-        return Err(Error::UnknownGroup(group_name));
+        return Err(Error::UnknownGroup(group_name.to_string()));
     }
     if let Some(g) = &old_group {
         if g.gid == 0 && host.gid != 0 {
@@ -300,7 +301,7 @@ pub fn plan(
             pw.update(|u| u.gid == o.gid, |u| u.gid = to);
             moves.push(Move {
                 kind: Kind::Group,
-                name: o.name.clone(),
+                name: o.name.to_string(),
                 from: o.gid,
                 to,
                 is_target: false,
@@ -313,7 +314,7 @@ pub fn plan(
                 group_gid_change = Some((g.gid, host.gid));
                 moves.push(Move {
                     kind: Kind::Group,
-                    name: g.name.clone(),
+                    name: g.name.to_string(),
                     from: g.gid,
                     to: host.gid,
                     is_target: true,
@@ -326,7 +327,7 @@ pub fn plan(
                     gid: host.gid,
                     members: Vec::new(),
                 });
-                new_group = Some(group_name.clone());
+                new_group = Some(group_name.to_string());
             }
         }
         account_gid = host.gid;
@@ -341,7 +342,7 @@ pub fn plan(
             gid: to,
             members: Vec::new(),
         });
-        new_group = Some(group_name.clone());
+        new_group = Some(group_name.to_string());
         account_gid = to;
     } else {
         // No group entry and none may be made: the primary gid is the host's.
@@ -368,7 +369,7 @@ pub fn plan(
             pw.update(|u| u.name == o.name, |u| u.uid = to);
             moves.push(Move {
                 kind: Kind::User,
-                name: o.name.clone(),
+                name: o.name.to_string(),
                 from: o.uid,
                 to,
                 is_target: false,
@@ -379,7 +380,7 @@ pub fn plan(
                 pw.update(|x| x.name == u.name, |x| x.uid = host.uid);
                 moves.push(Move {
                     kind: Kind::User,
-                    name: u.name.clone(),
+                    name: u.name.to_string(),
                     from: u.uid,
                     to: host.uid,
                     is_target: true,
@@ -387,12 +388,12 @@ pub fn plan(
             }
             None => {
                 pw.push(PasswdEntry {
-                    name: user_name.to_string(),
+                    name: user_name.into(),
                     passwd: "x".into(),
                     uid: host.uid,
                     gid: account_gid,
-                    gecos: String::new(),
-                    home: format!("/home/{user_name}"),
+                    gecos: Field::default(),
+                    home: format!("/home/{user_name}").into(),
                     shell: "/bin/sh".into(),
                 });
                 new_user = Some(user_name.to_string());
@@ -458,7 +459,8 @@ pub fn plan(
             )),
         }
     };
-    let home = usable_home(&user.home);
+    // A home that is not UTF-8 is not used as a path (it is shown escaped).
+    let home = user.home.to_str().and_then(usable_home);
     match &home {
         Some(h) => {
             if let Some((rule, depth)) = account_rule(cfg.chown_home) {
@@ -511,15 +513,15 @@ pub fn plan(
     }
     let target = Target {
         user: user_name.to_string(),
-        group: group_name,
+        group: group_name.to_string(),
         uid: host.uid,
         gid: host.gid,
         groups: groups.into_iter().collect(),
-        home: user.home.clone(),
+        home: String::from_utf8_lossy(&user.home).into_owned(),
         shell: if user.shell.is_empty() {
             "/bin/sh".into()
         } else {
-            user.shell.clone()
+            String::from_utf8_lossy(&user.shell).into_owned()
         },
     };
 
@@ -554,6 +556,8 @@ fn usable_home(home: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::linefile::as_text;
     use proptest::prelude::*;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
@@ -630,7 +634,7 @@ nogroup:x:65534:\n";
     #[test]
     fn unchanged_lines_are_kept_byte_for_byte() {
         let p = run(1000, 1000, &Config::default());
-        let out = p.passwd.render();
+        let out = as_text(p.passwd.render());
         assert!(out.contains("# a comment\n+@nis::::::\n"));
         assert!(out.contains("www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"));
         assert!(out.contains("app:x:1000:1000::/home/app:/bin/bash\n"));
@@ -744,7 +748,7 @@ nogroup:x:65534:\n";
     fn caveat2_gid_0_keeps_root_group_and_gives_only_the_accounts_groups() {
         let (pw, gr) = files();
         // Root is listed in a group: its groups must never be given.
-        let gr = GroupFile::parse(&gr.render().replace("sudo:x:27:", "sudo:x:27:root"));
+        let gr = GroupFile::parse(as_text(gr.render()).replace("sudo:x:27:", "sudo:x:27:root"));
         let start = StartCreds {
             uid: 1000,
             gid: 0,
@@ -837,7 +841,8 @@ nogroup:x:65534:\n";
         let (pw, gr) = files();
         // uid 33 is www-data in the image; the runtime gave it www-data's
         // memberships (here: 100 via the members list) and --group-add 999.
-        let gr = GroupFile::parse(&gr.render().replace("users:x:100:", "users:x:100:www-data"));
+        let gr =
+            GroupFile::parse(as_text(gr.render()).replace("users:x:100:", "users:x:100:www-data"));
         let start = StartCreds {
             uid: 33,
             gid: 33,
@@ -934,7 +939,7 @@ nogroup:x:65534:\n";
         let big = (1u32 << 31) + 5;
         let p = run(big, big, &Config::default());
         assert_eq!(user(&p, "app").uid, big);
-        assert!(p.passwd.render().contains(&format!("app:x:{big}:{big}:")));
+        assert!(as_text(p.passwd.render()).contains(&format!("app:x:{big}:{big}:")));
     }
 
     proptest! {
@@ -956,7 +961,7 @@ nogroup:x:65534:\n";
             let Decision::Match(p) = plan(&pw, &gr, Some(HostIds { uid, gid: uid }), &start, &Config::default()).unwrap() else {
                 panic!()
             };
-            let out = p.passwd.render();
+            let out = as_text(p.passwd.render());
             let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("app:")).collect();
             let got: Vec<&str> = out.lines().filter(|l| !l.starts_with("app:")).collect();
             prop_assert_eq!(kept, got);
@@ -990,7 +995,7 @@ nogroup:x:65534:\n";
             let gids: Vec<Id> = p.group.records().map(|(_, g)| g.gid).collect();
             prop_assert_eq!(gids.len(), gids.iter().collect::<BTreeSet<_>>().len());
             // Non-record lines survive.
-            let out = p.passwd.render();
+            let out = as_text(p.passwd.render());
             prop_assert!(out.contains("# a comment\n+@nis::::::\n"));
             // Every group of the target exists, and the list is sorted.
             for g in &p.target.groups {

@@ -38,10 +38,7 @@ pub fn remapped_root(root_dir: &str) -> Option<(Id, Id)> {
 /// The `userns-remap` key of a daemon.json.
 pub fn remap_from_daemon_json(path: &Path, text: &str) -> Result<Option<String>> {
     let dj = DaemonJson::parse(text, path)?;
-    Ok(dj
-        .userns_remap(path)?
-        .filter(|s| !s.is_empty())
-        .map(str::to_string))
+    Ok(dj.userns_remap(path)?.filter(|s| !s.is_empty()))
 }
 
 /// Where the daemon's remapping comes from.

@@ -100,7 +100,9 @@ pub fn geteuid() -> Id {
     unsafe { libc::geteuid() }
 }
 
+pub mod lock;
 pub mod mount;
+pub mod resolve;
 /// Whether this process may write `path` (or create it, when it does not
 /// exist, in its parent directory), by the kernel's access check.
 pub fn can_write(path: &std::path::Path) -> bool {

@@ -137,7 +137,16 @@ impl Podman {
     /// A rootful Podman (as root) with private storage, configuration and runtime state,
     /// in a private mount and network namespace.
     pub fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
-        setup::rootful(config)
+        setup::rootful(config, None)
+    }
+
+    /// Like [`Podman::rootful`], with directory `etc` bind-mounted over `/etc` in the
+    /// fixture's namespace: Podman reads that `subuid`/`subgid` (e.g. the `containers`
+    /// lines `--userns=auto` takes its ranges from), `passwd`, `containers/`, never the
+    /// host's. Use with [`crate::EtcCopy`]; point `hostmatch --root` at
+    /// [`crate::EtcCopy::root`].
+    pub fn rootful_with_etc(config: PodmanConfig, etc: &Path) -> crate::Result<Podman> {
+        setup::rootful(config, Some(etc))
     }
 
     /// A rootless Podman run by a fresh test user with the subordinate ids of `config`.
@@ -191,6 +200,29 @@ impl Podman {
 
     pub fn config(&self) -> &PodmanConfig {
         &self.config
+    }
+
+    /// Sets (or replaces) a variable of [`Podman::env`] for every later command and
+    /// service of the fixture.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
+    /// Puts `dir` first in the fixture's `PATH` (e.g. the directory of the `hostmatch`
+    /// binaries, so that a recipe finds them). A rootless user must be able to reach it.
+    pub fn prepend_path(&mut self, dir: &Path) {
+        let old = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            old.as_deref().unwrap_or(DEFAULT_PATH)
+        );
+        self.set_env("PATH", &path);
     }
 
     /// A command that runs `program` inside the fixture: in its namespaces (rootful) or

@@ -88,22 +88,23 @@ fn containers_conf(tables: &[(&str, String)], extra: &[(String, String)]) -> Str
 
 fn storage_conf(driver: &str, graphroot: &Path, runroot: &Path) -> String {
     format!(
-        "[storage]\ndriver = {:?}\ngraphroot = {:?}\nrunroot = {:?}\n",
-        driver,
-        graphroot.display().to_string(),
-        runroot.display().to_string()
+        "[storage]\ndriver = {driver:?}\ngraphroot = {}\nrunroot = {}\n",
+        toml_str(graphroot),
+        toml_str(runroot)
     )
 }
 
+/// A path as a TOML basic string (Rust's escapes of `"` and `\\` are TOML's).
 fn toml_str(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }
 
-/// See [`Podman::rootful`].
-pub(super) fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
+/// See [`Podman::rootful`] and [`Podman::rootful_with_etc`].
+pub(super) fn rootful(config: PodmanConfig, etc: Option<&Path>) -> crate::Result<Podman> {
     let runc = crate::which("runc").context("runc is not installed (apt-get install runc)")?;
     crate::which("podman").context("podman is not installed (apt-get install podman)")?;
     let dir = new_dir()?;
+    // From here on, dropping `podman` removes what was made.
     let mut podman = Podman {
         dir: dir.clone(),
         holder: None,
@@ -117,63 +118,16 @@ pub(super) fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
             "root", "runroot", "tmp", "tmpdir", "net", "runc", "bin", "home", "work",
         ],
     )?;
+    let ns_dirs = ["upper", "work"].map(|d| ["varlib", "run"].map(|m| format!("ns/{m}/{d}")));
     mkdirs(
         &dir,
-        &[
-            "ns/varlib/upper",
-            "ns/varlib/work",
-            "ns/run/upper",
-            "ns/run/work",
-        ],
+        &ns_dirs
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
     )?;
-    // runc keeps its state in /run/runc unless told `--root`; Podman has no setting for
-    // that, so its runtime is a wrapper that adds it.
-    let wrapper = dir.join("bin/runc");
-    fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec {} --root {} \"$@\"\n",
-            runc.display(),
-            dir.join("runc").display()
-        ),
-    )?;
-    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
-    let tables = [
-        (
-            "engine",
-            format!("tmp_dir = {}", toml_str(&dir.join("tmp"))),
-        ),
-        (
-            "engine",
-            format!(
-                "events_logfile_path = {}",
-                toml_str(&dir.join("events.log"))
-            ),
-        ),
-        (
-            "engine",
-            format!("image_copy_tmp_dir = {}", toml_str(&dir.join("tmpdir"))),
-        ),
-        (
-            "engine.runtimes",
-            format!("runc = [{}]", toml_str(&wrapper)),
-        ),
-        (
-            "network",
-            format!("network_config_dir = {}", toml_str(&dir.join("net"))),
-        ),
-    ];
-    let conf = dir.join("containers.conf");
-    fs::write(&conf, containers_conf(&tables, &config.containers_conf))?;
-    let storage = dir.join("storage.conf");
-    fs::write(
-        &storage,
-        storage_conf(
-            config.storage_driver.as_str(),
-            &dir.join("root"),
-            &dir.join("runroot"),
-        ),
-    )?;
+    let (conf, storage) = write_rootful_files(&dir, &runc, &config)?;
     podman.env.extend([
         ("CONTAINERS_CONF".into(), conf.display().to_string()),
         (
@@ -184,8 +138,51 @@ pub(super) fn rootful(config: PodmanConfig) -> crate::Result<Podman> {
     if !config.storage_on_disk {
         mount_tmpfs(&dir.join("root"), 0, 0)?;
     }
-    podman.holder = Some(start_holder(&dir)?);
+    podman.holder = Some(start_holder(&dir, etc)?);
     Ok(podman)
+}
+
+/// The runc wrapper, `containers.conf` and `storage.conf` of a rootful fixture; returns
+/// the paths of the two configuration files.
+fn write_rootful_files(
+    dir: &Path,
+    runc: &Path,
+    config: &PodmanConfig,
+) -> crate::Result<(PathBuf, PathBuf)> {
+    // runc keeps its state in /run/runc unless told `--root`; Podman has no setting for
+    // that, so its runtime is a wrapper that adds it.
+    let wrapper = dir.join("bin/runc");
+    let runc_root = dir.join("runc");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {} --root {} \"$@\"\n",
+            runc.display(),
+            runc_root.display()
+        ),
+    )?;
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+    let setting = |key: &str, path: &Path| format!("{key} = {}", toml_str(path));
+    let tables = [
+        ("engine", setting("tmp_dir", &dir.join("tmp"))),
+        (
+            "engine",
+            setting("events_logfile_path", &dir.join("events.log")),
+        ),
+        ("engine", setting("image_copy_tmp_dir", &dir.join("tmpdir"))),
+        (
+            "engine.runtimes",
+            format!("runc = [{}]", toml_str(&wrapper)),
+        ),
+        ("network", setting("network_config_dir", &dir.join("net"))),
+    ];
+    let conf = dir.join("containers.conf");
+    fs::write(&conf, containers_conf(&tables, &config.containers_conf))?;
+    let storage = dir.join("storage.conf");
+    let driver = config.storage_driver.as_str();
+    let text = storage_conf(driver, &dir.join("root"), &dir.join("runroot"));
+    fs::write(&storage, text)?;
+    Ok((conf, storage))
 }
 
 /// The environment of every command: nothing of the test's own.
@@ -200,7 +197,9 @@ fn base_env(home: &Path, tmp: &Path) -> Vec<(String, String)> {
 
 /// The holder: `sh` in new mount and network namespaces, with overlays on `/var/lib` and
 /// `/run` whose upper layers are in the fixture; it waits for EOF on its stdin.
+/// `$0`: the fixture's directory; `$1`, if given: a directory to bind-mount over `/etc`.
 const HOLDER_SCRIPT: &str = r#"set -e
+if [ -n "$1" ]; then mount --bind "$1" /etc; fi
 for d in varlib:/var/lib run:/run; do
   n=${d%%:*} m=${d#*:}
   mount -t overlay "hmt-podman-$n" -o "lowerdir=$m,upperdir=$0/ns/$n/upper,workdir=$0/ns/$n/work" "$m"
@@ -209,13 +208,14 @@ echo ready
 read -r _ || :
 "#;
 
-fn start_holder(dir: &Path) -> crate::Result<Holder> {
+fn start_holder(dir: &Path, etc: Option<&Path>) -> crate::Result<Holder> {
     let unshare = crate::which("unshare").context("unshare (util-linux) is missing")?;
     let log = fs::File::create(dir.join("ns.log"))?;
     let mut child = Command::new(unshare)
         .args(["--mount", "--net", "--propagation", "private", "--"])
         .args(["/bin/sh", "-c", HOLDER_SCRIPT])
         .arg(dir)
+        .args(etc)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(log)

@@ -3,10 +3,11 @@
 //! Every process of a fixture is found without trusting Podman: every process whose
 //! command line or environment names its directory, the processes in its mount namespace
 //! (rootful: Podman, conmon, the API service), the processes of its test user (rootless:
-//! the same, and the pause process), and the init process of every container in its runc state
+//! the same, and the pause process), the init process of every container in its runc state
 //! directories (`state.json`, checked against the process's start time; killing a
-//! container's init ends its PID namespace). All get SIGKILL, then the containers'
-//! cgroups and the directory are removed. Mounts vanish with the namespaces that held them.
+//! container's init ends its PID namespace) and what is left in the containers' cgroups
+//! (rootful). All get SIGKILL, then the containers' cgroups and the directory are removed.
+//! Mounts vanish with the namespaces that held them.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -76,6 +77,9 @@ pub(super) fn teardown(dir: &Path, uid: Option<u32>, mnt: Option<&str>) -> Resul
         pids.extend(uid.map(procs::pids_of_uid).unwrap_or_default());
         for s in runc_states(dir) {
             pids.extend(s.init);
+            // Processes the init's end does not end (a container sharing the host's PID
+            // namespace): what is left in the container's cgroup.
+            pids.extend(s.cgroups.iter().flat_map(|cg| cgroup_procs(cg)));
             cgroups.extend(s.cgroups);
         }
         if pids.is_empty() {
@@ -86,6 +90,15 @@ pub(super) fn teardown(dir: &Path, uid: Option<u32>, mnt: Option<&str>) -> Resul
     }
     remove_cgroups(&cgroups);
     procs::teardown_dir(dir)
+}
+
+fn cgroup_procs(cgroup: &Path) -> Vec<i32> {
+    fs::read_to_string(cgroup.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|&p| p > 1)
+        .collect()
 }
 
 /// The processes in mount namespace `mnt` if it is the fixture's: one of them names the
