@@ -62,6 +62,9 @@ struct Registry {
     scratch: Option<PathBuf>,
     /// Names of containers asked for (created or maybe being created).
     containers: Vec<String>,
+    /// An image import is under way: the engine may create the image after a
+    /// cleanup looked for it, so the cleanup waits for the import's answer.
+    importing: bool,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -71,6 +74,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     image: None,
     scratch: None,
     containers: Vec::new(),
+    importing: false,
 });
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
@@ -106,6 +110,13 @@ pub fn cleanup_now() {
     // A handler's call waits for a cleanup already under way on the main thread.
     static CLEANING: Mutex<()> = Mutex::new(());
     let _cleaning = CLEANING.lock().unwrap_or_else(|e| e.into_inner());
+    // An import under way can still create the image: wait for its answer (bounded).
+    for _ in 0..600 {
+        if !registry().importing {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (endpoint, image, scratch, containers) = {
         let mut r = registry();
         (
@@ -316,6 +327,27 @@ pub fn audit(root: &Sysroot, opts: &Options) -> Result<Audit> {
     r
 }
 
+/// Imports the probe image, registered for cleanup: first by its tag (an import cut
+/// short), then by its ID. Once interrupted no import starts; one under way is waited
+/// for by the cleanup ([`Registry::importing`]).
+fn import(client: &crate::engine::client::Client, tar: Vec<u8>) -> Result<String> {
+    {
+        let mut r = registry();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(Error::Unsupported("interrupted".into()));
+        }
+        r.image = Some(image_tag());
+        r.importing = true;
+    }
+    let res = client.import_image(tar, IMAGE_REPO, env!("CARGO_PKG_VERSION"));
+    let mut r = registry();
+    r.importing = false;
+    if let Ok(id) = &res {
+        r.image = Some(id.clone());
+    }
+    res
+}
+
 /// The probe containers: the scratch probe, then one per risky option.
 fn probe_specs(image: &str, scratch: &Path, lib_path: Option<&str>) -> Vec<ContainerSpec> {
     let env: Vec<String> = lib_path
@@ -411,10 +443,7 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
     let contents = image::contents(&binary)?;
     let scratch = make_scratch(&accounts)?;
     let tar = image::write_tar(&contents, Vec::new())?;
-    // Until the ID is known (interrupted mid-import), cleanup removes the tag.
-    registry().image = Some(image_tag());
-    let id = client.import_image(tar, IMAGE_REPO, env!("CARGO_PKG_VERSION"))?;
-    registry().image = Some(id.clone());
+    let id = import(&client, tar)?;
     let lib_path = contents.library_path();
     let specs = probe_specs(&id, &scratch.dir, lib_path.as_deref());
     let mut trials = client
