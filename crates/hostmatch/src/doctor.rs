@@ -123,25 +123,8 @@ pub fn helpers(root: &Sysroot) -> Vec<Helper> {
 /// What doctor predicts for: the engine's own setting (Docker's userns-remap, Podman's
 /// userns), else the setting found in daemon.json or on a dockerd command line.
 pub fn target_of(engine: Option<&Engine>, remap: Option<&RemapSetting>) -> Option<Target> {
-    let podman_userns =
-        |s: &PodmanSettings| crate::podman::configured_userns(s).unwrap_or(Userns::Host);
     match engine {
-        Some(Engine {
-            remap: RemapConfig::Docker { spec, .. },
-            ..
-        }) => spec.clone().map(Target::Docker),
-        Some(
-            e @ Engine {
-                remap: RemapConfig::Podman(s),
-                ..
-            },
-        ) => Some(match &e.privilege {
-            Privilege::Rootless { uid, user } => Target::PodmanRootless {
-                user: user.clone().unwrap_or_else(|| uid.to_string()),
-                userns: podman_userns(s),
-            },
-            Privilege::Rootful => Target::PodmanRootful(podman_userns(s)),
-        }),
+        Some(e) => Target::of_engine(e),
         None => remap
             .and_then(|r| r.effective())
             .map(|s| Target::Docker(s.to_string())),

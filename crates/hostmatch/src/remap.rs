@@ -512,27 +512,7 @@ pub fn predict_from_with(inputs: &Inputs, spec: &str, rules: RuleSet) -> Result<
     let (user, group) = resolve(&inputs.accounts, spec)?;
     let mut warnings = Vec::new();
     let Some(user) = user else {
-        // `default` without dockremap: dockerd creates the user, then gives it
-        // ranges unless lines for the name exist already.
-        let (ulines, unew) = default_lines(rules, inputs.text(Kind::Uid).0)?;
-        let (glines, gnew) = default_lines(rules, inputs.text(Kind::Gid).0)?;
-        let ((uid_map, uid_lines), (gid_map, gid_lines)) = (stack(&ulines)?, stack(&glines)?);
-        if rules == RuleSet::DockerFrom28 {
-            overlap_warning(&mut warnings, inputs, unew, gnew);
-        }
-        return Ok(Prediction {
-            rules,
-            spec: spec.to_string(),
-            user: DEFAULT_USER.to_string(),
-            uid: None,
-            group,
-            uid_map,
-            gid_map,
-            uid_lines,
-            gid_lines,
-            creates_default: Some((unew, gnew)),
-            warnings,
-        });
+        return predict_new_dockremap(inputs, spec, rules, group);
     };
     if user.uid == 0 || user.name == "root" {
         return Err(Error::invalid(format!(
@@ -575,6 +555,36 @@ pub fn predict_from_with(inputs: &Inputs, spec: &str, rules: RuleSet) -> Result<
     })
 }
 
+/// `default` without dockremap: dockerd creates the user, then gives it ranges unless
+/// lines for the name exist already.
+fn predict_new_dockremap(
+    inputs: &Inputs,
+    spec: &str,
+    rules: RuleSet,
+    group: String,
+) -> Result<Prediction> {
+    let mut warnings = Vec::new();
+    let (ulines, unew) = default_lines(rules, inputs.text(Kind::Uid).0)?;
+    let (glines, gnew) = default_lines(rules, inputs.text(Kind::Gid).0)?;
+    let ((uid_map, uid_lines), (gid_map, gid_lines)) = (stack(&ulines)?, stack(&glines)?);
+    if rules == RuleSet::DockerFrom28 {
+        overlap_warning(&mut warnings, inputs, unew, gnew);
+    }
+    Ok(Prediction {
+        rules,
+        spec: spec.to_string(),
+        user: DEFAULT_USER.to_string(),
+        uid: None,
+        group,
+        uid_map,
+        gid_map,
+        uid_lines,
+        gid_lines,
+        creates_default: Some((unew, gnew)),
+        warnings,
+    })
+}
+
 /// Docker 28's allocation for `dockremap` ignores other users' lines: warns when the
 /// range it picks overlaps one.
 fn overlap_warning(
@@ -613,6 +623,28 @@ pub enum Target {
         user: String,
         userns: crate::podman::Userns,
     },
+}
+
+impl Target {
+    /// What an engine gives a container by default: Docker's userns-remap setting (None
+    /// when off), or Podman's configured `--userns` for its user.
+    pub fn of_engine(e: &crate::engine::Engine) -> Option<Target> {
+        use crate::engine::{Privilege, RemapConfig};
+        use crate::podman::{configured_userns, Userns};
+        match &e.remap {
+            RemapConfig::Docker { spec, .. } => spec.clone().map(Target::Docker),
+            RemapConfig::Podman(s) => {
+                let userns = configured_userns(s).unwrap_or(Userns::Host);
+                Some(match &e.privilege {
+                    Privilege::Rootless { uid, user } => Target::PodmanRootless {
+                        user: user.clone().unwrap_or_else(|| uid.to_string()),
+                        userns,
+                    },
+                    Privilege::Rootful => Target::PodmanRootful(userns),
+                })
+            }
+        }
+    }
 }
 
 /// Predicts `target`'s maps by `rules` (pure).

@@ -110,24 +110,30 @@ pub fn select_given(
             engine: Some(r),
         });
     }
+    Ok(without_engine(ctx, unreachable))
+}
+
+/// No engine to ask: the installed Docker package's rules, else Docker's rule sets
+/// must agree.
+fn without_engine(ctx: &Context, unreachable: Option<String>) -> Selected {
     let no_engine = match &unreachable {
         Some(e) => format!("no engine answered ({e})"),
         None => "no engine asked (--root is not /)".into(),
     };
-    if let Some((pkg, v)) = engine::installed_docker(&ctx.root) {
-        return Ok(Selected {
+    match engine::installed_docker(&ctx.root) {
+        Some((pkg, v)) => Selected {
             rules: Some(RuleSet::for_docker(v)),
             why: format!("the installed package {pkg} {v}; {no_engine}"),
             engine: None,
-        });
+        },
+        None => Selected {
+            rules: None,
+            why: format!(
+                "{no_engine} and no Docker package is installed: Docker's rule sets must agree"
+            ),
+            engine: None,
+        },
     }
-    Ok(Selected {
-        rules: None,
-        why: format!(
-            "{no_engine} and no Docker package is installed: Docker's rule sets must agree"
-        ),
-        engine: None,
-    })
 }
 
 /// Podman's settings: the running Podman's, else those below the root.

@@ -398,7 +398,7 @@ fn mode_of(e: &Engine) -> DaemonMode {
 
 /// What hostmatch predicts for the engine's own setting.
 fn predicted_for(root: &Sysroot, e: &Engine, mode: &DaemonMode) -> Predicted {
-    let target = crate::doctor::target_of(Some(e), None);
+    let target = Target::of_engine(e);
     let settings = match &e.remap {
         RemapConfig::Podman(s) => s.clone(),
         _ => Default::default(),

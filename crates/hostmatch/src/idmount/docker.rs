@@ -181,34 +181,7 @@ pub fn remap_of_engine(
     use crate::engine::{EngineKind, Privilege, RemapConfig};
     let rules = engine.rules();
     if engine.kind == EngineKind::Podman {
-        if let Some(spec) = spec {
-            return Err(Error::invalid(format!(
-                "--remap {spec} is Docker's userns-remap setting, but the engine is {}; leave it out to use Podman's own mapping",
-                engine.label()
-            )));
-        }
-        let settings = match &engine.remap {
-            RemapConfig::Podman(s) => s.clone(),
-            _ => Default::default(),
-        };
-        let userns = crate::podman::configured_userns(&settings)?;
-        let target = match (&engine.privilege, userns) {
-            (Privilege::Rootful, crate::podman::Userns::Host) => return Ok(Remap::None),
-            (Privilege::Rootful, u) => Target::PodmanRootful(u),
-            (Privilege::Rootless { uid, user }, u) => Target::PodmanRootless {
-                user: user.clone().unwrap_or_else(|| uid.to_string()),
-                userns: u,
-            },
-        };
-        if matches!(target, Target::PodmanRootful(_)) {
-            return Err(Error::Unsupported(format!(
-                "{} gives every container its own ids (userns '{}'): show the directory with --owner-as or --map instead",
-                engine.label(),
-                settings.userns
-            )));
-        }
-        let p = crate::remap::predict_target(&Inputs::load(root)?, &target, rules, &settings)?;
-        return Ok(remap_or_none(p.uid_map, p.gid_map));
+        return podman_remap(root, engine, spec);
     }
     if let Privilege::Rootless { .. } = engine.privilege {
         return Err(Error::Unsupported(format!(
@@ -251,6 +224,38 @@ pub fn remap_of_engine(
         }
     }
     Ok(remap)
+}
+
+/// Podman's remapping for a new container: rootless, its user's namespace; rootful
+/// without a user namespace, none; rootful with `--userns=auto` by default, refused (each
+/// container gets other ids).
+fn podman_remap(
+    root: &Sysroot,
+    engine: &crate::engine::Engine,
+    spec: Option<&str>,
+) -> Result<Remap> {
+    if let Some(spec) = spec {
+        return Err(Error::invalid(format!(
+            "--remap {spec} is Docker's userns-remap setting, but the engine is {}; leave it out to use Podman's own mapping",
+            engine.label()
+        )));
+    }
+    let settings = match &engine.remap {
+        crate::engine::RemapConfig::Podman(s) => s.clone(),
+        _ => Default::default(),
+    };
+    match Target::of_engine(engine) {
+        None | Some(Target::PodmanRootful(crate::podman::Userns::Host)) => Ok(Remap::None),
+        Some(Target::PodmanRootful(_)) => Err(Error::Unsupported(format!(
+            "{} gives every container its own ids (userns '{}'): show the directory with --owner-as or --map instead",
+            engine.label(),
+            settings.userns
+        ))),
+        Some(t) => {
+            let p = crate::remap::predict_target(&Inputs::load(root)?, &t, engine.rules(), &settings)?;
+            Ok(remap_or_none(p.uid_map, p.gid_map))
+        }
+    }
 }
 
 fn remap_or_none(uid_map: IdMap, gid_map: IdMap) -> Remap {
