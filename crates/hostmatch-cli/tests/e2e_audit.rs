@@ -508,3 +508,34 @@ fn e2e_audit_rootless_podman_sees_the_user_as_container_root_and_no_false_findin
         "{v:#}"
     );
 }
+
+/// Rootful Podman with `userns = "auto"` in containers.conf: every container gets ids of
+/// `containers`; audit sees container root there and says so, without false findings.
+#[test]
+fn e2e_audit_rootful_podman_with_userns_auto_is_recognised() {
+    testkit::prereq_podman!();
+    let lock = testkit::SubidLock::acquire().unwrap();
+    let lines = ["containers:5500000:65536"];
+    let _subids = testkit::HostSubids::add_locked(&lock, &lines, &lines).unwrap();
+    let p = testkit::Podman::rootful(testkit::PodmanConfig {
+        containers_conf: vec![("containers".into(), "userns = \"auto\"".into())],
+        // See e2e_podman_remap: overlay cannot mount an ID-mapped copy here; vfs can.
+        storage_driver: testkit::PodmanStorage::Vfs,
+        ..Default::default()
+    })
+    .expect("rootful Podman");
+    let (code, v) = audit_podman(&p);
+    drop(lock);
+    assert_eq!(code, 0, "{v:#}");
+    let root = v["container_root"]["uid"].as_u64().unwrap();
+    assert!((5_500_000..5_565_536).contains(&root), "{v:#}");
+    let mode = finding(&v, "daemon-mode");
+    assert_eq!(mode["status"], "ok", "{v:#}");
+    assert!(
+        mode["observed"].as_str().unwrap().contains("userns 'auto'"),
+        "{v:#}"
+    );
+    for id in ["container-root", "write-root-owned", "privileged"] {
+        assert_eq!(status(&v, id), "ok", "{id}: {v:#}");
+    }
+}

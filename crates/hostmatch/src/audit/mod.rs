@@ -347,6 +347,11 @@ pub fn mapped_accounts(uid_map: &IdMap, accounts: &[(String, Id)]) -> Vec<Mapped
     out
 }
 
+/// The host uid of a probe's root, from the maps it read.
+fn root_of(r: &ProbeReport) -> Option<Id> {
+    r.maps().ok().and_then(|(u, _)| u.to_host(0))
+}
+
 fn refusal_finding(o: &Observations, id: &str, what: &str, t: &Trial, allowed: Status) -> Finding {
     let remapped = !matches!(o.mode, DaemonMode::Plain);
     match (t, &o.mode) {
@@ -358,6 +363,18 @@ fn refusal_finding(o: &Observations, id: &str, what: &str, t: &Trial, allowed: S
                 "{}, with no more rights than {user}, who runs {}",
                 t.describe(what),
                 o.engine
+            ),
+            "",
+        ),
+        // It ran, and its own maps show its root is not host root (a user namespace:
+        // Podman's --userns=auto keeps one even for --privileged).
+        (Trial::Allowed(Some(r)), _) if root_of(r).is_some_and(|u| u != 0) => finding(
+            id,
+            Status::Ok,
+            format!(
+                "{}, in a user namespace: its root is host uid {}, not host root",
+                t.describe(what),
+                root_of(r).unwrap_or_default()
             ),
             "",
         ),
@@ -601,7 +618,7 @@ pub fn evaluate(o: &Observations) -> Audit {
             "userns-host",
             Status::Warn,
             "--userns=host is allowed: anyone who can reach the socket can run a container as host root (the remap opt-out)",
-            "only trusted users may reach the Docker socket (see docker-socket); an authorization plugin can refuse --userns=host",
+            "only trusted users may reach the engine's socket (see docker-socket); an authorization plugin can refuse --userns=host",
         ),
         (Trial::Allowed(_) | Trial::StartFailed(_), false) => finding(
             "userns-host",

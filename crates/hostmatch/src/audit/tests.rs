@@ -425,3 +425,18 @@ fn rootful_podman_without_userns_gets_hints_in_podmans_terms() {
         .observed
         .starts_with("Podman 4.3.1: neither"));
 }
+
+#[test]
+fn a_privileged_container_in_a_user_namespace_is_not_host_root() {
+    // Rootful Podman with userns = "auto": --privileged runs, but in its own namespace.
+    let mut o = plain();
+    o.kind = EngineKind::Podman;
+    o.mode = DaemonMode::PodmanUserns("auto".into());
+    o.privileged = Trial::Allowed(Some(Box::new(report("0 5503072 1024\n", ops(denied)))));
+    let f = get(&evaluate(&o), "privileged").clone();
+    assert_eq!(f.status, Status::Ok, "{f:?}");
+    assert!(f.observed.contains("host uid 5503072"), "{f:?}");
+    // The same with the identity map is host root.
+    o.privileged = Trial::Allowed(Some(Box::new(report(IDENTITY, ops(denied)))));
+    assert_eq!(get(&evaluate(&o), "privileged").status, Status::Fail);
+}
