@@ -123,6 +123,26 @@ fn e2e_doctor_explains_the_remap_as_a_real_container_gets_it() {
         assert!(text.contains(w.as_str()), "{w} not in: {text}");
     }
     assert_eq!(check(&v, "remap-mapping")["status"], "ok", "{v}");
+    // `docker status` reads the same daemon and predicts the same maps.
+    let out = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
+        .args(["docker", "status", "--json"])
+        .env("DOCKER_HOST", d.host())
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["engine"]["reachable"], true, "{s}");
+    assert_eq!(s["engine"]["rules"], "docker-up-to-27", "{s}");
+    assert_eq!(s["userns_remap"], l.spec.as_str(), "{s}");
+    let m = |k: &str| {
+        hostmatch::ids::IdMap::new(serde_json::from_value(s["mapping"][k].clone()).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        (m("uid_map"), m("gid_map")),
+        (ru.clone(), rg.clone()),
+        "{s}"
+    );
     // Asked about another engine, doctor says whose rules it applied.
     let v = doctor_json(d.host(), &["--engine", "docker:28"]);
     let rules = summary(&v, "engine-rules");
