@@ -89,7 +89,7 @@ fn assert_same(
                 "{what}: predicted gid_map\n{pg}but Podman installed\n{g}"
             );
         }
-        (Err(p), Err(r)) => eprintln!("{what}: both refuse: hostmatch: {p} / Podman: {r}"),
+        (Err(p), Err(r)) => eprintln!("{what}: both refuse: {} / Podman: {}", p.trim(), r.trim()),
         (p, r) => panic!("{what}: hostmatch says {p:?}, Podman {r:?}"),
     }
 }
@@ -183,7 +183,22 @@ fn e2e_podman_rootless_keep_id_with_explicit_ids() {
 #[test]
 fn e2e_podman_rootless_userns_auto() {
     rootless_case(
-        "auto:size=2000",
+        "rootless auto:size=2000",
+        Rootless {
+            subuid: &["{user}:300000:1000", "{user}:200000:3000"],
+            subgid: &["{user}:200000:65536"],
+            podman: &["--userns=auto:size=2000"],
+            hostmatch: &["--auto=2000"],
+        },
+    );
+}
+
+/// Podman 4.3 gives the kernel `--userns=auto`'s map unsplit: a size that spans two of
+/// the user's ranges is refused (the prediction refuses it too).
+#[test]
+fn e2e_podman_rootless_userns_auto_across_two_ranges_refused_by_both() {
+    rootless_case(
+        "rootless auto:size=2000 across two ranges",
         Rootless {
             subuid: &["{user}:300000:1000", "{user}:200000:1500"],
             subgid: &["{user}:200000:65536"],
