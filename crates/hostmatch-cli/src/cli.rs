@@ -230,6 +230,17 @@ pub struct VolumePluginArgs {
     /// A directory below which sources may be mapped (repeatable; at least one).
     #[arg(long, value_name = "DIR", required = true)]
     pub allow: Vec<PathBuf>,
+    /// Most client connections open at once. Beyond it the oldest connection
+    /// that has not sent a whole request head is closed to make room; when
+    /// every connection is in a request, the new one is refused (HTTP 503).
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: u32,
+    /// Seconds a client has to send its whole request head after connecting,
+    /// and again its whole body; a slower one is cut off.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub read_timeout: u64,
 }
 
 #[derive(Debug, Args)]

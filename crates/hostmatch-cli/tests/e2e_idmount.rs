@@ -2,13 +2,14 @@
 //! files land on the host owned by the host user, with and without
 //! userns-remap, by `hostmatch mount --for-docker` and by the volume plugin.
 
+mod plugin_harness;
+
 use std::fs;
 use std::os::unix::fs::{chown, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
+use plugin_harness::PluginProc;
 use testkit::{images, prereq, prereq_dockerd, Dockerd, DockerdConfig, HostUser, SubidLock};
 
 const HOSTMATCH: &str = env!("CARGO_BIN_EXE_hostmatch");
@@ -211,78 +212,28 @@ fn without_remap_container_user_1234_writes_into_the_view_as_the_host_user() {
     d.stop().unwrap();
 }
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A volume plugin process on a unique socket in /run/docker/plugins, killed on drop.
-struct PluginProc {
-    name: String,
-    socket: PathBuf,
-    state: PathBuf,
-    allow: PathBuf,
-    docker_host: String,
-    child: Option<Child>,
+/// A volume plugin on a unique socket in /run/docker/plugins (where dockerd
+/// finds it), asking `docker_host` about userns-remap; returns its driver name.
+fn plugin(state: PathBuf, allow: &Path, docker_host: &str) -> (String, PluginProc) {
+    let name = testkit::unique_name("hm-idmount");
+    let socket = PathBuf::from(format!("/run/docker/plugins/{name}.sock"));
+    let p = PluginProc::start(
+        &socket,
+        &state,
+        &[allow],
+        &[],
+        &[("DOCKER_HOST", docker_host)],
+    );
+    (name, p)
 }
 
-impl PluginProc {
-    /// `docker_host`: the daemon the plugin asks about userns-remap (for-docker=).
-    fn new(state: PathBuf, allow: PathBuf, docker_host: &str) -> Self {
-        let name = format!(
-            "hm-idmount-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        );
-        let socket = PathBuf::from(format!("/run/docker/plugins/{name}.sock"));
-        let mut p = PluginProc {
-            name,
-            socket,
-            state,
-            allow,
-            docker_host: docker_host.to_string(),
-            child: None,
-        };
-        p.start();
-        p
-    }
-
-    fn start(&mut self) {
-        let child = Command::new(HOSTMATCH)
-            .arg("volume-plugin")
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("--state")
-            .arg(&self.state)
-            .arg("--allow")
-            .arg(&self.allow)
-            .env("DOCKER_HOST", &self.docker_host)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the volume plugin");
-        self.child = Some(child);
-        let t = Instant::now();
-        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "the plugin did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PluginProc {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = fs::remove_file(&self.socket);
-    }
+/// A client that announces a request body and never sends it.
+fn stalled_client(socket: &Path) -> std::os::unix::net::UnixStream {
+    use std::io::Write;
+    let mut c = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    c.write_all(b"POST /VolumeDriver.List HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n{")
+        .unwrap();
+    c
 }
 
 #[test]
@@ -294,14 +245,17 @@ fn volume_plugin_maps_volumes_refuses_other_sources_and_survives_a_restart() {
     let allowed = ws.dir.path().to_path_buf();
     let outside = tempfile::tempdir_in("/var/tmp").unwrap();
     let d = Dockerd::start(DockerdConfig::default()).expect("starting dockerd");
-    let mut plugin = PluginProc::new(ws.dir.path().join("plugin-state"), allowed, d.host());
+    let (driver, mut plugin) = plugin(ws.dir.path().join("plugin-state"), &allowed, d.host());
+    // Another client of the plugin that never finishes its request must not
+    // hold up dockerd's.
+    let _stalled = stalled_client(&plugin.socket);
     d.import(tar.unwrap(), IMAGE);
     let src_opt = format!("source={}", ws.src().display());
     d.run_ok([
         "volume",
         "create",
         "-d",
-        &plugin.name,
+        &driver,
         "-o",
         &src_opt,
         "-o",
@@ -314,7 +268,7 @@ fn volume_plugin_maps_volumes_refuses_other_sources_and_survives_a_restart() {
         "volume",
         "create",
         "-d",
-        &plugin.name,
+        &driver,
         "-o",
         &bad_opt,
         "-o",
@@ -352,10 +306,11 @@ fn volume_plugin_maps_volumes_refuses_other_sources_and_survives_a_restart() {
     assert!(!mountinfo.contains(mp.to_str().unwrap()), "still mounted");
 
     // A restart keeps the volume.
-    plugin.stop();
-    plugin.start();
+    plugin.kill();
+    plugin.restart();
+    let _stalled = stalled_client(&plugin.socket);
     let ls = d.run_ok(["volume", "ls", "--format", "{{.Driver}} {{.Name}}"]);
-    assert!(ls.contains(&format!("{} ws", plugin.name)), "{ls}");
+    assert!(ls.contains(&format!("{driver} ws")), "{ls}");
     write("second");
     assert_eq!(ids(&ws.src().join("second")), ws.owner());
 

@@ -14,9 +14,10 @@ pub mod spec;
 
 use std::fs;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::OFlags;
 use serde::{Deserialize, Serialize};
 
 pub use spec::{parse_user, MapKind, MapSpec, Mapping};
@@ -114,12 +115,37 @@ fn read_mounts(root: &Sysroot) -> Result<Vec<mountinfo::MountEntry>> {
 /// Makes the ID-mapped mount described by `req` and records it. On any error
 /// nothing is left mounted and a DST created here is removed again.
 pub fn mount(root: &Sysroot, req: &MountRequest) -> Result<MountRecord> {
+    need_root()?;
+    let src = canonical_source(&req.src)?;
+    // The canonical path has no symlinks: opened without following any, it
+    // is the directory just checked, whatever is renamed meanwhile.
+    let fd = sys::resolve::open_no_symlinks(&src, OFlags::PATH | OFlags::DIRECTORY)
+        .map_err(|e| Error::io(&src, e))?;
+    mount_opened(root, fd.as_fd(), &MountRequest { src, ..req.clone() })
+}
+
+fn need_root() -> Result<()> {
     if sys::geteuid() != 0 {
         return Err(Error::Permission(
             "ID-mapped mounts need root (CAP_SYS_ADMIN in the initial user namespace)".into(),
         ));
     }
-    let src = canonical_source(&req.src)?;
+    Ok(())
+}
+
+/// Makes the ID-mapped mount of the directory opened as `src_dir` (an
+/// `O_PATH` descriptor will do) at `req.dst`, and records it. `req.src` is
+/// only recorded and shown: the mount is made from the descriptor
+/// (`open_tree` with `AT_EMPTY_PATH`), so it is exactly the directory the
+/// caller opened and checked, whatever has been renamed since. On any error
+/// nothing is left mounted and a DST created here is removed again.
+pub fn mount_opened(
+    root: &Sysroot,
+    src_dir: BorrowedFd<'_>,
+    req: &MountRequest,
+) -> Result<MountRecord> {
+    need_root()?;
+    let src = req.src.clone();
     let (dst, created) = prepare_target(&req.dst)?;
     let result = (|| {
         let mounts = read_mounts(root)?;
@@ -130,7 +156,14 @@ pub fn mount(root: &Sysroot, req: &MountRequest) -> Result<MountRecord> {
             )));
         }
         let mut state = StateLock::open(root)?;
-        attach_idmapped(&src, &dst, &req.mapping, req.recursive, req.read_only)?;
+        attach_idmapped(
+            src_dir,
+            &src,
+            &dst,
+            &req.mapping,
+            req.recursive,
+            req.read_only,
+        )?;
         let record = MountRecord {
             src: src.clone(),
             dst: dst.clone(),
@@ -230,9 +263,11 @@ fn remove_created(top: &Path, dst: &Path) {
     }
 }
 
-/// The three-step mount. The detached tree is dropped (and so freed by the
-/// kernel) on every error before it is attached.
+/// The three-step mount of the opened directory `src_dir` (`src` names it in
+/// messages). The detached tree is dropped (and so freed by the kernel) on
+/// every error before it is attached.
 fn attach_idmapped(
+    src_dir: BorrowedFd<'_>,
     src: &Path,
     dst: &Path,
     mapping: &Mapping,
@@ -253,7 +288,7 @@ fn attach_idmapped(
                     source: e,
                 },
             })?;
-    let tree = sys::mount::open_tree_clone(src, recursive).map_err(|e| {
+    let tree = sys::mount::open_tree_clone(src_dir, recursive).map_err(|e| {
         mount_error("open_tree", e, src, dst).unwrap_or_else(|e| Error::Sys {
             call: "open_tree",
             source: e,
@@ -261,7 +296,7 @@ fn attach_idmapped(
     })?;
     sys::mount::set_idmap(tree.as_fd(), userns.as_fd(), read_only, recursive).map_err(|e| {
         if e.raw_os_error() == Some(libc::EINVAL) {
-            let fs = sys::mount::fs_magic(src)
+            let fs = sys::mount::fs_magic_fd(src_dir)
                 .map(crate::kernel::fs_label)
                 .unwrap_or_else(|_| "unknown".into());
             let sub = if recursive {
@@ -489,6 +524,16 @@ impl MappingRequest {
 
     /// The mapping for source `src`, and a short description of it.
     pub fn resolve(&self, root: &Sysroot, src: &Path) -> Result<(Mapping, String)> {
+        self.resolve_with_owner(root, &|| source_owner(src))
+    }
+
+    /// The mapping for a source whose owner `owner` gives (asked only when
+    /// the mapping depends on it), and a short description of it.
+    pub fn resolve_with_owner(
+        &self,
+        root: &Sysroot,
+        owner: &dyn Fn() -> Result<(Id, Id)>,
+    ) -> Result<(Mapping, String)> {
         match self {
             MappingRequest::Maps(specs) => {
                 let how = specs
@@ -499,7 +544,7 @@ impl MappingRequest {
                 Ok((Mapping::from_specs(specs)?, how))
             }
             MappingRequest::OwnerAs(u, g) => {
-                let owner = source_owner(src)?;
+                let owner = owner()?;
                 Ok((
                     Mapping::owner_as(owner, (*u, *g))?,
                     format!("--owner-as {u}:{g} (owner {}:{})", owner.0, owner.1),
@@ -510,7 +555,7 @@ impl MappingRequest {
                 remap,
                 engine,
             } => {
-                let owner = source_owner(src)?;
+                let owner = owner()?;
                 let learned = docker::learn(root, remap.as_deref(), *engine)?;
                 let host = learned.remap.host_ids(*user)?;
                 let mapping = docker::plan(owner, *user, &learned.remap)?;

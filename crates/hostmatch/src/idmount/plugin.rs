@@ -10,12 +10,17 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::OFlags;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{mountinfo, umount, Mapping, MappingRequest, MountRequest};
+use crate::ids::Id;
+use crate::sys;
 use crate::sysroot::Sysroot;
 use crate::{Error, Result};
 
@@ -41,6 +46,11 @@ pub struct Volume {
     /// Containers (mount ids) using it.
     #[serde(default)]
     pub users: Vec<String>,
+    /// The source's owner when the volume was created, for mappings made
+    /// from it (`owner-as`, `for-docker`); it must still own the source at
+    /// every mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<(Id, Id)>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -54,7 +64,12 @@ pub struct Plugin {
     cfg: PluginConfig,
     allow: Vec<PathBuf>,
     state: VolumeState,
+    /// Held for the plugin's life: one plugin per state directory.
+    _lock: fs::File,
 }
+
+/// The state file, in the state directory.
+const STATE_FILE: &str = "volumes.json";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -83,7 +98,10 @@ impl Plugin {
         }
         let mounts = cfg.state_dir.join("mounts");
         fs::create_dir_all(&mounts).map_err(|e| Error::io(&mounts, e))?;
-        let file = cfg.state_dir.join("volumes.json");
+        let lock = lock_state_dir(&cfg.state_dir)?;
+        // Temp files of state writes whose writer was killed.
+        crate::journal::sweep(&Sysroot::new(&cfg.state_dir), &[STATE_FILE.to_string()])?;
+        let file = cfg.state_dir.join(STATE_FILE);
         let state = match crate::fsedit::read_opt(&file)? {
             None => VolumeState::default(),
             Some(t) => serde_json::from_str(&t).map_err(|e| Error::InvalidFile {
@@ -91,17 +109,19 @@ impl Plugin {
                 msg: format!("not a hostmatch volume list: {e}"),
             })?,
         };
-        Ok(Plugin { cfg, allow, state })
+        Ok(Plugin {
+            cfg,
+            allow,
+            state,
+            _lock: lock,
+        })
     }
 
+    /// Writes the volumes atomically (temp file, fsync, rename).
     fn save(&self) -> Result<()> {
         let mut text = serde_json::to_string_pretty(&self.state).expect("state serializes");
         text.push('\n');
-        crate::fsedit::write_atomic(
-            &self.cfg.state_dir.join("volumes.json"),
-            text.as_bytes(),
-            0o600,
-        )
+        crate::fsedit::write_atomic(&self.cfg.state_dir.join(STATE_FILE), text.as_bytes(), 0o600)
     }
 
     /// Where volume `name` is mounted.
@@ -230,7 +250,10 @@ impl Plugin {
         let source = opts
             .get("source")
             .ok_or_else(|| Error::invalid("option source=DIR is required"))?;
-        let source = self.allowed_source(Path::new(source))?;
+        let source = Path::new(source);
+        let source = fs::canonicalize(source)
+            .map_err(|e| Error::invalid(format!("source {}: {e}", source.display())))?;
+        let dir = self.open_source(&source)?;
         let maps: Vec<String> = opts
             .get("map")
             .map(|m| {
@@ -255,7 +278,10 @@ impl Plugin {
             for_docker,
         )
         .map_err(|e| Error::invalid(e.to_string().replace("--", "")))?;
-        let (mapping, how) = request.resolve(&self.cfg.root, &source)?;
+        let stat = sys::fs::stat_fd(dir.as_fd()).map_err(|e| Error::io(&source, e))?;
+        let owner = (stat.uid, stat.gid);
+        let (mapping, how) = request.resolve_with_owner(&self.cfg.root, &|| Ok(owner))?;
+        let owner = (!matches!(request, MappingRequest::Maps(_))).then_some(owner);
         self.state.volumes.insert(
             name.to_string(),
             Volume {
@@ -264,33 +290,47 @@ impl Plugin {
                 how,
                 options: opts,
                 users: Vec::new(),
+                owner,
             },
         );
         self.save()
     }
 
-    fn allowed_source(&self, source: &Path) -> Result<PathBuf> {
-        let canon = fs::canonicalize(source)
-            .map_err(|e| Error::invalid(format!("source {}: {e}", source.display())))?;
-        if !canon.is_dir() {
-            return Err(Error::invalid(format!(
-                "source {} is not a directory",
-                source.display()
-            )));
-        }
-        if !self.allow.iter().any(|a| canon.starts_with(a)) {
+    /// Opens the canonical `source` below the allowed directory that holds
+    /// it: the allowed directory by its path (no symlinks), then the rest
+    /// with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` from that
+    /// descriptor. A component swapped for a symlink at any moment makes the
+    /// open fail instead of leading out of the allowed tree; the caller
+    /// checks and mounts the returned descriptor, never the path again.
+    fn open_source(&self, source: &Path) -> Result<OwnedFd> {
+        let Some((allow, rel)) = self
+            .allow
+            .iter()
+            .find_map(|a| source.strip_prefix(a).ok().map(|rel| (a, rel)))
+        else {
             return Err(Error::Permission(format!(
                 "source {} is not below an allowed directory ({}); the plugin's --allow decides \
                  which directories may be mapped",
-                canon.display(),
+                source.display(),
                 self.allow
                     .iter()
                     .map(|a| a.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
-        }
-        Ok(canon)
+        };
+        let flags = OFlags::PATH | OFlags::DIRECTORY;
+        let dir =
+            sys::resolve::open_no_symlinks(allow, flags).map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Error::Permission(format!(
+                "allowed directory {}: a component of its path has become a symbolic link since \
+                 the plugin started; restart the plugin to take the new path",
+                allow.display()
+            )),
+                _ => source_error(allow, allow, Path::new("."), e),
+            })?;
+        sys::resolve::open_beneath(dir.as_fd(), rel, flags)
+            .map_err(|e| source_error(source, allow, rel, e))
     }
 
     /// Forgets a volume (its source is never touched).
@@ -313,12 +353,15 @@ impl Plugin {
         let v = self.volume(name)?.clone();
         let mp = self.mountpoint(name);
         if !self.is_mounted(&mp) {
-            // The source must still be allowed (the allow list may have shrunk).
-            let source = self.allowed_source(&v.source)?;
-            super::mount(
+            // Checked again (the allow list may have shrunk, the tree may
+            // have changed), and mounted from the very descriptor checked.
+            let dir = self.open_source(&v.source)?;
+            check_owner(&v, dir.as_fd())?;
+            super::mount_opened(
                 &self.cfg.root,
+                dir.as_fd(),
                 &MountRequest {
-                    src: source,
+                    src: v.source.clone(),
                     dst: mp.clone(),
                     mapping: v.mapping.clone(),
                     recursive: false,
@@ -349,6 +392,66 @@ impl Plugin {
             let _ = fs::remove_dir(&mp);
         }
         Ok(())
+    }
+}
+
+/// The error for a source that cannot be opened below its allowed directory
+/// `allow` (`rel`: the part of the path below it).
+fn source_error(source: &Path, allow: &Path, rel: &Path, e: io::Error) -> Error {
+    let src = source.display();
+    match e.raw_os_error() {
+        Some(libc::ELOOP) | Some(libc::EXDEV) => Error::Permission(format!(
+            "source {src}: a component of {} below the allowed directory {} is (or has just \
+             become) a symbolic link; the plugin follows no symlinks there",
+            rel.display(),
+            allow.display()
+        )),
+        Some(libc::ENOENT) => Error::invalid(format!("source {src} does not exist")),
+        Some(libc::ENOTDIR) => Error::invalid(format!("source {src} is not a directory")),
+        Some(libc::ENOSYS) => Error::Unsupported(
+            "the kernel lacks openat2 (needs Linux 5.6+; ID-mapped mounts need 5.12+)".into(),
+        ),
+        _ => Error::io(source, e),
+    }
+}
+
+/// A mapping made from the source's owner holds only while that owner still
+/// owns the source.
+fn check_owner(v: &Volume, dir: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+    let Some((uid, gid)) = v.owner else {
+        return Ok(());
+    };
+    let st = sys::fs::stat_fd(dir).map_err(|e| Error::io(&v.source, e))?;
+    if (st.uid, st.gid) != (uid, gid) {
+        return Err(Error::invalid(format!(
+            "source {} is owned by {}:{} now, not {uid}:{gid} as when the volume was created, \
+             so its mapping ({}) no longer fits; remove the volume and create it again",
+            v.source.display(),
+            st.uid,
+            st.gid,
+            v.how
+        )));
+    }
+    Ok(())
+}
+
+/// Takes the state directory's lock (`STATE/lock`, flock) for the plugin's
+/// life, so that two plugins never share one state directory.
+fn lock_state_dir(dir: &Path) -> Result<fs::File> {
+    let path = dir.join("lock");
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(f),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(Error::invalid(format!(
+            "{}: another hostmatch volume-plugin uses this state directory",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::io(&path, e.into())),
     }
 }
 
@@ -477,6 +580,113 @@ mod tests {
         );
         assert!(err(&r).contains("not below an allowed directory"), "{r}");
         assert!(p.state.volumes.is_empty());
+    }
+
+    #[test]
+    fn a_symlink_below_the_allowed_dir_is_never_followed_at_mount() {
+        let d = tempfile::tempdir().unwrap();
+        let team = d.path().join("allowed/team");
+        fs::create_dir_all(team.join("ws")).unwrap();
+        fs::create_dir_all(d.path().join("outside/ws")).unwrap();
+        let mut p = plugin(d.path());
+        p.create(
+            "v",
+            opts(&[
+                ("source", team.join("ws").to_str().unwrap()),
+                ("owner-as", "1"),
+            ]),
+        )
+        .unwrap();
+        // The team directory is swapped for a symlink to a look-alike outside.
+        fs::rename(&team, d.path().join("allowed/old-team")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("outside"), &team).unwrap();
+        let e = p.mount("v", "c1").unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(p.state.volumes["v"].users.is_empty());
+        // A source that is now a symlink itself is refused the same way.
+        fs::remove_file(&team).unwrap();
+        fs::rename(d.path().join("allowed/old-team"), &team).unwrap();
+        fs::rename(team.join("ws"), team.join("ws-old")).unwrap();
+        std::os::unix::fs::symlink("ws-old", team.join("ws")).unwrap();
+        let e = p.mount("v", "c1").unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn a_source_with_another_owner_than_at_create_is_not_mounted() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("allowed/ws");
+        fs::create_dir_all(&src).unwrap();
+        let mut p = plugin(d.path());
+        p.create(
+            "v",
+            opts(&[("source", src.to_str().unwrap()), ("owner-as", "1234")]),
+        )
+        .unwrap();
+        let m = fs::metadata(&src).unwrap();
+        assert_eq!(p.state.volumes["v"].owner, Some((m.uid(), m.gid())));
+        p.state.volumes.get_mut("v").unwrap().owner = Some((m.uid() + 1, m.gid()));
+        let e = p.mount("v", "c1").unwrap_err().to_string();
+        assert!(e.contains("no longer fits"), "{e}");
+        // A map= volume does not depend on the owner.
+        p.create(
+            "m",
+            opts(&[("source", src.to_str().unwrap()), ("map", "0:1:1")]),
+        )
+        .unwrap();
+        assert_eq!(p.state.volumes["m"].owner, None);
+    }
+
+    #[test]
+    fn a_second_plugin_on_the_same_state_dir_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let _first = plugin(d.path());
+        let e = Plugin::open(PluginConfig {
+            state_dir: d.path().join("state"),
+            allow: vec![d.path().join("allowed")],
+            root: Sysroot::new(d.path().join("root")),
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("another hostmatch volume-plugin"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn temp_files_of_killed_writers_are_removed_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("state");
+        fs::create_dir_all(&state).unwrap();
+        let mut live = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let (live_pid, gone_pid) = (live.id(), gone.id());
+        let names = [
+            (format!(".volumes.json.hostmatch-{live_pid}"), true),
+            (format!(".volumes.json.hostmatch-{gone_pid}"), false),
+            (".volumes.json.hostmatch-x".to_string(), true),
+            (format!(".other.hostmatch-{gone_pid}"), true),
+            (format!("volumes.json.hostmatch-{gone_pid}"), true),
+        ];
+        for (n, _) in &names {
+            fs::write(state.join(n), "{").unwrap();
+        }
+        fs::create_dir_all(d.path().join("allowed")).unwrap();
+        let p = Plugin::open(PluginConfig {
+            state_dir: state.clone(),
+            allow: vec![d.path().join("allowed")],
+            root: Sysroot::new(d.path().join("root")),
+        });
+        let _ = live.kill();
+        let _ = live.wait();
+        p.unwrap();
+        for (n, kept) in &names {
+            assert_eq!(state.join(n).exists(), *kept, "{n}");
+        }
     }
 
     #[test]

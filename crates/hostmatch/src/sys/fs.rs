@@ -231,6 +231,13 @@ pub struct NofileGuard {
     raised: bool,
 }
 
+impl NofileGuard {
+    /// The soft open-file limit now in force (`None`: unlimited).
+    pub fn current(&self) -> Option<u64> {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    }
+}
+
 impl Drop for NofileGuard {
     fn drop(&mut self) {
         if self.raised {

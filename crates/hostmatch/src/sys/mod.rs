@@ -130,3 +130,12 @@ pub fn reset_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
+
+/// Ignores SIGPIPE, so that a server whose client has gone gets EPIPE from
+/// its write instead of being killed.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting a standard signal's disposition to SIG_IGN has no memory effects.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}

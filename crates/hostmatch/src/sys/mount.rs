@@ -22,14 +22,18 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// A detached copy of the mount tree at `path` (`open_tree` with
-/// `OPEN_TREE_CLONE`), of the whole subtree when `recursive`.
-pub fn open_tree_clone(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
-    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+/// A detached copy of the mount tree at the opened directory `dir` (an
+/// `O_PATH` descriptor will do): `open_tree(dir, "", OPEN_TREE_CLONE |
+/// AT_EMPTY_PATH)`, of the whole subtree when `recursive`. No path is
+/// resolved, so what is cloned is exactly the directory that was opened.
+pub fn open_tree_clone(dir: BorrowedFd<'_>, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    Ok(rustix::mount::open_tree(rustix::fs::CWD, path, flags)?)
+    Ok(rustix::mount::open_tree(dir, c"", flags)?)
 }
 
 /// Makes the detached mount `tree` ID-mapped by the user namespace `userns`
@@ -92,6 +96,13 @@ pub fn unmount(target: &Path) -> io::Result<()> {
 /// The filesystem magic number (`statfs` `f_type`) of the filesystem at `path`.
 pub fn fs_magic(path: &Path) -> io::Result<u64> {
     let st = rustix::fs::statfs(path)?;
+    #[allow(clippy::unnecessary_cast)]
+    Ok(st.f_type as u64)
+}
+
+/// The filesystem magic number (`fstatfs` `f_type`) of an opened file.
+pub fn fs_magic_fd(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let st = rustix::fs::fstatfs(fd)?;
     #[allow(clippy::unnecessary_cast)]
     Ok(st.f_type as u64)
 }
