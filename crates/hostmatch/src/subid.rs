@@ -376,6 +376,8 @@ pub enum ProblemKind {
     Shadowed,
     /// The file does not exist.
     Missing,
+    /// Engines read the line (or a user's lines) differently (see `crate::subid_readers`).
+    EngineDependent,
 }
 
 /// One finding of `check`.
@@ -522,6 +524,8 @@ pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts
         let t = totals.entry(e.owner.as_bytes()).or_insert((0, line));
         t.0 += e.range.count as u64;
         match owner_ids(&e.owner) {
+            // Podman's --userns=auto user: a name, not an account.
+            None if e.owner == crate::engine::podman_conf::AUTO_USERNS_USER => {}
             None => out.push(problem(
                 ProblemKind::UnknownOwner,
                 Severity::Warning,

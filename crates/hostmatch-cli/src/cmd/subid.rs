@@ -3,8 +3,9 @@
 use serde::Serialize;
 
 use hostmatch::accounts::Accounts;
+use hostmatch::engine::podman_conf::AUTO_USERNS_USER;
 use hostmatch::fsedit::{FileEdit, Plan};
-use hostmatch::ids::IdRange;
+use hostmatch::ids::{Id, IdRange};
 use hostmatch::logindefs::{LoginDefs, SubidPolicy};
 use hostmatch::subid::{self, Kind, Placement, Problem, Severity, SubidFile};
 use hostmatch::sysroot::{paths, Sysroot};
@@ -142,7 +143,19 @@ fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
 /// Reads the accounts, login.defs and both files and plans the new ranges.
 fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<FileChange>)> {
     let accounts = Accounts::load(root)?;
-    let user = accounts.user(&args.user)?.clone();
+    let (name, uid, gid) = match accounts.user(&args.user) {
+        Ok(u) => (u.name.to_string(), u.uid, u.gid),
+        // Podman's --userns=auto takes the ranges of this name, which is no account.
+        Err(_) if args.user == AUTO_USERNS_USER => {
+            if args.self_ {
+                return Err(hostmatch::Error::invalid(format!(
+                    "'{AUTO_USERNS_USER}' is the name Podman's --userns=auto takes ranges from, not an account: it has no own id for --self"
+                )));
+            }
+            (AUTO_USERNS_USER.to_string(), Id::MAX, Id::MAX)
+        }
+        Err(e) => return Err(e),
+    };
     let defs_path = root.path(paths::LOGIN_DEFS);
     let defs = LoginDefs::parse(&root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
     let mut plan = Plan::default();
@@ -152,7 +165,7 @@ fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<Fil
         let (old, mut file) = load(root, kind)?;
         let (own_id, taken): (u32, Vec<(u32, String)>) = match kind {
             Kind::Uid => (
-                user.uid,
+                uid,
                 accounts
                     .passwd
                     .records()
@@ -160,7 +173,7 @@ fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<Fil
                     .collect(),
             ),
             Kind::Gid => (
-                user.gid,
+                gid,
                 accounts
                     .group
                     .records()
@@ -171,7 +184,7 @@ fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<Fil
         let placement = args.start.map_or(Placement::Lowest, Placement::At);
         let count = args.count.unwrap_or(policy.count);
         let res = subid::plan_add(
-            &mut file, &user.name, user.uid, own_id, &policy, count, placement, args.self_, &taken,
+            &mut file, &name, uid, own_id, &policy, count, placement, args.self_, &taken,
         )?;
         plan.push(FileEdit::new(
             root,
@@ -252,12 +265,11 @@ pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
                 )
                 .into(),
             }),
-            Some(text) => all.extend(subid::check(
-                &SubidFile::parse(&text),
-                kind,
-                &label,
-                &accounts,
-            )),
+            Some(text) => {
+                let mut p = subid::check(&SubidFile::parse(&text), kind, &label, &accounts);
+                hostmatch::subid_readers::refine(&mut p, &text, kind, &label, &accounts);
+                all.extend(p);
+            }
         }
     }
     Ok(all)
