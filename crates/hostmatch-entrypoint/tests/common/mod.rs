@@ -85,18 +85,24 @@ pub fn entrypoint_bin() -> PathBuf {
         if let Some(p) = std::env::var_os("HOSTMATCH_TEST_ENTRYPOINT") {
             return PathBuf::from(p);
         }
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = Command::new(repo.join("scripts/build-static.sh"))
-            .output()
-            .expect("run scripts/build-static.sh");
-        assert!(
-            out.status.success(),
-            "static build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        build_static(&[])
     })
     .clone()
+}
+
+/// Runs scripts/build-static.sh with `args`; the path it prints.
+fn build_static(args: &[&str]) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(repo.join("scripts/build-static.sh"))
+        .args(args)
+        .output()
+        .expect("run scripts/build-static.sh");
+    assert!(
+        out.status.success(),
+        "static build {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 pub const BUSYBOX_APPLETS: &[&str] = &[
@@ -418,20 +424,8 @@ impl Drop for Pod {
 /// so that it never replaces the real one).
 pub fn fault_injection_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = Command::new(repo.join("scripts/build-static.sh"))
-            .arg("--fault-injection")
-            .output()
-            .expect("run scripts/build-static.sh --fault-injection");
-        assert!(
-            out.status.success(),
-            "fault-injection build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-    .clone()
+    BIN.get_or_init(|| build_static(&["--fault-injection"]))
+        .clone()
 }
 
 /// A host directory owned by uid:gid, for bind mounts.
