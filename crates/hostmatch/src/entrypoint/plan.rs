@@ -4,7 +4,7 @@
 //! its own unit tests: which host ids are refused ([`check_host_ids`]), the
 //! lines a runtime added for the host uid ([`without_runtime_lines`]), the
 //! account and its group ([`account_entry`], [`account_group_name`],
-//! [`check_account_group`]), who moves ([`match_group`], [`match_user`]:
+//! [`check_account_group`]), who moves ([`Draft::match_group`], [`Draft::match_user`]:
 //! accounts in the way make room first), which trees are re-owned with which
 //! [`Rule`] and in which order ([`reown_trees`]), the command's groups
 //! ([`command_groups`]) and what the user should know ([`gid_0_note`]).
@@ -353,7 +353,7 @@ pub fn check_account_group(
     Ok(())
 }
 
-/// What [`match_group`] decided.
+/// What [`Draft::match_group`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMatch {
     /// The account's primary gid after the plan.

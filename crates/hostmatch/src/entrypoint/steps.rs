@@ -667,7 +667,7 @@ pub fn finish_pending(root: &Sysroot, protect: &[PathBuf]) -> Result<Finished> {
 }
 
 /// Parses a pending record and checks that it names only what a plan may
-/// name (see [`check_pending`]).
+/// name (see `check_pending`).
 pub fn parse_pending(text: &[u8]) -> std::result::Result<Steps, String> {
     let steps: Steps = serde_json::from_slice(text).map_err(|e| format!("unreadable ({e})"))?;
     check_pending(&steps)?;
