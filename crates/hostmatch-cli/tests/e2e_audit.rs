@@ -512,7 +512,7 @@ fn e2e_audit_rootless_podman_sees_the_user_as_container_root_and_no_false_findin
 /// Rootful Podman with `userns = "auto"` in containers.conf: every container gets ids of
 /// `containers`; audit sees container root there and says so, without false findings.
 /// Its probes are created one after another before any starts: Podman 4.3 deadlocks when
-/// a `--userns=auto` creation and a start overlap (docs/engines.md), which this test
+/// a `--userns=auto` creation and a start overlap (docs/testing.md), which this test
 /// hit about once in four runs when the probes were created and started together.
 #[test]
 fn e2e_audit_rootful_podman_with_userns_auto_is_recognised() {

@@ -397,7 +397,7 @@ impl Client {
     /// Runs containers to their end and removes them: first creates every one, then
     /// starts them all at once. No creation overlaps a start: Podman 4.3 (containers/storage
     /// 1.43) deadlocks for good when a `--userns=auto` creation and a start run at the
-    /// same time (see docs/engines.md). `gate` is told of each creation before and after.
+    /// same time (see docs/testing.md). `gate` is told of each creation before and after.
     pub fn run_all(&self, specs: &[ContainerSpec], gate: &dyn CreateGate) -> Vec<RunOutcome> {
         let created = self.rt.block_on(futures_util::future::join_all(
             specs.iter().map(|s| self.create(s, gate)),
