@@ -244,8 +244,16 @@ fn make_scratch(accounts: &Accounts) -> Result<Scratch> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let dir = scratch_parent().join(format!("hostmatch-audit-{}-{nanos:x}", std::process::id()));
-    fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    registry().scratch = Some(dir.clone());
+    {
+        // Made and registered under the lock the cleanup takes, unless interrupted: a
+        // handler's cleanup either sees it or runs before it exists (and none is made).
+        let mut r = registry();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(Error::Unsupported("interrupted".into()));
+        }
+        fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        r.scratch = Some(dir.clone());
+    }
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| Error::io(p, e)
