@@ -167,18 +167,25 @@ pub fn cleanup_now() {
 }
 
 /// Removes the named containers until none of them shows up twice in a row (a
-/// creation that timed out on our side may still land).
+/// creation that timed out on our side may still land). A refusal such as
+/// "removal already in progress" is tried again; an engine that does not answer
+/// is not waited for again and again.
 fn remove_containers(client: &crate::engine::client::Client, names: &[String]) {
     if names.is_empty() {
         return;
     }
     let mut quiet = 0;
     for _ in 0..30 {
-        let removed = names
+        let busy = names
             .iter()
-            .filter(|n| client.remove_container(n).unwrap_or(false))
+            .filter(|n| {
+                matches!(
+                    client.remove_container(n),
+                    Ok(true) | Err(Error::Engine(crate::error::EngineError::Refused { .. }))
+                )
+            })
             .count();
-        if removed == 0 {
+        if busy == 0 {
             quiet += 1;
             if quiet >= 2 {
                 break;
