@@ -544,7 +544,7 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
 }
 
 #[cfg(test)]
-mod interrupt_tests;
+mod engine_tests;
 
 #[cfg(test)]
 mod tests {

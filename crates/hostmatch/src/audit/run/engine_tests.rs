@@ -1,6 +1,9 @@
-//! An interruption while a container creation is under way, against a fake engine
-//! that holds the creation until the interruption arrived: nothing may be left once
-//! the handler's cleanup returned (the CLI exits right then).
+//! The probe containers' requests and the cleanup against a fake engine on a unix
+//! socket, with the timings that made real runs fail now and then, every time:
+//! - a creation held until an interruption arrived: nothing may be left once the
+//!   handler's cleanup returned (the CLI exits right then);
+//! - slow creations: no start may be sent while a creation is under way (Podman 4.3
+//!   deadlocks on that with `--userns=auto`, docs/testing.md).
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -9,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::engine::client::Client;
 use crate::engine::endpoint::Source;
 
 /// How long the fake holds a creation after the interruption arrived: far longer
@@ -17,6 +21,12 @@ const HOLD: Duration = Duration::from_millis(1500);
 
 #[derive(Default)]
 struct State {
+    /// How long the first creation takes, the n-th n times that; None: held until the
+    /// interruption (see [`Fake::create`]).
+    create_time: Option<Duration>,
+    /// Requests in the order they arrived or were answered: `create NAME`,
+    /// `created NAME`, `start NAME`.
+    log: Vec<String>,
     containers: BTreeSet<String>,
     creates_sent: usize,
     creates_answered: usize,
@@ -48,14 +58,23 @@ impl Fake {
         drop(s);
     }
 
-    /// A creation: held until the audit process exited or [`HOLD`] after the
-    /// interruption, then made (the engine finishes what it was asked, whoever
-    /// still listens).
+    /// A creation: takes `create_time`, or is held until the audit process exited or
+    /// [`HOLD`] after the interruption; then made (the engine finishes what it was
+    /// asked, whoever still listens).
     fn create(&self, name: &str) -> (u16, String) {
-        self.update(|s| s.creates_sent += 1);
+        let sent = Instant::now();
+        let mut n = 0;
+        self.update(|s| {
+            s.creates_sent += 1;
+            n = s.creates_sent as u32;
+            s.log.push(format!("create {name}"));
+        });
         let mut s = self.state.lock().unwrap();
         loop {
-            let due = s.interrupted_at.map(|t| t.elapsed() >= HOLD);
+            let due = match s.create_time {
+                Some(t) => Some(sent.elapsed() >= t * n),
+                None => s.interrupted_at.map(|t| t.elapsed() >= HOLD),
+            };
             if s.exited || due == Some(true) {
                 break;
             }
@@ -67,6 +86,7 @@ impl Fake {
         }
         s.containers.insert(name.to_string());
         s.creates_answered += 1;
+        s.log.push(format!("created {name}"));
         drop(s);
         self.changed.notify_all();
         (
@@ -94,9 +114,23 @@ impl Fake {
         let rest = path.split_once("/containers/").map_or("", |(_, r)| r);
         let name = rest.split(['/', '?']).next().unwrap_or("").to_string();
         let mut s = self.state.lock().unwrap();
-        match (method, rest.contains("/start")) {
-            ("DELETE", _) if s.containers.remove(&name) => (204, String::new()),
-            ("POST", true) if s.containers.contains(&name) => (204, String::new()),
+        let action = rest
+            .rsplit_once('/')
+            .map(|(_, a)| a.split('?').next().unwrap_or(""));
+        if !s.containers.contains(&name) {
+            return no_such;
+        }
+        match (method, action) {
+            ("DELETE", _) => {
+                s.containers.remove(&name);
+                (204, String::new())
+            }
+            ("POST", Some("start")) => {
+                s.log.push(format!("start {name}"));
+                (204, String::new())
+            }
+            ("POST", Some("wait")) => (200, r#"{"StatusCode":0}"#.into()),
+            ("GET", Some("logs")) => (200, String::new()),
             _ => no_such,
         }
     }
@@ -140,15 +174,13 @@ impl Fake {
     }
 }
 
-#[test]
-fn an_interruption_during_a_creation_waits_for_it_and_leaves_no_container() {
-    let _serial = super::tests::SERIAL
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("engine.sock");
+/// A fake engine serving on a socket in `dir`, registered as the audit's engine, and a
+/// client connected to it.
+fn start_fake(dir: &Path, create_time: Option<Duration>) -> (Arc<Fake>, Client) {
+    let socket = dir.join("engine.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let fake = Arc::new(Fake::default());
+    fake.update(|s| s.create_time = create_time);
     let server = fake.clone();
     std::thread::spawn(move || {
         for c in listener.incoming().flatten() {
@@ -162,17 +194,56 @@ fn an_interruption_during_a_creation_waits_for_it_and_leaves_no_container() {
         tried: Vec::new(),
     };
     registry().endpoint = Some(ep.clone());
-    let client =
-        crate::engine::client::Client::connect(&ep, "the fake engine", Duration::from_secs(10))
-            .unwrap();
-    let spec = ContainerSpec {
-        name: format!("{}race", container_prefix()),
+    let client = Client::connect(&ep, "the fake engine", Duration::from_secs(10)).unwrap();
+    (fake, client)
+}
+
+fn spec(what: &str) -> ContainerSpec {
+    ContainerSpec {
+        name: format!("{}{what}", container_prefix()),
         image: "sha256:probe".into(),
         cmd: vec!["/hostmatch".into()],
         env: Vec::new(),
         binds: Vec::new(),
         options: Vec::new(),
-    };
+    }
+}
+
+#[test]
+fn no_start_is_sent_while_a_creation_is_under_way() {
+    let _serial = super::tests::SERIAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, client) = start_fake(dir.path(), Some(Duration::from_millis(100)));
+    let specs = probe_specs("sha256:probe", Path::new("/tmp/scratch"), None);
+    let outcomes = client.run_all(&specs, &Registered);
+    let _ = std::mem::take(&mut registry().containers);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, RunOutcome::Exited { code: 0, .. })),
+        "{outcomes:?}"
+    );
+    let log = fake.state.lock().unwrap().log.clone();
+    let first_start = log.iter().position(|l| l.starts_with("start ")).unwrap();
+    let last_created = log.iter().rposition(|l| l.starts_with("created ")).unwrap();
+    assert!(
+        first_start > last_created,
+        "a start was sent while a creation was under way: {log:#?}"
+    );
+    assert_eq!(log.iter().filter(|l| l.starts_with("start ")).count(), 5);
+    assert!(fake.state.lock().unwrap().containers.is_empty());
+}
+
+#[test]
+fn an_interruption_during_a_creation_waits_for_it_and_leaves_no_container() {
+    let _serial = super::tests::SERIAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (fake, client) = start_fake(dir.path(), None);
+    let spec = spec("race");
     // The handler's thread: Ctrl-C once the creation was sent; the process exits when
     // the cleanup returns.
     let handler = {
