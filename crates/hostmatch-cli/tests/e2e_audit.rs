@@ -518,11 +518,13 @@ fn e2e_audit_rootless_podman_sees_the_user_as_container_root_and_no_false_findin
 fn e2e_audit_rootful_podman_with_userns_auto_is_recognised() {
     testkit::prereq_podman!();
     // The `containers` ranges in a private /etc (declared first: it outlives the fixture),
-    // so that no lock on the host's subid files is held while the audit runs.
+    // so that no lock on the host's subid files is held while the audit runs. Only this
+    // line: the copy of the host's files may hold `containers` lines of other tests
+    // running at the moment, and Podman would take the lowest range.
     let etc = EtcCopy::new().unwrap();
-    let lines = ["containers:5500000:65536"];
-    etc.append("subuid", &lines).unwrap();
-    etc.append("subgid", &lines).unwrap();
+    for f in ["subuid", "subgid"] {
+        etc.write(f, "containers:5500000:65536\n").unwrap();
+    }
     let config = testkit::PodmanConfig {
         containers_conf: vec![("containers".into(), "userns = \"auto\"".into())],
         // See e2e_podman_remap: overlay cannot mount an ID-mapped copy here; vfs can.
