@@ -7,7 +7,9 @@
 //! so that [`cleanup_now`] (called at the end, and by the CLI's SIGINT/SIGTERM
 //! handler) removes it: containers (all named `hostmatch-audit-<pid>-...`,
 //! registered before they are created), the image (unless kept) and the scratch
-//! directory.
+//! directory. The registry also counts the requests that may still create
+//! something (the image import, container creations): the cleanup waits for
+//! their answers before it removes, so nothing appears after it looked.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -22,7 +24,7 @@ use super::{
 };
 use crate::accounts::Accounts;
 use crate::engine::ask::{self, Asked};
-use crate::engine::client::{ContainerSpec, HostOption, RunOutcome};
+use crate::engine::client::{ContainerSpec, CreateGate, HostOption, RunOutcome};
 use crate::engine::endpoint::{ClientEnv, Endpoint};
 use crate::engine::{Engine, Privilege, RemapConfig};
 use crate::ids::Id;
@@ -65,6 +67,8 @@ struct Registry {
     /// An image import is under way: the engine may create the image after a
     /// cleanup looked for it, so the cleanup waits for the import's answer.
     importing: bool,
+    /// Container creation requests sent and not answered yet (likewise).
+    creating: usize,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -75,6 +79,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     scratch: None,
     containers: Vec::new(),
     importing: false,
+    creating: 0,
 });
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
@@ -89,34 +94,56 @@ pub fn interrupt() {
     cleanup_now();
 }
 
-/// Registers a container name before it is created, unless the audit was
-/// interrupted: the check and the registration happen under the registry's lock,
-/// which the cleanup takes too, so a container is either registered before the
-/// cleanup runs (and removed by it) or never created.
-fn may_create(name: &str) -> bool {
-    let mut reg = registry();
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        return false;
+/// The audit's [`CreateGate`]. Before a creation: unless the audit was
+/// interrupted, registers the name and counts the request as under way; the
+/// check and the registration happen under the registry's lock, which the
+/// cleanup takes too, so a container is either registered (and waited for, then
+/// removed by the cleanup) or never asked for. After it: no longer under way;
+/// not started when interrupted meanwhile.
+struct Registered;
+
+impl CreateGate for Registered {
+    fn begin(&self, name: &str) -> bool {
+        let mut reg = registry();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return false;
+        }
+        reg.containers.push(name.to_string());
+        reg.creating += 1;
+        true
     }
-    reg.containers.push(name.to_string());
-    true
+
+    fn end(&self, _name: &str) -> bool {
+        let mut reg = registry();
+        reg.creating -= 1;
+        !INTERRUPTED.load(Ordering::SeqCst)
+    }
 }
 
-/// Removes everything the audit made so far: its containers (by name; one whose
-/// creation is still under way is removed when it appears), the image (when
-/// registered) and the scratch directory. Safe to call more than once and from a
-/// signal handler's thread: it opens its own connection.
+/// Waits until no request that may create something is under way (each ends
+/// within its own time limit; bounded by that plus a margin).
+fn wait_for_requests_under_way() {
+    let deadline = std::time::Instant::now() + TIMEOUT + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let reg = registry();
+        if !reg.importing && reg.creating == 0 {
+            return;
+        }
+        drop(reg);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Removes everything the audit made so far: its containers (by name, once
+/// every creation request under way was answered), the image (when registered)
+/// and the scratch directory. Safe to call more than once and from a signal
+/// handler's thread (the main thread goes on driving the requests under way): it
+/// opens its own connection.
 pub fn cleanup_now() {
     // A handler's call waits for a cleanup already under way on the main thread.
     static CLEANING: Mutex<()> = Mutex::new(());
     let _cleaning = CLEANING.lock().unwrap_or_else(|e| e.into_inner());
-    // An import under way can still create the image: wait for its answer (bounded).
-    for _ in 0..600 {
-        if !registry().importing {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_requests_under_way();
     let (endpoint, image, scratch, containers) = {
         let mut r = registry();
         (
@@ -140,18 +167,25 @@ pub fn cleanup_now() {
 }
 
 /// Removes the named containers until none of them shows up twice in a row (a
-/// creation request already sent may still land).
+/// creation that timed out on our side may still land). A refusal such as
+/// "removal already in progress" is tried again; an engine that does not answer
+/// is not waited for again and again.
 fn remove_containers(client: &crate::engine::client::Client, names: &[String]) {
     if names.is_empty() {
         return;
     }
     let mut quiet = 0;
     for _ in 0..30 {
-        let removed = names
+        let busy = names
             .iter()
-            .filter(|n| client.remove_container(n).unwrap_or(false))
+            .filter(|n| {
+                matches!(
+                    client.remove_container(n),
+                    Ok(true) | Err(Error::Engine(crate::error::EngineError::Refused { .. }))
+                )
+            })
             .count();
-        if removed == 0 {
+        if busy == 0 {
             quiet += 1;
             if quiet >= 2 {
                 break;
@@ -217,8 +251,16 @@ fn make_scratch(accounts: &Accounts) -> Result<Scratch> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let dir = scratch_parent().join(format!("hostmatch-audit-{}-{nanos:x}", std::process::id()));
-    fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    registry().scratch = Some(dir.clone());
+    {
+        // Made and registered under the lock the cleanup takes, unless interrupted: a
+        // handler's cleanup either sees it or runs before it exists (and none is made).
+        let mut r = registry();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(Error::Unsupported("interrupted".into()));
+        }
+        fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        r.scratch = Some(dir.clone());
+    }
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |e| Error::io(p, e)
@@ -447,7 +489,7 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
     let lib_path = contents.library_path();
     let specs = probe_specs(&id, &scratch.dir, lib_path.as_deref());
     let mut trials = client
-        .run_all(&specs, &may_create)
+        .run_all(&specs, &Registered)
         .into_iter()
         .map(classify);
     let mut next = || trials.next().unwrap_or(Trial::Error("no result".into()));
@@ -502,8 +544,15 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
 }
 
 #[cfg(test)]
+mod engine_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tests that set [`INTERRUPTED`] run one at a time (`cargo test` runs tests
+    /// as threads of one process).
+    pub(super) static SERIAL: Mutex<()> = Mutex::new(());
 
     #[test]
     fn outcomes_become_trials() {
@@ -528,10 +577,15 @@ mod tests {
 
     #[test]
     fn no_container_is_created_once_interrupted() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let name = format!("{}test", container_prefix());
-        assert!(may_create(&name));
+        assert!(Registered.begin(&name));
+        assert_eq!(registry().creating, 1);
         INTERRUPTED.store(true, Ordering::SeqCst);
-        assert!(!may_create("late"));
+        assert!(!Registered.begin("late"));
+        // Created meanwhile: not started.
+        assert!(!Registered.end(&name));
+        assert_eq!(registry().creating, 0);
         INTERRUPTED.store(false, Ordering::SeqCst);
         let names = std::mem::take(&mut registry().containers);
         assert_eq!(names, [name]);

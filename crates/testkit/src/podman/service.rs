@@ -41,6 +41,7 @@ impl Podman {
         let child = Command::new(&argv[0])
             .args(&argv[1..])
             .args(self.global_args())
+            .args(log_level())
             .args(["system", "service", "--time=0"])
             .arg(format!("unix://{}", socket.display()))
             .env_clear()
@@ -59,6 +60,15 @@ impl Podman {
         s.wait_ready()?;
         Ok(s)
     }
+}
+
+/// `--log-level=LEVEL` when `HOSTMATCH_PODMAN_LOG_LEVEL` is set (e.g. `debug`: every
+/// request and lock in the service's log, which a failing test prints).
+fn log_level() -> Option<String> {
+    std::env::var("HOSTMATCH_PODMAN_LOG_LEVEL")
+        .ok()
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("--log-level={l}"))
 }
 
 impl PodmanService<'_> {
