@@ -6,6 +6,7 @@
 //! user-namespaced containers.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::accounts::Accounts;
 use crate::ids::{Id, IdRange};
 use crate::linefile::{id_field, render_fields, split_fields, Field, LineFile, Record};
+use crate::logindefs::LoginDefs;
 
 /// The number of ids a container needs for common images (uid 65534 = nobody).
 pub const FULL_RANGE: u32 = 65536;
@@ -196,6 +198,56 @@ pub fn dockerd_next_start(existing: &[IdRange]) -> u64 {
     start
 }
 
+/// The subordinate-id allocation settings of login.defs, with shadow's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubidPolicy {
+    pub min: Id,
+    pub max: Id,
+    pub count: u32,
+}
+
+impl SubidPolicy {
+    /// `SUB_UID_*` (or `SUB_GID_*` for `gid`), defaults 100000 / 600100000 / 65536.
+    pub fn from_defs(defs: &LoginDefs, kind: Kind, path: &Path) -> crate::Result<Self> {
+        let p = match kind {
+            Kind::Uid => "SUB_UID",
+            Kind::Gid => "SUB_GID",
+        };
+        let policy = SubidPolicy {
+            min: defs.get_id(&format!("{p}_MIN"), 100_000, path)?,
+            max: defs.get_id(&format!("{p}_MAX"), 600_100_000, path)?,
+            count: defs.get_id(&format!("{p}_COUNT"), 65_536, path)?,
+        };
+        if policy.count == 0 || policy.min > policy.max {
+            return Err(crate::Error::InvalidFile {
+                path: path.to_path_buf(),
+                msg: format!("{p}_MIN..{p}_MAX is empty or {p}_COUNT is 0"),
+            });
+        }
+        Ok(policy)
+    }
+}
+
+/// The ids of the host's accounts, sorted, with their names: uids of
+/// /etc/passwd for subuid, gids of /etc/group for subgid. A range that covers
+/// one lets a container id map onto that account.
+pub fn account_ids(accounts: &Accounts, kind: Kind) -> Vec<(Id, &Field)> {
+    let mut ids: Vec<(Id, &Field)> = match kind {
+        Kind::Uid => accounts
+            .passwd
+            .records()
+            .map(|(_, u)| (u.uid, &u.name))
+            .collect(),
+        Kind::Gid => accounts
+            .group
+            .records()
+            .map(|(_, g)| (g.gid, &g.name))
+            .collect(),
+    };
+    ids.sort_unstable();
+    ids
+}
+
 /// How `plan_add` places a new range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
@@ -203,6 +255,33 @@ pub enum Placement {
     Lowest,
     /// Exactly from this id.
     At(Id),
+}
+
+/// Which lines `plan_add` writes for a new owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One fresh range of `count` ids (what `useradd` writes).
+    Fresh,
+    /// The owner's own id first (`owner:own_id:1`, so that container root
+    /// is the user), then a fresh range of `count - 1`: no container id
+    /// lands on another host account, and files written by container root
+    /// belong to the user.
+    OwnIdFirst,
+}
+
+/// Who gets new ranges, and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddRequest<'a> {
+    /// The user's name, as the new lines name it.
+    pub owner: &'a [u8],
+    /// The user's uid: lines written with it count as the user's too.
+    pub uid: Id,
+    /// The id that is the user's own in this file: the uid for subuid, the
+    /// primary gid for subgid.
+    pub own_id: Id,
+    pub count: u32,
+    pub placement: Placement,
+    pub layout: Layout,
 }
 
 /// What `plan_add` decided for one file.
@@ -214,105 +293,118 @@ pub struct AddResult {
     pub existing: Vec<IdRange>,
 }
 
-/// Plans new ranges for `owner` (a user name; `own_id` is its uid for subuid
-/// or primary gid for subgid; `uid` its uid, to find lines written with it).
+/// Plans new ranges for `req.owner` and appends them to `file`.
 ///
 /// An owner that already has lines gets nothing new (adding is idempotent).
-/// `self_layout` writes seed 002's safe layout: `owner:own_id:1` first, then
-/// a fresh range of `count - 1`. Automatic placement avoids every existing
-/// line and every id of a host account (`taken_ids`), so that no container id
-/// maps onto a real account; an explicit start that would is an error.
-#[allow(clippy::too_many_arguments)]
+/// Automatic placement avoids every existing line and every id of a host
+/// account (`accounts`, from [`account_ids`]) other than the owner's own, so
+/// that no container id maps onto a real account; an explicit start that
+/// would is an error.
 pub fn plan_add(
     file: &mut SubidFile,
-    owner: impl AsRef<[u8]>,
-    uid: Id,
-    own_id: Id,
-    policy: &crate::logindefs::SubidPolicy,
-    count: u32,
-    placement: Placement,
-    self_layout: bool,
-    taken_ids: &[(Id, String)],
+    req: &AddRequest,
+    policy: &SubidPolicy,
+    accounts: &[(Id, &Field)],
 ) -> crate::Result<AddResult> {
-    let owner = owner.as_ref();
-    let mut existing = ranges_of(file, owner);
-    existing.extend(ranges_of(file, uid.to_string()));
+    let mut existing = ranges_of(file, req.owner);
+    existing.extend(ranges_of(file, req.uid.to_string()));
     if !existing.is_empty() {
         return Ok(AddResult {
             added: Vec::new(),
             existing,
         });
     }
-    if count == 0 {
+    if req.count == 0 {
         return Err(crate::Error::invalid("count must be at least 1"));
     }
-    let mut added = Vec::new();
-    let mut rest = count;
+    let others: Vec<(Id, &Field)> = accounts
+        .iter()
+        .filter(|(id, _)| *id != req.own_id)
+        .copied()
+        .collect();
     let mut occupied: Vec<IdRange> = all_ranges(file);
-    if self_layout {
-        let own = kernel_range(own_id, 1)?;
-        if let Some(o) = occupied.iter().find(|o| o.overlaps(&own)) {
-            return Err(crate::Error::invalid(format!(
-                "id {own_id} is already inside the range {o}; fix that range first (hostmatch subid check)"
-            )));
-        }
-        added.push(own);
+    let mut added = Vec::new();
+    let mut rest = req.count;
+    if req.layout == Layout::OwnIdFirst {
+        added.push(own_id_range(&occupied, req.own_id)?);
+        occupied.extend(added.iter().copied());
         rest -= 1;
     }
-    occupied.extend(added.iter().copied());
-    let covers = |r: &IdRange| -> Vec<&str> {
-        taken_ids
-            .iter()
-            .filter(|(id, _)| r.contains(*id) && *id != own_id)
-            .map(|(_, n)| n.as_str())
-            .collect()
-    };
     if rest > 0 {
-        let range =
-            match placement {
-                Placement::At(start) => {
-                    let r = kernel_range(start, rest)?;
-                    if let Some(o) = occupied.iter().find(|o| o.overlaps(&r)) {
-                        return Err(crate::Error::invalid(format!(
-                            "{r} overlaps the existing range {o}"
-                        )));
-                    }
-                    let c = covers(&r);
-                    if !c.is_empty() {
-                        return Err(crate::Error::invalid(format!(
-                            "{r} covers host accounts {}: container ids would map onto them",
-                            name_list(&c, 5)
-                        )));
-                    }
-                    r
-                }
-                Placement::Lowest => {
-                    let mut blocked = occupied.clone();
-                    blocked.extend(taken_ids.iter().filter(|(id, _)| *id != own_id).map(
-                        |(id, _)| IdRange {
-                            start: *id,
-                            count: 1,
-                        },
-                    ));
-                    let max = policy.max.min(MAX_MAPPABLE);
-                    let start = lowest_free(&blocked, policy.min, max, rest).ok_or_else(|| {
-                        crate::Error::invalid(format!(
-                            "no free range of {rest} ids between {} and {}",
-                            policy.min, max
-                        ))
-                    })?;
-                    kernel_range(start, rest)?
-                }
-            };
-        added.push(range);
+        added.push(match req.placement {
+            Placement::At(start) => range_at(&occupied, &others, start, rest)?,
+            Placement::Lowest => lowest_range(&occupied, &others, policy, rest)?,
+        });
     }
     for r in &added {
         file.push(SubidEntry {
-            owner: Field::from_bytes(owner),
+            owner: Field::from_bytes(req.owner),
             range: *r,
         });
     }
     Ok(AddResult { added, existing })
+}
+
+/// `own_id:1`, unless an existing range already holds that id.
+fn own_id_range(occupied: &[IdRange], own_id: Id) -> crate::Result<IdRange> {
+    let own = kernel_range(own_id, 1)?;
+    match occupied.iter().find(|o| o.overlaps(&own)) {
+        Some(o) => Err(crate::Error::invalid(format!(
+            "id {own_id} is already inside the range {o}; fix that range first (hostmatch subid check)"
+        ))),
+        None => Ok(own),
+    }
+}
+
+/// `count` ids from `start`, refused when they overlap a range or cover an
+/// account.
+fn range_at(
+    occupied: &[IdRange],
+    accounts: &[(Id, &Field)],
+    start: Id,
+    count: u32,
+) -> crate::Result<IdRange> {
+    let r = kernel_range(start, count)?;
+    if let Some(o) = occupied.iter().find(|o| o.overlaps(&r)) {
+        return Err(crate::Error::invalid(format!(
+            "{r} overlaps the existing range {o}"
+        )));
+    }
+    let covered: Vec<&Field> = accounts
+        .iter()
+        .filter(|(id, _)| r.contains(*id))
+        .map(|(_, n)| *n)
+        .collect();
+    if !covered.is_empty() {
+        return Err(crate::Error::invalid(format!(
+            "{r} covers host accounts {}: container ids would map onto them",
+            name_list(&covered, 5)
+        )));
+    }
+    Ok(r)
+}
+
+/// The lowest `count` ids in the policy's bounds that overlap no range and
+/// cover no account.
+fn lowest_range(
+    occupied: &[IdRange],
+    accounts: &[(Id, &Field)],
+    policy: &SubidPolicy,
+    count: u32,
+) -> crate::Result<IdRange> {
+    let mut blocked = occupied.to_vec();
+    blocked.extend(accounts.iter().map(|&(id, _)| IdRange {
+        start: id,
+        count: 1,
+    }));
+    let max = policy.max.min(MAX_MAPPABLE);
+    let start = lowest_free(&blocked, policy.min, max, count).ok_or_else(|| {
+        crate::Error::invalid(format!(
+            "no free range of {count} ids between {} and {}",
+            policy.min, max
+        ))
+    })?;
+    kernel_range(start, count)
 }
 
 /// The highest id a user namespace can map: the kernel refuses a map
@@ -633,6 +725,7 @@ mod tests {
     use crate::accounts::{GroupFile, PasswdFile};
     #[allow(unused_imports)]
     use crate::linefile::as_text;
+    use crate::logindefs::LoginDefs;
     use proptest::prelude::*;
 
     fn accounts() -> Accounts {
@@ -764,8 +857,25 @@ mod tests {
         assert_eq!(f.invalid_lines().next().unwrap().0, 5);
     }
 
-    fn policy() -> crate::logindefs::SubidPolicy {
-        crate::logindefs::SubidPolicy {
+    fn req(
+        owner: &str,
+        id: Id,
+        count: u32,
+        placement: Placement,
+        layout: Layout,
+    ) -> AddRequest<'_> {
+        AddRequest {
+            owner: owner.as_bytes(),
+            uid: id,
+            own_id: id,
+            count,
+            placement,
+            layout,
+        }
+    }
+
+    fn policy() -> SubidPolicy {
+        SubidPolicy {
             min: 100000,
             max: 600100000,
             count: 65536,
@@ -778,13 +888,8 @@ mod tests {
         let mut f = SubidFile::parse(text);
         let r = plan_add(
             &mut f,
-            "bob",
-            1001,
-            1001,
+            &req("bob", 1001, 65536, Placement::Lowest, Layout::Fresh),
             &policy(),
-            65536,
-            Placement::Lowest,
-            false,
             &[],
         )
         .unwrap();
@@ -800,13 +905,8 @@ mod tests {
         let mut f = SubidFile::parse("alice:100000:65536\n");
         let r = plan_add(
             &mut f,
-            "alice",
-            1000,
-            1000,
+            &req("alice", 1000, 65536, Placement::Lowest, Layout::OwnIdFirst),
             &policy(),
-            65536,
-            Placement::Lowest,
-            true,
             &[],
         )
         .unwrap();
@@ -816,13 +916,8 @@ mod tests {
         let mut f = SubidFile::parse("1000:100000:65536\n");
         assert!(plan_add(
             &mut f,
-            "alice",
-            1000,
-            1000,
+            &req("alice", 1000, 65536, Placement::Lowest, Layout::Fresh),
             &policy(),
-            65536,
-            Placement::Lowest,
-            false,
             &[]
         )
         .unwrap()
@@ -835,13 +930,8 @@ mod tests {
         let mut f = SubidFile::parse("");
         let r = plan_add(
             &mut f,
-            "alice",
-            1000,
-            1000,
+            &req("alice", 1000, 65536, Placement::Lowest, Layout::OwnIdFirst),
             &policy(),
-            65536,
-            Placement::Lowest,
-            true,
             &[],
         )
         .unwrap();
@@ -858,16 +948,12 @@ mod tests {
     #[test]
     fn automatic_placement_avoids_host_accounts() {
         let mut f = SubidFile::parse("");
-        let taken = vec![(100500, "ldapuser".to_string())];
+        let ldapuser = Field::from("ldapuser");
+        let taken = vec![(100500, &ldapuser)];
         let r = plan_add(
             &mut f,
-            "alice",
-            1000,
-            1000,
+            &req("alice", 1000, 65536, Placement::Lowest, Layout::Fresh),
             &policy(),
-            65536,
-            Placement::Lowest,
-            false,
             &taken,
         )
         .unwrap();
@@ -875,13 +961,8 @@ mod tests {
         let mut f = SubidFile::parse("");
         let e = plan_add(
             &mut f,
-            "alice",
-            1000,
-            1000,
+            &req("alice", 1000, 65536, Placement::At(100000), Layout::Fresh),
             &policy(),
-            65536,
-            Placement::At(100000),
-            false,
             &taken,
         )
         .unwrap_err();
@@ -893,13 +974,8 @@ mod tests {
         let mut f = SubidFile::parse("agent:999:65536\n");
         assert!(plan_add(
             &mut f,
-            "alice",
-            1000,
-            1000,
+            &req("alice", 1000, 65536, Placement::Lowest, Layout::OwnIdFirst),
             &policy(),
-            65536,
-            Placement::Lowest,
-            true,
             &[]
         )
         .is_err());
@@ -911,13 +987,8 @@ mod tests {
         let mut f = SubidFile::parse("bob:100000:65536\n");
         assert!(plan_add(
             &mut f,
-            "alice",
-            1000,
-            1000,
+            &req("alice", 1000, 10, Placement::At(165530), Layout::Fresh),
             &policy(),
-            10,
-            Placement::At(165530),
-            false,
             &[]
         )
         .is_err());
@@ -930,13 +1001,8 @@ mod tests {
         let add = |f: &mut SubidFile, start, count| {
             plan_add(
                 f,
-                "alice",
-                1000,
-                1000,
+                &req("alice", 1000, count, Placement::At(start), Layout::Fresh),
                 &policy(),
-                count,
-                Placement::At(start),
-                false,
                 &[],
             )
         };
@@ -951,33 +1017,23 @@ mod tests {
         assert_eq!(as_text(f.render()), "alice:4294967290:5\n");
         // Automatic placement never reaches it either, whatever login.defs says.
         let mut f = SubidFile::parse("");
-        let wide = crate::logindefs::SubidPolicy {
+        let wide = SubidPolicy {
             min: 4294967000,
             max: u32::MAX,
             count: 295,
         };
         let r = plan_add(
             &mut f,
-            "bob",
-            1,
-            1,
+            &req("bob", 1, 295, Placement::Lowest, Layout::Fresh),
             &wide,
-            295,
-            Placement::Lowest,
-            false,
             &[],
         )
         .unwrap();
         assert_eq!(r.added[0].last(), MAX_MAPPABLE);
         assert!(plan_add(
             &mut SubidFile::parse(""),
-            "bob",
-            1,
-            1,
+            &req("bob", 1, 296, Placement::Lowest, Layout::Fresh),
             &wide,
-            296,
-            Placement::Lowest,
-            false,
             &[]
         )
         .is_err());
@@ -1002,6 +1058,46 @@ mod tests {
         let mut f = SubidFile::parse("alice:1:1\nbob:5:5\n1000:10:10\n");
         assert_eq!(plan_remove(&mut f, "alice", Some(1000)).len(), 2);
         assert_eq!(as_text(f.render()), "bob:5:5\n");
+    }
+
+    #[test]
+    fn defaults_apply_when_keys_are_missing() {
+        let d = LoginDefs::parse("# nothing\nUMASK 022\n");
+        let p = SubidPolicy::from_defs(&d, Kind::Uid, Path::new("x")).unwrap();
+        assert_eq!(
+            p,
+            SubidPolicy {
+                min: 100000,
+                max: 600100000,
+                count: 65536
+            }
+        );
+    }
+
+    #[test]
+    fn values_are_read_like_shadow_does() {
+        let d = LoginDefs::parse("SUB_GID_MIN\t0x30000\nSUB_GID_COUNT 010\nSUB_GID_MAX 900000\n");
+        let p = SubidPolicy::from_defs(&d, Kind::Gid, Path::new("x")).unwrap();
+        assert_eq!(
+            p,
+            SubidPolicy {
+                min: 0x30000,
+                max: 900000,
+                count: 8
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_value_names_the_line() {
+        let d = LoginDefs::parse("\nSUB_UID_MIN lots\n");
+        let e = SubidPolicy::from_defs(&d, Kind::Uid, Path::new("/etc/login.defs")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/etc/login.defs:2: SUB_UID_MIN 'lots' is not a number from 0 to 4294967295"
+        );
+        let d = LoginDefs::parse("SUB_UID_MIN 4294967296\n");
+        assert!(SubidPolicy::from_defs(&d, Kind::Uid, Path::new("x")).is_err());
     }
 
     proptest! {

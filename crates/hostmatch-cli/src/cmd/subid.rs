@@ -5,8 +5,8 @@ use serde::Serialize;
 use hostmatch::accounts::Accounts;
 use hostmatch::fsedit::{FileEdit, Plan};
 use hostmatch::ids::IdRange;
-use hostmatch::logindefs::{LoginDefs, SubidPolicy};
-use hostmatch::subid::{self, Kind, Placement, Problem, Severity, SubidFile};
+use hostmatch::logindefs::LoginDefs;
+use hostmatch::subid::{self, Kind, Layout, Placement, Problem, Severity, SubidFile, SubidPolicy};
 use hostmatch::sysroot::{paths, Sysroot};
 
 use crate::cli::{SubidAdd, SubidCmd};
@@ -150,28 +150,26 @@ fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<Fil
     for kind in KINDS {
         let policy = SubidPolicy::from_defs(&defs, kind, &defs_path)?;
         let (old, mut file) = load(root, kind)?;
-        let (own_id, taken): (u32, Vec<(u32, String)>) = match kind {
-            Kind::Uid => (
-                user.uid,
-                accounts
-                    .passwd
-                    .records()
-                    .map(|(_, u)| (u.uid, u.name.to_string()))
-                    .collect(),
-            ),
-            Kind::Gid => (
-                user.gid,
-                accounts
-                    .group
-                    .records()
-                    .map(|(_, g)| (g.gid, g.name.to_string()))
-                    .collect(),
-            ),
+        let req = subid::AddRequest {
+            owner: &user.name,
+            uid: user.uid,
+            own_id: match kind {
+                Kind::Uid => user.uid,
+                Kind::Gid => user.gid,
+            },
+            count: args.count.unwrap_or(policy.count),
+            placement: args.start.map_or(Placement::Lowest, Placement::At),
+            layout: if args.self_ {
+                Layout::OwnIdFirst
+            } else {
+                Layout::Fresh
+            },
         };
-        let placement = args.start.map_or(Placement::Lowest, Placement::At);
-        let count = args.count.unwrap_or(policy.count);
         let res = subid::plan_add(
-            &mut file, &user.name, user.uid, own_id, &policy, count, placement, args.self_, &taken,
+            &mut file,
+            &req,
+            &policy,
+            &subid::account_ids(&accounts, kind),
         )?;
         plan.push(FileEdit::new(
             root,
