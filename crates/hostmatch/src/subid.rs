@@ -9,13 +9,16 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::Serialize;
 
 use crate::accounts::Accounts;
 use crate::ids::{Id, IdRange};
-use crate::linefile::{id_field, render_fields, split_fields, Field, LineFile, Record};
+use crate::linefile::{id_field, id_of, render_fields, split_fields, Field, LineFile, Record};
 use crate::logindefs::LoginDefs;
 
 /// The number of ids a container needs for common images (uid 65534 = nobody).
@@ -58,34 +61,78 @@ pub struct SubidEntry {
     pub range: IdRange,
 }
 
-/// Reads the digits of `b` up to the first `:` (or the end); `None` unless
-/// there is at least one digit, nothing else, and the value fits a u32.
-/// Returns the value and the rest after the `:` (`None` at the end).
-fn fast_id(b: &[u8]) -> Option<(u32, Option<&[u8]>)> {
-    let mut v: u32 = 0;
-    for (i, &d) in b.iter().enumerate() {
-        if d == b':' {
-            return (i > 0).then_some((v, Some(&b[i + 1..])));
+/// Reads the digits at the start of `b`: the value and the rest; `None`
+/// unless there are 1 to 10 digits and the value fits a u32. (Longer runs,
+/// such as leading zeros, go to the field-by-field parse.)
+#[inline]
+fn fast_id(b: &[u8]) -> Option<(u32, &[u8])> {
+    let (mut v, mut n) = match b.first_chunk::<8>() {
+        Some(w) => word_digits(u64::from_le_bytes(*w)),
+        None => (0, 0),
+    };
+    if n == 8 || b.len() < 8 {
+        // The digits after a word of them, or a line's short tail.
+        while n < b.len() && n <= 10 && b[n].is_ascii_digit() {
+            v = v * 10 + u64::from(b[n] - b'0');
+            n += 1;
         }
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
     }
-    (!b.is_empty()).then_some((v, None))
+    if n == 0 || n > 10 {
+        return None;
+    }
+    Some((u32::try_from(v).ok()?, &b[n..]))
+}
+
+/// The value and number (0 to 8) of the ASCII digits that lead the eight
+/// bytes of `x` (little-endian: the first byte is the lowest), all at once.
+#[inline]
+fn word_digits(x: u64) -> (u64, usize) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    // Per byte, zero exactly for '0'..='9' (0x30..=0x39): the high nibble is
+    // 3, and still 3 after adding 6. (A carry out of a byte only reaches the
+    // bytes after it, which a non-digit ends anyway.)
+    let high = (x & (0xf0 * ONES)) ^ (0x30 * ONES);
+    let plus6 = (x.wrapping_add(0x06 * ONES) & (0xf0 * ONES)) ^ (0x30 * ONES);
+    let n = ((high | plus6).trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    // The digits' values, moved up so that zeros lead them; then pairs,
+    // quads and the eight combined.
+    let d = x.wrapping_sub(0x30 * ONES) << (8 * (8 - n));
+    let d = (d.wrapping_mul(10 * 256 + 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul(100 * 65536 + 1) >> 16) & 0x0000_ffff_0000_ffff;
+    let d = d.wrapping_mul(10000 * (1 << 32) + 1) >> 32;
+    (d, n)
+}
+
+/// One pass over a well-formed line at the start of `b`: the owner's end,
+/// the range, and where the next line starts (after the `\n`, or the end of
+/// `b`). `None` sends the line to the field-by-field parse that explains
+/// what is wrong (and reads the few valid lines this pass does not).
+#[inline]
+fn scan_line(b: &[u8]) -> Option<(usize, IdRange, usize)> {
+    let colon = b
+        .iter()
+        .position(|&c| c == b':' || c == b'\n')
+        .filter(|&c| c > 0 && b[c] == b':')?;
+    let (start, rest) = fast_id(&b[colon + 1..])?;
+    let (count, rest) = fast_id(rest.strip_prefix(b":")?)?;
+    let next = match rest.first() {
+        None => b.len(),
+        Some(b'\n') => b.len() - rest.len() + 1,
+        Some(_) => return None,
+    };
+    let fits = count > 0 && u64::from(start) + u64::from(count) <= u64::from(u32::MAX) + 1;
+    fits.then_some((colon, IdRange { start, count }, next))
 }
 
 impl SubidEntry {
-    /// One pass over a well-formed line: the owner's end and the range;
-    /// `None` sends the line to the slower parse that explains what is wrong.
-    fn scan_fast(b: &[u8]) -> Option<(usize, IdRange)> {
-        let c = memchr::memchr(b':', b).filter(|&c| c > 0)?;
-        let (start, rest) = fast_id(&b[c + 1..])?;
-        let (count, None) = fast_id(rest?)? else {
-            return None;
-        };
-        let range = IdRange::new(start, count).ok().filter(|_| count > 0)?;
-        Some((c, range))
+    /// The one-pass parse of a whole line (without its newline).
+    fn scan_fast(line: &[u8]) -> Option<(usize, IdRange)> {
+        scan_line(line)
+            .filter(|&(_, _, next)| next == line.len())
+            .map(|(colon, range, _)| (colon, range))
     }
 
     fn parse_fast(b: &[u8]) -> Option<Self> {
@@ -98,6 +145,14 @@ impl SubidEntry {
 
     /// Field by field, with the reason a line is wrong.
     fn parse_checked(line: &[u8]) -> Result<Self, String> {
+        let (owner, range) = Self::fields_checked(line)?;
+        Ok(SubidEntry {
+            owner: owner.into(),
+            range,
+        })
+    }
+
+    fn fields_checked(line: &[u8]) -> Result<(&[u8], IdRange), String> {
         let f = split_fields::<3>(line)?;
         if f[0].is_empty() {
             return Err("empty owner".into());
@@ -109,10 +164,7 @@ impl SubidEntry {
         }
         let range = IdRange::new(start, count)
             .map_err(|_| format!("range {start}+{count} runs past {}", u32::MAX))?;
-        Ok(SubidEntry {
-            owner: f[0].into(),
-            range,
-        })
+        Ok((f[0], range))
     }
 }
 
@@ -540,183 +592,407 @@ fn name_list<T: fmt::Display>(names: &[T], limit: usize) -> String {
     s
 }
 
-/// Checks one file. `file_label` names it in the problems; `kind` says whether
-/// owners' own ids are uids (subuid) or primary gids (subgid).
-pub fn check(file: &SubidFile, kind: Kind, file_label: &str, accounts: &Accounts) -> Vec<Problem> {
-    let mut out = Vec::new();
-    let file_label: Arc<str> = file_label.into();
-    let problem = |k, sev, line, message: Message| Problem {
-        kind: k,
-        severity: sev,
-        file: file_label.clone(),
-        line,
-        message,
-    };
-    for (line, reason) in file.invalid_lines() {
-        out.push(problem(
-            ProblemKind::Syntax,
-            Severity::Error,
-            Some(line),
-            reason.to_string().into(),
-        ));
-    }
+/// A subid file as `check` reads it: in place, without a model, each owner
+/// borrowed from the file's bytes and looked up once.
+struct Read<'a> {
+    /// The records, in line order.
+    entries: Vec<Entry>,
+    /// Their owners, in the order they first appear.
+    owners: Vec<Owner<'a>>,
+    /// The lines that do not parse, with the reason.
+    invalid: Vec<(usize, String)>,
+}
 
-    // Host accounts by name and the ids that ranges must not cover.
-    let n_users = accounts.passwd.lines().len();
-    let mut users: HashMap<&[u8], (Id, Id)> = HashMap::default();
-    users.reserve(n_users);
-    users.extend(
-        accounts
-            .passwd
-            .records()
-            .map(|(_, u)| (u.name.as_bytes(), (u.uid, u.gid))),
-    );
-    let mut taken: Vec<(Id, &Field)> = match kind {
-        Kind::Uid => accounts
-            .passwd
-            .records()
-            .map(|(_, u)| (u.uid, &u.name))
-            .collect(),
-        Kind::Gid => accounts
-            .group
-            .records()
-            .map(|(_, g)| (g.gid, &g.name))
-            .collect(),
-    };
-    taken.sort_unstable();
+/// What a line holds.
+enum Held<'a> {
+    /// A record: its owner and range.
+    Record(&'a [u8], IdRange),
+    /// A line that does not parse, and why.
+    Invalid(String),
+    /// A comment or blank line.
+    Nothing,
+}
 
-    let entries: Vec<(usize, &SubidEntry)> = file.records().collect();
-    let mut totals: HashMap<&[u8], (u64, usize)> = HashMap::default();
-    totals.reserve(entries.len());
-    // Uids that have lines written with the number: only those can mix forms.
-    let numeric_owners: HashSet<Id> = entries
-        .iter()
-        .filter_map(|(_, e)| e.owner.to_id())
-        .collect();
-    // Only numeric owners are looked up by uid.
-    let mut users_by_uid: HashMap<Id, Id> = HashMap::default();
-    if !numeric_owners.is_empty() {
-        users_by_uid.reserve(n_users);
-        users_by_uid.extend(accounts.passwd.records().map(|(_, u)| (u.uid, u.gid)));
-    }
+/// One record.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// 1-based.
+    line: usize,
+    range: IdRange,
+    /// The index of its owner in [`Read::owners`].
+    owner: u32,
+}
 
-    // Owner -> (uid, primary gid) when the owner is a host user.
-    let owner_ids = |owner: &Field| -> Option<(Id, Id, bool)> {
-        if let Some(&(uid, gid)) = users.get(owner.as_bytes()) {
-            return Some((uid, gid, false));
+/// What the file says of one owner, and who the owner is on this host.
+struct Owner<'a> {
+    name: &'a [u8],
+    /// The line of the owner's first range.
+    first_line: usize,
+    /// Ids over all of the owner's ranges.
+    total: u64,
+    /// The host user that `name` names: (uid, primary gid, whether named by
+    /// the number).
+    user: Option<(Id, Id, bool)>,
+}
+
+impl<'a> Read<'a> {
+    /// Reads the lines and sums each owner's ranges, then finds the owners
+    /// among the host's users.
+    fn new(text: &'a [u8], accounts: &Accounts) -> Self {
+        let lines = memchr::memchr_iter(b'\n', text).count() + 1;
+        let mut read = Read {
+            entries: Vec::with_capacity(lines),
+            owners: Vec::with_capacity(lines),
+            invalid: Vec::new(),
+        };
+        let mut index = OwnerIndex(HashTable::with_capacity(lines));
+        let mut pos = 0;
+        let mut line = 0;
+        while pos < text.len() {
+            line += 1;
+            let (len, what) = Self::line(&text[pos..]);
+            match what {
+                Held::Record(name, range) => {
+                    let owner = index.find_or_add(&mut read.owners, name, line);
+                    read.owners[owner as usize].total += u64::from(range.count);
+                    read.entries.push(Entry { line, range, owner });
+                }
+                Held::Invalid(reason) => read.invalid.push((line, reason)),
+                Held::Nothing => {}
+            }
+            pos += len;
         }
-        let uid = owner.to_id()?;
-        users_by_uid.get(&uid).map(|&gid| (uid, gid, true))
-    };
+        read.find_users(&index, accounts);
+        read
+    }
 
-    let mut forms: HashMap<Id, (bool, bool, usize)> = HashMap::default();
-    for &(line, e) in &entries {
-        let t = totals.entry(e.owner.as_bytes()).or_insert((0, line));
-        t.0 += e.range.count as u64;
-        match owner_ids(&e.owner) {
-            None => out.push(problem(
+    /// The line at the start of `rest`: its length with the newline, and
+    /// what it holds.
+    #[inline]
+    fn line(rest: &'a [u8]) -> (usize, Held<'a>) {
+        // Comments and blank lines start with '#' or white space.
+        if !matches!(rest[0], b'#' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') {
+            if let Some((colon, range, next)) = scan_line(rest) {
+                return (next, Held::Record(&rest[..colon], range));
+            }
+        }
+        let len = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+        let l = &rest[..len];
+        let what = if SubidEntry::passthrough(l) {
+            Held::Nothing
+        } else {
+            match SubidEntry::fields_checked(l) {
+                Ok((owner, range)) => Held::Record(owner, range),
+                Err(reason) => Held::Invalid(reason),
+            }
+        };
+        (len + 1, what)
+    }
+
+    /// Each owner's user: by name first, else (a numeric owner) by uid. A
+    /// name given twice in passwd: the last line wins.
+    fn find_users(&mut self, index: &OwnerIndex, accounts: &Accounts) {
+        for (_, u) in accounts.passwd.records() {
+            if let Some(owner) = index.find(&self.owners, &u.name) {
+                self.owners[owner as usize].user = Some((u.uid, u.gid, false));
+            }
+        }
+        let numeric = |o: &Owner| o.user.is_none() && id_of(o.name).is_some();
+        if !self.owners.iter().any(numeric) {
+            return;
+        }
+        let by_uid: HashMap<Id, Id> = accounts
+            .passwd
+            .records()
+            .map(|(_, u)| (u.uid, u.gid))
+            .collect();
+        for o in self.owners.iter_mut().filter(|o| o.user.is_none()) {
+            if let Some(uid) = id_of(o.name) {
+                o.user = by_uid.get(&uid).map(|&gid| (uid, gid, true));
+            }
+        }
+    }
+
+    fn owner(&self, e: &Entry) -> &Owner<'a> {
+        &self.owners[e.owner as usize]
+    }
+
+    /// How many problems there will be at least: one per bad line, per line
+    /// of an unknown owner and per owner with too few ids. Most of a file's
+    /// problems are these; counted first, the list is allocated once.
+    fn expected_problems(&self) -> usize {
+        let unknown = self.entries.iter().filter(|e| self.owner(e).unknown());
+        let small = self.owners.iter().filter(|o| o.too_small());
+        self.invalid.len() + unknown.count() + small.count()
+    }
+}
+
+impl Owner<'_> {
+    fn unknown(&self) -> bool {
+        self.user.is_none()
+    }
+
+    /// Fewer ids than common images need.
+    fn too_small(&self) -> bool {
+        self.total < u64::from(FULL_RANGE)
+    }
+}
+
+/// The owners by name: their indices in [`Read::owners`], hashed by name.
+struct OwnerIndex(HashTable<u32>);
+
+impl OwnerIndex {
+    fn hash(name: &[u8]) -> u64 {
+        rustc_hash::FxBuildHasher.hash_one(name)
+    }
+
+    fn find(&self, owners: &[Owner], name: &[u8]) -> Option<u32> {
+        let eq = |&i: &u32| owners[i as usize].name == name;
+        self.0.find(Self::hash(name), eq).copied()
+    }
+
+    /// The index of the owner called `name`, a new one (first seen at
+    /// `line`) when there is none.
+    #[inline]
+    fn find_or_add<'a>(&mut self, owners: &mut Vec<Owner<'a>>, name: &'a [u8], line: usize) -> u32 {
+        let rehash = |&i: &u32| Self::hash(owners[i as usize].name);
+        let eq = |&i: &u32| owners[i as usize].name == name;
+        match self.0.entry(Self::hash(name), eq, rehash) {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let i = owners.len() as u32;
+                e.insert(i);
+                owners.push(Owner {
+                    name,
+                    first_line: line,
+                    total: 0,
+                    user: None,
+                });
+                i
+            }
+        }
+    }
+}
+
+/// The problems of one file, in the making: every one names the same file.
+struct Findings<'a> {
+    file: Arc<str>,
+    /// The file's text, when it is all UTF-8: owners quoted in messages are
+    /// then taken as text without a check of their own.
+    text: (&'a [u8], Option<&'a str>),
+    list: Vec<Problem>,
+}
+
+impl<'a> Findings<'a> {
+    fn new(file: &str, text: &'a [u8], capacity: usize) -> Self {
+        Findings {
+            file: file.into(),
+            text: (text, std::str::from_utf8(text).ok()),
+            list: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, kind: ProblemKind, severity: Severity, line: usize, message: Message) {
+        self.list.push(Problem {
+            kind,
+            severity,
+            file: self.file.clone(),
+            line: Some(line),
+            message,
+        });
+    }
+
+    /// An owner (a part of the text) as a field to keep in a message: the
+    /// same part of the UTF-8 text when there is one (no check of its own).
+    fn field(&self, owner: &[u8]) -> Field {
+        let (bytes, utf8) = self.text;
+        let at = (owner.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+        match utf8.and_then(|s| s.get(at..at.wrapping_add(owner.len()))) {
+            Some(s) if std::ptr::eq(s.as_bytes(), owner) => Field::from(s),
+            _ => Field::from_bytes(owner),
+        }
+    }
+
+    /// In line order (often so already; else the stable sort merges a few
+    /// runs).
+    fn into_sorted(self) -> Vec<Problem> {
+        let mut list = self.list;
+        let key = |p: &Problem| (p.line, p.severity);
+        if !list.is_sorted_by_key(key) {
+            list.sort_by_key(key);
+        }
+        list
+    }
+}
+
+/// Checks one file's text. `file_label` names it in the problems; `kind`
+/// says whether owners' own ids are uids (subuid) or primary gids (subgid).
+/// Problems come in line order.
+pub fn check(text: &[u8], kind: Kind, file_label: &str, accounts: &Accounts) -> Vec<Problem> {
+    let mut read = Read::new(text, accounts);
+    let mut out = Findings::new(file_label, text, read.expected_problems());
+    for (line, reason) in std::mem::take(&mut read.invalid) {
+        out.push(ProblemKind::Syntax, Severity::Error, line, reason.into());
+    }
+    check_unknown_owners(&read, &mut out);
+    check_mixed_forms(&read.owners, &mut out);
+    check_sizes(&read.owners, &mut out);
+    check_ranges(&mut read, kind, &account_ids(accounts, kind), &mut out);
+    out.into_sorted()
+}
+
+/// Lines whose owner is no user of this host.
+fn check_unknown_owners(read: &Read, out: &mut Findings) {
+    for e in &read.entries {
+        let owner = read.owner(e);
+        if owner.unknown() {
+            let message = Message(Msg::UnknownOwner(out.field(owner.name)));
+            out.push(
                 ProblemKind::UnknownOwner,
                 Severity::Warning,
-                Some(line),
-                Message(Msg::UnknownOwner(e.owner.clone())),
-            )),
-            Some((uid, gid, numeric)) => {
-                if numeric_owners.contains(&uid) {
-                    let f = forms.entry(uid).or_insert((false, false, line));
-                    if numeric {
-                        f.0 = true;
-                    } else {
-                        f.1 = true;
-                    }
-                }
-                let own = if kind == Kind::Uid { uid } else { gid };
-                let lo = taken.partition_point(|&(id, _)| id < e.range.start);
-                let covered: Vec<&Field> = taken[lo..]
-                    .iter()
-                    .take_while(|&&(id, _)| (id as u64) < e.range.end())
-                    .filter(|&&(id, _)| id != own)
-                    .map(|&(_, n)| n)
-                    .collect();
-                if !covered.is_empty() {
-                    let what = if kind == Kind::Uid {
-                        "accounts"
-                    } else {
-                        "groups"
-                    };
-                    out.push(problem(
-                        ProblemKind::CoversAccount,
-                        Severity::Error,
-                        Some(line),
-                        format!(
-                            "{}'s range {} covers host {what} {}: container ids map onto them",
-                            e.owner,
-                            e.range,
-                            name_list(&covered, 5)
-                        )
-                        .into(),
-                    ));
-                }
+                e.line,
+                message,
+            );
+        }
+    }
+}
+
+/// A user with lines both by name and by uid: dockerd reads only the uid's.
+fn check_mixed_forms(owners: &[Owner], out: &mut Findings) {
+    // uid -> (by number, by name, first line), only for uids written as numbers.
+    let mut forms: HashMap<Id, (bool, bool, usize)> = HashMap::default();
+    for o in owners {
+        if let Some((uid, _, true)) = o.user {
+            forms.insert(uid, (true, false, o.first_line));
+        }
+    }
+    if forms.is_empty() {
+        return;
+    }
+    for o in owners {
+        if let Some((uid, _, numeric)) = o.user {
+            if let Some(f) = forms.get_mut(&uid) {
+                f.0 |= numeric;
+                f.1 |= !numeric;
+                f.2 = f.2.min(o.first_line);
             }
         }
     }
     for (uid, (numeric, named, line)) in forms {
         if numeric && named {
-            out.push(problem(
+            out.push(
                 ProblemKind::Shadowed,
                 Severity::Warning,
-                Some(line),
+                line,
                 format!("uid {uid} has lines by name and by uid: dockerd uses only the lines written with the uid").into(),
-            ));
+            );
         }
     }
-    // Too-small owners, reported once each at their first line, in line order.
-    for &(line, e) in &entries {
-        if let Some(&(total, first)) = totals.get(e.owner.as_bytes()) {
-            if first == line && total < FULL_RANGE as u64 {
-                out.push(problem(
-                    ProblemKind::TooSmall,
-                    Severity::Warning,
-                    Some(line),
-                    Message(Msg::TooSmall {
-                        owner: e.owner.clone(),
-                        total,
-                    }),
-                ));
-            }
-        }
-    }
+}
 
-    // Overlaps: sweep by start, remembering the line reaching furthest.
-    let mut sorted: Vec<(usize, &SubidEntry)> = entries;
-    sorted.sort_unstable_by_key(|(line, e)| (e.range.start, e.range.count, *line));
-    let mut reach: Option<(u64, usize, &SubidEntry)> = None;
-    for (line, e) in sorted {
-        if let Some((end, pline, pe)) = reach {
-            if (e.range.start as u64) < end {
-                let whose = if pe.owner == e.owner {
-                    format!("{}'s own lines overlap", e.owner)
-                } else {
-                    format!("{} and {} share ids", pe.owner, e.owner)
-                };
-                out.push(problem(
-                    ProblemKind::Overlap,
-                    Severity::Error,
-                    Some(line),
-                    format!(
-                        "{whose}: {} (line {pline}) and {} (line {line})",
-                        pe.range, e.range
-                    )
-                    .into(),
-                ));
+/// Owners with fewer ids than common images need, once each at their first line.
+fn check_sizes(owners: &[Owner], out: &mut Findings) {
+    for o in owners.iter().filter(|o| o.too_small()) {
+        let message = Message(Msg::TooSmall {
+            owner: out.field(o.name),
+            total: o.total,
+        });
+        out.push(
+            ProblemKind::TooSmall,
+            Severity::Warning,
+            o.first_line,
+            message,
+        );
+    }
+}
+
+/// In one sweep by start (the entries are sorted so): ranges that cover
+/// host accounts (`host`, sorted) other than the owner's own, and ranges
+/// that share ids (remembering the line reaching furthest).
+fn check_ranges(read: &mut Read, kind: Kind, host: &[(Id, &Field)], out: &mut Findings) {
+    read.entries
+        .sort_unstable_by_key(|e| (e.range.start, e.range.count, e.line));
+    let read = &*read;
+    let mut below = 0; // host ids below the current start
+    let mut reach: Option<(u64, &Entry)> = None;
+    for e in &read.entries {
+        while host.get(below).is_some_and(|&(id, _)| id < e.range.start) {
+            below += 1;
+        }
+        let owner = read.owner(e);
+        if let Some((uid, gid, _)) = owner.user {
+            let own = if kind == Kind::Uid { uid } else { gid };
+            covers_accounts(e, owner.name, own, &host[below..], kind, out);
+        }
+        if let Some((end, p)) = reach {
+            if u64::from(e.range.start) < end {
+                overlap((p, read.owner(p).name), (e, owner.name), out);
             }
         }
-        if reach.is_none_or(|(end, _, _)| e.range.end() > end) {
-            reach = Some((e.range.end(), line, e));
+        if reach.is_none_or(|(end, _)| e.range.end() > end) {
+            reach = Some((e.range.end(), e));
         }
     }
-    // Mostly in line order already: the stable sort merges a few runs.
-    out.sort_by_key(|p| (p.line, p.severity));
-    out
+}
+
+/// The host ids from `e`'s start on (`from`) that `e` covers, other than `own`.
+fn covers_accounts(
+    e: &Entry,
+    owner: &[u8],
+    own: Id,
+    from: &[(Id, &Field)],
+    kind: Kind,
+    out: &mut Findings,
+) {
+    let covered: Vec<&Field> = from
+        .iter()
+        .take_while(|&&(id, _)| u64::from(id) < e.range.end())
+        .filter(|&&(id, _)| id != own)
+        .map(|&(_, n)| n)
+        .collect();
+    if covered.is_empty() {
+        return;
+    }
+    let what = if kind == Kind::Uid {
+        "accounts"
+    } else {
+        "groups"
+    };
+    let message = format!(
+        "{}'s range {} covers host {what} {}: container ids map onto them",
+        crate::escape::line(owner),
+        e.range,
+        name_list(&covered, 5)
+    );
+    out.push(
+        ProblemKind::CoversAccount,
+        Severity::Error,
+        e.line,
+        message.into(),
+    );
+}
+
+/// `e` starts inside `p` (each with its owner).
+fn overlap((p, p_owner): (&Entry, &[u8]), (e, e_owner): (&Entry, &[u8]), out: &mut Findings) {
+    let whose = if p_owner == e_owner {
+        format!("{}'s own lines overlap", crate::escape::line(e_owner))
+    } else {
+        format!(
+            "{} and {} share ids",
+            crate::escape::line(p_owner),
+            crate::escape::line(e_owner)
+        )
+    };
+    let message = format!(
+        "{whose}: {} (line {}) and {} (line {})",
+        p.range, p.line, e.range, e.line
+    );
+    out.push(
+        ProblemKind::Overlap,
+        Severity::Error,
+        e.line,
+        message.into(),
+    );
 }
 
 #[cfg(test)]
@@ -743,14 +1019,17 @@ mod tests {
 
     #[test]
     fn healthy_file_has_no_problems() {
-        let f = SubidFile::parse("alice:100000:65536\nbob:165536:65536\n");
-        assert_eq!(check(&f, Kind::Uid, "/etc/subuid", &accounts()), vec![]);
+        let f = "alice:100000:65536\nbob:165536:65536\n";
+        assert_eq!(
+            check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts()),
+            vec![]
+        );
     }
 
     #[test]
     fn seed_001_layout_covers_real_accounts() {
-        let f = SubidFile::parse("agent:999:65536\n");
-        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        let f = "agent:999:65536\n";
+        let p = check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts());
         assert_eq!(kinds(&p), vec![ProblemKind::CoversAccount]);
         assert!(
             p[0].message.to_string().contains("alice, bob"),
@@ -767,14 +1046,17 @@ mod tests {
 
     #[test]
     fn seed_002_layout_is_safe() {
-        let f = SubidFile::parse("alice:1000:1\nalice:100000:65535\n");
-        assert_eq!(check(&f, Kind::Uid, "/etc/subuid", &accounts()), vec![]);
+        let f = "alice:1000:1\nalice:100000:65535\n";
+        assert_eq!(
+            check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts()),
+            vec![]
+        );
     }
 
     #[test]
     fn overlap_and_syntax_are_errors_with_lines() {
-        let f = SubidFile::parse("alice:100000:65536\n# note\nbob:150000:65536\nbroken\nbob:1:x\n");
-        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        let f = "alice:100000:65536\n# note\nbob:150000:65536\nbroken\nbob:1:x\n";
+        let p = check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts());
         assert_eq!(
             p.iter().map(|p| (p.kind, p.line)).collect::<Vec<_>>(),
             vec![
@@ -787,8 +1069,8 @@ mod tests {
 
     #[test]
     fn small_range_is_a_warning_and_unknown_owner_too() {
-        let f = SubidFile::parse("alice:100000:1000\nghost:200000:65536\n");
-        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        let f = "alice:100000:1000\nghost:200000:65536\n";
+        let p = check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts());
         assert_eq!(
             kinds(&p),
             vec![ProblemKind::TooSmall, ProblemKind::UnknownOwner]
@@ -798,18 +1080,21 @@ mod tests {
 
     #[test]
     fn name_and_uid_lines_of_one_user_are_flagged() {
-        let f = SubidFile::parse("alice:100000:65536\n1000:200000:65536\n");
-        let p = check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        let f = "alice:100000:65536\n1000:200000:65536\n";
+        let p = check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts());
         assert_eq!(kinds(&p), vec![ProblemKind::Shadowed]);
     }
 
     #[test]
     fn subgid_uses_the_primary_group_as_own_id() {
         // alice's own gid 1000 is fine; covering bob's group 1001 is not.
-        let f = SubidFile::parse("alice:1000:1\nalice:100000:65535\n");
-        assert_eq!(check(&f, Kind::Gid, "/etc/subgid", &accounts()), vec![]);
-        let f = SubidFile::parse("alice:1000:2\n");
-        let p = check(&f, Kind::Gid, "/etc/subgid", &accounts());
+        let f = "alice:1000:1\nalice:100000:65535\n";
+        assert_eq!(
+            check(f.as_bytes(), Kind::Gid, "/etc/subgid", &accounts()),
+            vec![]
+        );
+        let f = "alice:1000:2\n";
+        let p = check(f.as_bytes(), Kind::Gid, "/etc/subgid", &accounts());
         assert!(
             p.iter()
                 .any(|p| p.kind == ProblemKind::CoversAccount
@@ -1115,6 +1400,15 @@ mod tests {
                     prop_assert!(ranges.iter().any(|r| r.overlaps(&lower)));
                 }
             }
+        }
+
+        #[test]
+        fn fast_ids_read_digits_like_the_field_parse(digits in "[0-9]{0,12}", tail in "[:\n/9:x]{0,9}") {
+            let b = format!("{digits}{tail}");
+            let fast = fast_id(b.as_bytes()).map(|(v, rest)| (v, rest.len()));
+            let run = b.bytes().take_while(u8::is_ascii_digit).count();
+            let checked = id_field(&b.as_bytes()[..run], "id").ok().filter(|_| run <= 10);
+            prop_assert_eq!(fast, checked.map(|v| (v, b.len() - run)));
         }
 
         #[test]

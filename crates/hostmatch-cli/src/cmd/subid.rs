@@ -238,7 +238,7 @@ pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
     for kind in KINDS {
         let path = root.path(kind.rel_path());
         let label = path.display().to_string();
-        match root.read_opt(kind.rel_path())? {
+        match root.read_bytes_opt(kind.rel_path())? {
             None => all.push(Problem {
                 kind: subid::ProblemKind::Missing,
                 severity: Severity::Warning,
@@ -250,12 +250,7 @@ pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
                 )
                 .into(),
             }),
-            Some(text) => all.extend(subid::check(
-                &SubidFile::parse(&text),
-                kind,
-                &label,
-                &accounts,
-            )),
+            Some(text) => all.extend(subid::check(&text, kind, &label, &accounts)),
         }
     }
     Ok(all)
