@@ -67,22 +67,24 @@ pub enum Command {
     /// List, add, remove and check subordinate id ranges (/etc/subuid, /etc/subgid).
     #[command(subcommand)]
     Subid(SubidCmd),
-    /// Print the uid_map and gid_map dockerd installs for a userns-remap setting.
+    /// Print the uid_map and gid_map an engine installs: Docker's userns-remap, rootful or rootless Podman.
     #[command(
-        after_help = "Examples:\n  hostmatch map default\n  hostmatch map alice:docker --json\n  hostmatch map --pid $(docker inspect -f '{{.State.Pid}}' web)"
+        after_help = "Examples:\n  hostmatch map                              # what the running engine does\n  hostmatch map default\n  hostmatch map alice:docker --engine docker:28 --json\n  hostmatch map --rootless alice --keep-id\n  hostmatch map --engine podman --auto=2000\n  hostmatch map --pid $(docker inspect -f '{{.State.Pid}}' web)"
     )]
     Map(MapArgs),
     /// Translate ids between a container and the host.
     #[command(
-        after_help = "Examples:\n  hostmatch translate 0 33 --remap default         # container -> host\n  hostmatch translate 100032 --remap alice --to-container\n  hostmatch translate 60 --group --remap alice --json"
+        after_help = "Examples:\n  hostmatch translate 0 33 --remap default         # container -> host\n  hostmatch translate 100032 --remap alice --to-container\n  hostmatch translate 60 --group --remap alice --engine docker:28 --json\n  hostmatch translate 0 1000 --rootless alice --keep-id"
     )]
     Translate(TranslateArgs),
     /// Show, enable or disable Docker's userns-remap (edits /etc/docker/daemon.json).
     #[command(subcommand)]
     Docker(DockerCmd),
-    /// Explain this host: user namespaces, ID-mapped mounts, subuid/subgid, Docker's remapping.
-    #[command(after_help = "Examples:\n  hostmatch doctor\n  hostmatch doctor --json")]
-    Doctor,
+    /// Explain this host: user namespaces, ID-mapped mounts, subuid/subgid, the engine and its remapping.
+    #[command(
+        after_help = "Examples:\n  hostmatch doctor\n  hostmatch doctor --engine docker:28 --json\n  DOCKER_HOST=unix:///run/user/1000/podman/podman.sock hostmatch doctor"
+    )]
+    Doctor(DoctorArgs),
     /// Re-own entries whose uid (and, independently, gid) is the old one.
     #[command(
         after_help = "Examples:\n  hostmatch chown /srv/data --from 1234:1234 --to 1000:1000\n  hostmatch chown /srv/data --from 1234: --to alice: --dry-run"
@@ -123,7 +125,7 @@ subordinate ids, a directory not yours); 3 the system refused (newuidmap, user n
     Group(GroupCommand),
     /// Prove what a container can do to the host: run real probe containers and report.
     #[command(
-        after_help = "Needs the Docker daemon (DOCKER_HOST or /var/run/docker.sock); run as root so that the scratch files are root-owned.\nBuilds image hostmatch-probe:<version> from this binary (no registry) and removes it unless --keep.\n\nExamples:\n  hostmatch audit\n  DOCKER_HOST=unix:///run/other.sock hostmatch audit --json"
+        after_help = "Needs a running engine: Docker or Podman (DOCKER_HOST, DOCKER_CONTEXT, /var/run/docker.sock, Podman's socket), over its API; no docker CLI. Run as root so that the scratch files are root-owned.\nBuilds image hostmatch-probe:<version> from this binary (no registry) and removes it unless --keep.\n\nExamples:\n  hostmatch audit\n  DOCKER_HOST=unix:///run/user/1000/podman/podman.sock hostmatch audit --json"
     )]
     Audit(AuditArgs),
     /// Internal: the probe that runs inside an audit container.
@@ -184,6 +186,15 @@ Examples:\n  hostmatch repair\n  hostmatch repair --root /srv/image-root --json"
     },
 }
 
+/// `hostmatch doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Predict with this engine's rules: docker:VERSION or podman (default: the running
+    /// engine's, else the installed Docker package's).
+    #[arg(long, value_name = "docker:VERSION|podman")]
+    pub engine: Option<String>,
+}
+
 /// `hostmatch mount`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("mapping").required(true).args(["map", "owner_as", "for_docker"])))]
@@ -200,7 +211,8 @@ pub struct MountArgs {
     /// Show SRC's owner as UID:GID (GID defaults to UID); files created as UID:GID land as SRC's owner.
     #[arg(long, value_name = "UID[:GID]", conflicts_with = "for_docker")]
     pub owner_as: Option<String>,
-    /// Show SRC's owner as the host ids of a container user under the Docker daemon's userns-remap.
+    /// Show SRC's owner as the host ids of a container user under the engine's remapping
+    /// (Docker's userns-remap, rootless Podman).
     #[arg(long)]
     pub for_docker: bool,
     /// With --for-docker: the daemon's userns-remap spec (default: ask the daemon).
@@ -209,6 +221,10 @@ pub struct MountArgs {
     /// With --for-docker: the container user (default 0, root).
     #[arg(long, value_name = "UID[:GID]")]
     pub container_user: Option<String>,
+    /// With --for-docker --remap: predict by this Docker's rules (docker:VERSION; default:
+    /// the running engine's).
+    #[arg(long, value_name = "docker:VERSION", requires = "remap")]
+    pub engine: Option<String>,
     /// Also map the mounts below SRC.
     #[arg(long)]
     pub recursive: bool,
@@ -464,19 +480,50 @@ pub struct SubidAdd {
 
 #[derive(Debug, Args)]
 pub struct MapArgs {
-    /// The userns-remap setting: user, user:group, uid, uid:gid or default.
-    #[arg(required_unless_present = "pid", conflicts_with = "pid")]
+    /// Docker's userns-remap setting: user, user:group, uid, uid:gid or default (default:
+    /// the running Docker's own setting).
+    #[arg(conflicts_with_all = ["pid", "rootless"])]
     pub spec: Option<String>,
     /// Read the maps of a running process instead.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", conflicts_with_all = ["rootless", "engine", "keep_id", "auto"])]
     pub pid: Option<u32>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
-/// Where maps come from: a remap setting or a live process.
+/// Which engine's rules a prediction follows, and Podman's modes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct EngineArgs {
+    /// Apply this engine's rules: docker:VERSION (e.g. docker:27, docker:28.5) or podman.
+    /// Default: the running engine's (DOCKER_HOST, DOCKER_CONTEXT, the default sockets),
+    /// else the installed Docker package's; without either, Docker's rule sets must agree.
+    #[arg(long, value_name = "docker:VERSION|podman")]
+    pub engine: Option<String>,
+    /// Predict rootless Podman run by USER: container root is USER, container ids 1.. are
+    /// USER's subordinate ranges (lowest host ids first).
+    #[arg(long, value_name = "USER")]
+    pub rootless: Option<String>,
+    /// Podman's --userns=keep-id: the user's uid and gid (or UID:GID) stay themselves in
+    /// the container.
+    #[arg(
+        long,
+        value_name = "UID:GID",
+        num_args = 0..=1,
+        require_equals = true,
+        conflicts_with = "auto"
+    )]
+    pub keep_id: Option<Option<String>>,
+    /// Podman's --userns=auto: SIZE ids from the lowest unused ones (default: Podman's
+    /// minimum, 1024; Podman gives more when the image needs it).
+    #[arg(long, value_name = "SIZE", num_args = 0..=1, require_equals = true)]
+    pub auto: Option<Option<u32>>,
+}
+
+/// Where maps come from: a remap setting, a rootless user, or a live process.
 #[derive(Debug, Args, Clone)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct MapSource {
-    /// The userns-remap setting whose maps to use.
+    /// Docker's userns-remap setting whose maps to use.
     #[arg(long, value_name = "SPEC")]
     pub remap: Option<String>,
     /// The process whose maps to use.
@@ -491,6 +538,8 @@ pub struct TranslateArgs {
     pub ids: Vec<u32>,
     #[command(flatten)]
     pub source: MapSource,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Translate host ids to container ids.
     #[arg(long)]
     pub to_container: bool,

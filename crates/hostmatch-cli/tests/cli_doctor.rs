@@ -41,7 +41,21 @@ fn json_has_every_check_with_status_summary_and_hint() {
         .as_str()
         .unwrap()
         .contains("host uid 100000"));
-    assert_eq!(check(&v, "docker-daemon")["status"], "skip");
+    assert_eq!(check(&v, "engine")["status"], "skip");
+    let rules = check(&v, "engine-rules");
+    assert_eq!(rules["status"], "warn", "{rules}");
+    let explained = check(&v, "remap-explained")["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        explained.contains("Docker 20.10 to 27") && explained.contains("Docker 28 and later"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("container uid 1000 becomes host uid 101000"),
+        "{explained}"
+    );
 }
 
 #[test]

@@ -275,7 +275,6 @@ fn e2e_audit_seed001_layout_names_the_account_container_root_becomes() {
 
 #[test]
 fn e2e_audit_unreachable_daemon_is_a_one_line_error() {
-    testkit::prereq!(testkit::have_cmd("docker"), "the docker CLI");
     let out = audit_cmd("unix:///nonexistent", None, false)
         .output()
         .unwrap();
@@ -283,7 +282,9 @@ fn e2e_audit_unreachable_daemon_is_a_one_line_error() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("hostmatch: error: cannot reach the Docker daemon"),
+        err.starts_with(
+            "hostmatch: error: cannot reach the engine at unix:///nonexistent (DOCKER_HOST):"
+        ),
         "{err}"
     );
     assert!(out.stdout.is_empty());
@@ -320,7 +321,9 @@ fn e2e_audit_without_socket_permission_is_a_one_line_error_and_leaves_nothing() 
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("hostmatch: error: no permission to use the Docker daemon's socket"),
+        err.starts_with(
+            "hostmatch: error: no permission to use the socket of the Docker daemon (dockerd, pid "
+        ),
         "{err}"
     );
     assert_daemon_clean(&d);
@@ -416,4 +419,123 @@ fn e2e_audit_keep_leaves_the_probe_image_and_nothing_else() {
     let v: Value = serde_json::from_str(report.trim()).expect("probe JSON");
     assert_eq!(v["uid"], 0);
     assert!(v["uid_map"].as_str().unwrap().contains("4294967295"), "{v}");
+}
+
+// ------------------------------------------------------------------ Podman
+
+/// Audits the Podman fixture's API service; checks that nothing is left in the fixture.
+fn audit_podman(p: &testkit::Podman) -> (i32, Value) {
+    let api = p.start_service().expect("podman system service");
+    let out = audit_cmd(&api.docker_host(), None, true).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}): {stdout}\nstderr: {}\nservice log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            api.log_text()
+        )
+    });
+    let ps = p.run_ok(["ps", "-aq"]);
+    assert!(ps.trim().is_empty(), "containers left: {ps}");
+    let images = p.run_ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        !images.contains("hostmatch-probe"),
+        "probe image left: {images}"
+    );
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn e2e_audit_rootful_podman_reports_host_root_in_podmans_terms() {
+    testkit::prereq_podman!();
+    let p = testkit::Podman::rootful(Default::default()).expect("rootful Podman");
+    let (code, v) = audit_podman(&p);
+    assert_eq!(code, 1, "{v:#}");
+    assert_eq!(v["container_root"]["uid"], 0, "{v:#}");
+    assert_eq!(
+        v["verdict"],
+        "container root is host root: whoever can reach Podman's socket can modify /etc"
+    );
+    let hint = finding(&v, "write-root-owned")["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("--userns=auto") && !hint.contains("dockerd"),
+        "{hint}"
+    );
+    assert!(
+        finding(&v, "daemon-mode")["observed"]
+            .as_str()
+            .unwrap()
+            .starts_with("Podman 4."),
+        "{v:#}"
+    );
+    assert_eq!(status(&v, "mapping-matches"), "ok", "{v:#}");
+}
+
+#[test]
+fn e2e_audit_rootless_podman_sees_the_user_as_container_root_and_no_false_findings() {
+    testkit::prereq_podman!(rootless);
+    let p = testkit::Podman::rootless(testkit::RootlessConfig::default()).expect("rootless Podman");
+    let (uid, gid) = p.host_ids();
+    let (code, v) = audit_podman(&p);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["container_root"]["uid"], uid, "{v:#}");
+    assert_eq!(v["container_root"]["gid"], gid, "{v:#}");
+    for id in [
+        "container-root",
+        "daemon-mode",
+        "write-root-owned",
+        "chown-root-owned",
+        "read-private",
+        "privileged",
+        "userns-host",
+        "mapping-matches",
+    ] {
+        assert_eq!(status(&v, id), "ok", "{id}: {v:#}");
+    }
+    let user = &p.user().unwrap().name;
+    assert!(
+        finding(&v, "daemon-mode")["observed"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("runs as {user}")),
+        "{v:#}"
+    );
+    assert!(
+        finding(&v, "mapping-matches")["observed"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("hostmatch map --rootless {user}")),
+        "{v:#}"
+    );
+}
+
+/// Rootful Podman with `userns = "auto"` in containers.conf: every container gets ids of
+/// `containers`; audit sees container root there and says so, without false findings.
+#[test]
+fn e2e_audit_rootful_podman_with_userns_auto_is_recognised() {
+    testkit::prereq_podman!();
+    let lock = testkit::SubidLock::acquire().unwrap();
+    let lines = ["containers:5500000:65536"];
+    let _subids = testkit::HostSubids::add_locked(&lock, &lines, &lines).unwrap();
+    let p = testkit::Podman::rootful(testkit::PodmanConfig {
+        containers_conf: vec![("containers".into(), "userns = \"auto\"".into())],
+        // See e2e_podman_remap: overlay cannot mount an ID-mapped copy here; vfs can.
+        storage_driver: testkit::PodmanStorage::Vfs,
+        ..Default::default()
+    })
+    .expect("rootful Podman");
+    let (code, v) = audit_podman(&p);
+    drop(lock);
+    assert_eq!(code, 0, "{v:#}");
+    let root = v["container_root"]["uid"].as_u64().unwrap();
+    assert!((5_500_000..5_565_536).contains(&root), "{v:#}");
+    let mode = finding(&v, "daemon-mode");
+    assert_eq!(mode["status"], "ok", "{v:#}");
+    assert!(
+        mode["observed"].as_str().unwrap().contains("userns 'auto'"),
+        "{v:#}"
+    );
+    for id in ["container-root", "write-root-owned", "privileged"] {
+        assert_eq!(status(&v, id), "ok", "{id}: {v:#}");
+    }
 }

@@ -1,35 +1,30 @@
 //! Truth tests for `hostmatch map`: a real dockerd 20.10 with `--userns-remap=SPEC`,
 //! a real container's /proc/self/uid_map and gid_map, for many /etc/subuid and
-//! /etc/subgid layouts.
+//! /etc/subgid layouts (`common::layouts`, where each layout also says what Docker 28 and
+//! later do: those are tested without a daemon by `cli_engine`).
 //!
 //! Per layout two tests:
-//! - `e2e_remap_<layout>_dockerd_truth`: the real maps equal maps computed by hand from
-//!   the rules in docs/dockerd-remap-behaviour.md (documents dockerd's behaviour and
-//!   checks the harness);
-//! - `e2e_remap_<layout>_map_matches_dockerd`: `hostmatch --root / map SPEC --json`,
-//!   run before the daemon starts, equals the real maps.
+//! - `e2e_remap_<layout>_dockerd_truth`: the real maps (or dockerd's refusal) equal what the
+//!   layout says for Docker up to 27 (documents dockerd's behaviour and checks the harness);
+//! - `e2e_remap_<layout>_map_matches_dockerd`: `hostmatch map SPEC --json` equals the real
+//!   maps. For layouts in the host's files it asks the running daemon (DOCKER_HOST) for its
+//!   version and must choose the rules of Docker up to 27 itself; in a private /etc it is
+//!   told the daemon's version with `--engine docker:VERSION`.
 //!
 //! dockerd reads the REAL /etc/passwd, /etc/group, /etc/subuid and /etc/subgid, so each
 //! test creates its own users (`hmt-<pid>-<n>`) and appends its own lines, removed again
-//! afterwards (testkit::HostUser, testkit::HostSubids).
+//! afterwards (testkit::HostUser, testkit::HostSubids). Layouts that would stop (or
+//! endanger) every remapping dockerd on the machine use a private copy of /etc.
+
+mod common;
 
 use std::process::Command;
 
+use common::layouts::{self, DockerLayout, Expect, Kind, Who};
 use hostmatch::ids::{Extent, IdMap};
 use testkit::{
     Dockerd, DockerdConfig, EtcCopy, HostGroup, HostSubids, HostUser, StorageDriver, SubidLock,
 };
-
-/// A layout under test: the fixtures (kept alive for the test) and what to expect.
-struct Layout {
-    spec: String,
-    uid_map: IdMap,
-    gid_map: IdMap,
-    driver: StorageDriver,
-    _subids: HostSubids,
-    _groups: Vec<HostGroup>,
-    _users: Vec<HostUser>,
-}
 
 fn map(extents: &[(u32, u32, u32)]) -> IdMap {
     IdMap::new(
@@ -49,214 +44,111 @@ fn user() -> HostUser {
     HostUser::unique().expect("creating a test user")
 }
 
-fn lines(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+/// The running dockerd's version (`dockerd --version`), for `--engine docker:VERSION`.
+fn dockerd_version() -> String {
+    let out = Command::new(testkit::which("dockerd").expect("dockerd"))
+        .arg("--version")
+        .output()
+        .expect("dockerd --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(2)
+        .map(|v| v.trim_end_matches(',').to_string())
+        .unwrap_or_else(|| panic!("unexpected dockerd --version: {text}"))
 }
 
-fn subids(uid: &[String], gid: &[String]) -> HostSubids {
-    HostSubids::add(&lines(uid), &lines(gid)).expect("appending test subid lines")
+/// A layout in the host's files, with the fixtures kept alive for the test.
+struct HostLayout {
+    layout: DockerLayout,
+    driver: StorageDriver,
+    _subids: HostSubids,
+    _groups: Vec<HostGroup>,
+    _users: Vec<HostUser>,
 }
 
-/// The layouts: each builds its fixtures and the maps dockerd is expected to install.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    /// One range per file, by name.
-    Single,
-    /// Seed 002's safe layout: `user:UID:1` then `user:100000:65535` (gid likewise).
-    Seed002,
-    /// Seed 001's layout: `agent:UID:65536` (covers real host accounts; dockerd takes it).
-    Seed001,
-    /// Several lines, not sorted: stacked in file order.
-    OutOfOrder,
-    /// Lines written with the numeric uid, SPEC a uid: the name line is ignored.
-    NumericLinesUidSpec,
-    /// SPEC a name; subuid has a name line AND a uid line (uid line wins), subgid only a
-    /// name line (used): the choice is made per file.
-    NumericLinesNameSpec,
-    /// `user:group`: subgid is searched for the USER; the group's own line is ignored.
-    UserGroup,
-    /// Another user's lines between the user's lines.
-    Interleaved,
-}
-
-fn layout(kind: Kind) -> Layout {
-    let u = match kind {
-        // SPEC = uid without a group: dockerd wants a group whose gid is the uid.
-        Kind::NumericLinesUidSpec => {
-            HostUser::unique_with_uid_eq_gid().expect("a test user with uid == gid")
-        }
-        _ => user(),
+fn host_layout(kind: Kind) -> HostLayout {
+    assert!(!kind.damages_the_files(), "{kind:?} is for a private /etc");
+    // SPEC = uid without a group: dockerd wants a group whose gid is the uid.
+    let u = if kind == Kind::NumericLinesUidSpec {
+        HostUser::unique_with_uid_eq_gid().expect("a test user with uid == gid")
+    } else {
+        user()
     };
-    let (n, uid, gid) = (u.name.clone(), u.uid, u.gid);
-    let s = |parts: &[(&str, u32, u32)]| -> Vec<String> {
-        parts
-            .iter()
-            .map(|(o, st, c)| format!("{o}:{st}:{c}"))
-            .collect()
+    let other = user();
+    let group = HostGroup::unique().expect("test group");
+    let who = Who {
+        name: u.name.clone(),
+        uid: u.uid,
+        gid: u.gid,
+        other: other.name.clone(),
+        group: group.name.clone(),
     };
-    let mut users = vec![];
-    let mut groups = vec![];
-    let (spec, su, sg, um, gm, driver) = match kind {
-        Kind::Single => (
-            n.clone(),
-            s(&[(&n, 2_000_000, 65536)]),
-            s(&[(&n, 2_100_000, 65536)]),
-            map(&[(0, 2_000_000, 65536)]),
-            map(&[(0, 2_100_000, 65536)]),
-            StorageDriver::Overlay2,
-        ),
-        Kind::Seed002 => (
-            n.clone(),
-            s(&[(&n, uid, 1), (&n, 100_000, 65535)]),
-            s(&[(&n, gid, 1), (&n, 100_000, 65535)]),
-            map(&[(0, uid, 1), (1, 100_000, 65535)]),
-            map(&[(0, gid, 1), (1, 100_000, 65535)]),
-            StorageDriver::Overlay2,
-        ),
-        Kind::Seed001 => (
-            n.clone(),
-            s(&[(&n, uid, 65536)]),
-            s(&[(&n, gid, 65536)]),
-            map(&[(0, uid, 65536)]),
-            map(&[(0, gid, 65536)]),
-            StorageDriver::Vfs,
-        ),
-        Kind::OutOfOrder => {
-            let l = s(&[(&n, 300_000, 1000), (&n, 1500, 1), (&n, 200_000, 65536)]);
-            let m = map(&[(0, 300_000, 1000), (1000, 1500, 1), (1001, 200_000, 65536)]);
-            (
-                n.clone(),
-                l.clone(),
-                l,
-                m.clone(),
-                m,
-                StorageDriver::Overlay2,
-            )
-        }
-        Kind::NumericLinesUidSpec => {
-            let id = uid.to_string();
-            (
-                id.clone(),
-                s(&[(&id, 2_200_000, 65536), (&n, 2_300_000, 65536)]),
-                s(&[(&n, 2_400_000, 65536), (&id, 2_500_000, 65536)]),
-                map(&[(0, 2_200_000, 65536)]),
-                map(&[(0, 2_500_000, 65536)]),
-                StorageDriver::Vfs,
-            )
-        }
-        Kind::NumericLinesNameSpec => {
-            let id = uid.to_string();
-            (
-                n.clone(),
-                s(&[
-                    (&n, 2_600_000, 65536),
-                    (&id, 2_700_000, 65536),
-                    (&n, 2_800_000, 10),
-                ]),
-                s(&[(&n, 2_900_000, 65536)]),
-                map(&[(0, 2_700_000, 65536)]),
-                map(&[(0, 2_900_000, 65536)]),
-                StorageDriver::Overlay2,
-            )
-        }
-        Kind::UserGroup => {
-            let g = HostGroup::unique().expect("test group");
-            let spec = format!("{n}:{}", g.name);
-            let r = (
-                spec,
-                s(&[(&n, 3_000_000, 65536)]),
-                s(&[(&g.name, 3_100_000, 65536), (&n, 3_200_000, 65536)]),
-                map(&[(0, 3_000_000, 65536)]),
-                map(&[(0, 3_200_000, 65536)]),
-                StorageDriver::Overlay2,
-            );
-            groups.push(g);
-            r
-        }
-        Kind::Interleaved => {
-            let o = user();
-            let l = s(&[
-                (&n, 3_300_000, 1000),
-                (&o.name, 3_400_000, 65536),
-                (&n, 3_500_000, 65536),
-            ]);
-            users.push(o);
-            let m = map(&[(0, 3_300_000, 1000), (1000, 3_500_000, 65536)]);
-            (
-                n.clone(),
-                l.clone(),
-                l,
-                m.clone(),
-                m,
-                StorageDriver::Overlay2,
-            )
-        }
+    let layout = layouts::docker_layout(kind, &who);
+    let subids =
+        HostSubids::add(&layout.subuid, &layout.subgid).expect("appending test subid lines");
+    let driver = match kind {
+        Kind::Seed001 | Kind::NumericLinesUidSpec => StorageDriver::Vfs,
+        _ => StorageDriver::Overlay2,
     };
-    users.insert(0, u);
-    Layout {
-        spec,
-        uid_map: um,
-        gid_map: gm,
+    HostLayout {
+        layout,
         driver,
-        _subids: subids(&su, &sg),
-        _groups: groups,
-        _users: users,
+        _subids: subids,
+        _groups: vec![group],
+        _users: vec![u, other],
     }
 }
 
 /// Starts a dockerd with `--userns-remap=spec` and returns the maps a container gets.
 fn real_maps(spec: &str, driver: StorageDriver) -> (IdMap, IdMap) {
-    real_maps_in(spec, driver, None)
+    let d = start(spec, driver, None)
+        .unwrap_or_else(|e| panic!("dockerd --userns-remap={spec}: {e:#}"));
+    container_maps(&d)
 }
 
-/// Like [`real_maps`]; with `etc`, dockerd sees that copy as its /etc.
-fn real_maps_in(spec: &str, driver: StorageDriver, etc: Option<&EtcCopy>) -> (IdMap, IdMap) {
+fn start(spec: &str, driver: StorageDriver, etc: Option<&EtcCopy>) -> testkit::Result<Dockerd> {
     let config = DockerdConfig {
         storage_driver: driver,
         userns_remap: Some(spec.to_string()),
         extra_args: vec![],
     };
-    let d = match etc {
+    match etc {
         Some(e) => Dockerd::start_with_etc(config, &e.etc()),
         None => Dockerd::start(config),
     }
-    .unwrap_or_else(|e| panic!("dockerd --userns-remap={spec}: {e:#}"));
-    d.import(
-        testkit::images::busybox_rootfs_tar().expect("busybox image"),
-        "busybox",
-    );
-    let out = d.run_ok([
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
-    ]);
-    let (u, g) = out
-        .split_once("--\n")
-        .unwrap_or_else(|| panic!("unexpected container output: {out}"));
-    (
-        IdMap::parse(u).expect("kernel uid_map"),
-        IdMap::parse(g).expect("kernel gid_map"),
-    )
 }
 
-/// `hostmatch --root / map SPEC --json`, parsed.
-fn predicted(spec: &str) -> (IdMap, IdMap) {
-    predicted_in(spec, std::path::Path::new("/"))
+fn container_maps(d: &Dockerd) -> (IdMap, IdMap) {
+    layouts::dockerd_container_maps(d)
 }
 
-/// `hostmatch --root ROOT map SPEC --json`, parsed.
-fn predicted_in(spec: &str, root: &std::path::Path) -> (IdMap, IdMap) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
-        .arg("--root")
+/// Like [`real_maps`]; with `etc`, dockerd sees that copy as its /etc.
+fn real_maps_in(spec: &str, driver: StorageDriver, etc: Option<&EtcCopy>) -> (IdMap, IdMap) {
+    let d =
+        start(spec, driver, etc).unwrap_or_else(|e| panic!("dockerd --userns-remap={spec}: {e:#}"));
+    container_maps(&d)
+}
+
+/// `hostmatch --root ROOT map SPEC ARGS --json` (with `env`), parsed.
+fn predicted_in(
+    spec: &str,
+    root: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (IdMap, IdMap, serde_json::Value) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hostmatch"));
+    c.arg("--root")
         .arg(root)
         .args(["map", spec, "--json"])
-        .output()
-        .expect("running hostmatch");
+        .args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("running hostmatch");
     assert!(
-        out.status.success(),
+        out.status.code().is_some_and(|c| c <= 1),
         "hostmatch map {spec} failed ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
@@ -272,39 +164,73 @@ fn predicted_in(spec: &str, root: &std::path::Path) -> (IdMap, IdMap) {
             .unwrap_or_else(|e| panic!("{k} is not a list of {{container,host,count}}: {e}: {v}"));
         IdMap::new(ext).expect("a valid map")
     };
-    (get("uid_map"), get("gid_map"))
+    (get("uid_map"), get("gid_map"), v)
+}
+
+/// `hostmatch --root / map SPEC --engine docker:VERSION --json` (the running dockerd's version).
+fn predicted(spec: &str) -> (IdMap, IdMap) {
+    let v = format!("docker:{}", dockerd_version());
+    let (u, g, _) = predicted_in(spec, std::path::Path::new("/"), &["--engine", &v], &[]);
+    (u, g)
+}
+
+fn maps_of(e: &Expect) -> Option<(IdMap, IdMap)> {
+    match e {
+        Expect::Maps(u, g) | Expect::MapsHostZero(u, g) => Some((map(u), map(g))),
+        Expect::Refused(_) => None,
+    }
 }
 
 fn truth(kind: Kind) {
     testkit::prereq_dockerd!();
-    let l = layout(kind);
-    let (u, g) = real_maps(&l.spec, l.driver);
+    let l = host_layout(kind);
+    let (u, g) = real_maps(&l.layout.spec, l.driver);
+    let (eu, eg) = maps_of(&l.layout.up_to_27).expect("a layout dockerd takes");
     assert_eq!(
-        u, l.uid_map,
+        u, eu,
         "{kind:?}: uid_map for --userns-remap={}",
-        l.spec
+        l.layout.spec
     );
     assert_eq!(
-        g, l.gid_map,
+        g, eg,
         "{kind:?}: gid_map for --userns-remap={}",
-        l.spec
+        l.layout.spec
     );
 }
 
+/// The daemon runs first; `hostmatch map` asks it (DOCKER_HOST) which rules apply.
 fn prediction(kind: Kind) {
     testkit::prereq_dockerd!();
-    let l = layout(kind);
-    let (pu, pg) = predicted(&l.spec);
-    let (u, g) = real_maps(&l.spec, l.driver);
+    let l = host_layout(kind);
+    let spec = &l.layout.spec;
+    let d = start(spec, l.driver, None)
+        .unwrap_or_else(|e| panic!("dockerd --userns-remap={spec}: {e:#}"));
+    let (pu, pg, v) = predicted_in(
+        spec,
+        std::path::Path::new("/"),
+        &[],
+        &[("DOCKER_HOST", d.host())],
+    );
+    assert_eq!(
+        v["rule_sets"],
+        serde_json::json!(["docker-up-to-27"]),
+        "{v}"
+    );
+    assert!(
+        v["chosen_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("the running engine, Docker 20.10"),
+        "{v}"
+    );
+    let (u, g) = container_maps(&d);
     assert_eq!(
         pu, u,
-        "{kind:?}: hostmatch map {} predicted uid_map\n{pu}but dockerd installed\n{u}",
-        l.spec
+        "{kind:?}: hostmatch map {spec} predicted uid_map\n{pu}but dockerd installed\n{u}"
     );
     assert_eq!(
         pg, g,
-        "{kind:?}: hostmatch map {} predicted gid_map\n{pg}but dockerd installed\n{g}",
-        l.spec
+        "{kind:?}: hostmatch map {spec} predicted gid_map\n{pg}but dockerd installed\n{g}"
     );
 }
 
@@ -466,75 +392,39 @@ fn e2e_remap_default_with_host_files_map_matches_dockerd() {
 
 /// dockremap's allocation, isolated: dockerd runs with a private copy of /etc (its own
 /// mount namespace) without `dockremap`, so it must create the account and allocate, and the
-/// host's files are never touched. The subid files are replaced by `subuid`/`subgid`.
-struct PrivateDefault {
-    etc: EtcCopy,
-    uid_map: IdMap,
-    gid_map: IdMap,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum DefaultCase {
-    /// subuid: a range at 100000 and one touching its end (`165536:10`): dockerd's
-    /// inclusive overlap test steps over the touching one too (start 165546). subgid: a
-    /// range lying INSIDE 100000-165535 (`120000:10`): dockerd's test misses it and
-    /// allocates 100000, overlapping it.
-    Quirks,
-    /// A `dockremap` line exists in subuid only (no account yet): it is used as is, and only
-    /// subgid gets a fresh range; unsorted lines are walked sorted by start.
-    ExistingSubuidLine,
-}
-
-fn private_default(case: DefaultCase) -> PrivateDefault {
+/// host's files are never touched. The subid files are those of the layout.
+fn private_default(name: &str) -> (EtcCopy, (IdMap, IdMap)) {
     let etc = EtcCopy::new().expect("copy of /etc");
     etc.remove_account("dockremap").unwrap();
-    let (su, sg, um, gm) = match case {
-        DefaultCase::Quirks => (
-            "other:100000:65536\nother:165536:10\n",
-            "other:120000:10\n",
-            map(&[(0, 165_546, 65536)]),
-            map(&[(0, 100_000, 65536)]),
-        ),
-        DefaultCase::ExistingSubuidLine => (
-            "dockremap:700000:2000\n",
-            "other:300000:65536\nother:100000:65536\nother:180000:65536\n",
-            map(&[(0, 700_000, 2000)]),
-            map(&[(0, 365_536, 65536)]),
-        ),
-    };
-    etc.write("subuid", su).unwrap();
-    etc.write("subgid", sg).unwrap();
-    PrivateDefault {
-        etc,
-        uid_map: um,
-        gid_map: gm,
-    }
+    let d = layouts::default_layout(name);
+    etc.write("subuid", d.subuid).unwrap();
+    etc.write("subgid", d.subgid).unwrap();
+    (etc, (map(&d.up_to_27.0), map(&d.up_to_27.1)))
 }
 
-fn private_default_truth(case: DefaultCase) {
+fn private_default_truth(name: &str) {
     testkit::prereq_dockerd!();
     testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
     let host_had_dockremap = testkit::getent("passwd", "dockremap").unwrap().is_some();
-    let p = private_default(case);
-    let (u, g) = real_maps_in("default", StorageDriver::Vfs, Some(&p.etc));
-    assert_eq!(u, p.uid_map, "{case:?}: uid_map");
-    assert_eq!(g, p.gid_map, "{case:?}: gid_map");
+    let (etc, (eu, eg)) = private_default(name);
+    let (u, g) = real_maps_in("default", StorageDriver::Vfs, Some(&etc));
+    assert_eq!(u, eu, "{name}: uid_map");
+    assert_eq!(g, eg, "{name}: gid_map");
     // dockerd created the account and wrote its lines in the copy only.
-    assert!(p
-        .etc
+    assert!(etc
         .read("passwd")
         .lines()
         .any(|l| l.starts_with("dockremap:")));
     let line = |m: &IdMap| format!("dockremap:{}:{}", m.extents()[0].host, m.extents()[0].count);
     assert!(
-        p.etc.read("subuid").lines().any(|l| l == line(&u)),
+        etc.read("subuid").lines().any(|l| l == line(&u)),
         "{}",
-        p.etc.read("subuid")
+        etc.read("subuid")
     );
     assert!(
-        p.etc.read("subgid").lines().any(|l| l == line(&g)),
+        etc.read("subgid").lines().any(|l| l == line(&g)),
         "{}",
-        p.etc.read("subgid")
+        etc.read("subgid")
     );
     assert_eq!(
         testkit::getent("passwd", "dockremap").unwrap().is_some(),
@@ -543,174 +433,133 @@ fn private_default_truth(case: DefaultCase) {
     );
 }
 
-fn private_default_prediction(case: DefaultCase) {
+fn private_default_prediction(name: &str) {
     testkit::prereq_dockerd!();
     testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
-    let p = private_default(case);
-    let (pu, pg) = predicted_in("default", p.etc.root());
-    let (u, g) = real_maps_in("default", StorageDriver::Vfs, Some(&p.etc));
+    let (etc, _) = private_default(name);
+    let engine = format!("docker:{}", dockerd_version());
+    let (pu, pg, _) = predicted_in("default", etc.root(), &["--engine", &engine], &[]);
+    let (u, g) = real_maps_in("default", StorageDriver::Vfs, Some(&etc));
     assert_eq!(
         pu, u,
-        "{case:?}: hostmatch map default predicted uid_map\n{pu}but dockerd installed\n{u}"
+        "{name}: hostmatch map default predicted uid_map\n{pu}but dockerd installed\n{u}"
     );
     assert_eq!(
         pg, g,
-        "{case:?}: hostmatch map default predicted gid_map\n{pg}but dockerd installed\n{g}"
+        "{name}: hostmatch map default predicted gid_map\n{pg}but dockerd installed\n{g}"
     );
 }
 
 #[test]
 fn e2e_remap_default_allocation_quirks_dockerd_truth() {
-    private_default_truth(DefaultCase::Quirks);
+    private_default_truth("quirks");
 }
 
 #[test]
 fn e2e_remap_default_allocation_quirks_map_matches_dockerd() {
-    private_default_prediction(DefaultCase::Quirks);
+    private_default_prediction("quirks");
 }
 
 #[test]
 fn e2e_remap_default_existing_subuid_line_dockerd_truth() {
-    private_default_truth(DefaultCase::ExistingSubuidLine);
+    private_default_truth("existing-subuid-line");
 }
 
 #[test]
 fn e2e_remap_default_existing_subuid_line_map_matches_dockerd() {
-    private_default_prediction(DefaultCase::ExistingSubuidLine);
+    private_default_prediction("existing-subuid-line");
 }
 
-// ------------------------------------ malformed files, in a private /etc
+// ------------------------------------ damaged files, in a private /etc
 
-/// A private /etc with account `hmtp` (uid/gid 4500) and the given subid files.
-fn private_etc_with(subuid: &str, subgid: &str) -> EtcCopy {
+/// A private /etc with account `hmtp` (uid/gid 4500) and the layout's subid files.
+fn private_layout(kind: Kind) -> (EtcCopy, DockerLayout) {
     let etc = EtcCopy::new().expect("copy of /etc");
     etc.append("passwd", &["hmtp:x:4500:4500::/nonexistent:/bin/false"])
         .unwrap();
     etc.append("group", &["hmtp:x:4500:"]).unwrap();
-    etc.write("subuid", subuid).unwrap();
-    etc.write("subgid", subgid).unwrap();
-    etc
+    let who = Who {
+        name: "hmtp".into(),
+        uid: 4500,
+        gid: 4500,
+        other: "other".into(),
+        group: "hmtp".into(),
+    };
+    let l = layouts::docker_layout(kind, &who);
+    let text = |v: &[String]| v.iter().map(|l| format!("{l}\n")).collect::<String>();
+    etc.write("subuid", &text(&l.subuid)).unwrap();
+    etc.write("subgid", &text(&l.subgid)).unwrap();
+    (etc, l)
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Bad {
-    /// A line of ANOTHER user with 4 fields: dockerd refuses to start.
-    OtherUsersLineWithFourFields,
-    /// The user's own line with a non-numeric start: dockerd refuses to start.
-    OwnLineNotNumeric,
-    /// No subgid line for the user: dockerd refuses to start.
-    NoSubgidLine,
-}
-
-fn bad_files(case: Bad) -> (EtcCopy, &'static str) {
-    let ok = "hmtp:600000:65536\n";
-    match case {
-        Bad::OtherUsersLineWithFourFields => (
-            private_etc_with("other:1:2:3\nhmtp:600000:65536\n", ok),
-            "Format not correct",
-        ),
-        Bad::OwnLineNotNumeric => (
-            private_etc_with("hmtp:600000:65536\nhmtp:abc:10\n", ok),
-            "String to int conversion failed",
-        ),
-        Bad::NoSubgidLine => (
-            private_etc_with(ok, "other:700000:65536\n"),
-            "no subgid ranges found",
-        ),
+/// The real daemon in the private /etc: its maps, or its refusal (the end of its log).
+fn private_truth(kind: Kind) {
+    testkit::prereq_dockerd!();
+    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
+    let (etc, l) = private_layout(kind);
+    match (&l.up_to_27, start(&l.spec, StorageDriver::Vfs, Some(&etc))) {
+        (Expect::Refused(msg), Err(err)) => {
+            assert!(format!("{err:#}").contains(msg), "{kind:?}: {err:#}")
+        }
+        (Expect::Refused(_), Ok(_)) => panic!("{kind:?}: dockerd started"),
+        (want, Ok(d)) => {
+            let (u, g) = container_maps(&d);
+            assert_eq!(Some((u, g)), maps_of(want), "{kind:?}");
+        }
+        (_, Err(e)) => panic!("{kind:?}: dockerd did not start: {e:#}"),
     }
 }
 
-fn refusal_truth(case: Bad) {
+/// `hostmatch map` (told the daemon's version) predicts the same maps, or fails too (exit 2
+/// or 3, one line on stderr) where dockerd refuses to start.
+fn private_prediction(kind: Kind) {
     testkit::prereq_dockerd!();
     testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
-    let (etc, msg) = bad_files(case);
-    let config = DockerdConfig {
-        storage_driver: StorageDriver::Vfs,
-        userns_remap: Some("hmtp".into()),
-        extra_args: vec![],
-    };
-    let err = Dockerd::start_with_etc(config, &etc.etc())
-        .err()
-        .unwrap_or_else(|| panic!("{case:?}: dockerd started"));
-    assert!(format!("{err:#}").contains(msg), "{case:?}: {err:#}");
-}
-
-/// dockerd refuses to start: `hostmatch map` must fail too (exit 2 or 3, one line on
-/// stderr), not predict a map.
-fn refusal_prediction(case: Bad) {
-    testkit::prereq!(testkit::is_root(), "root");
-    let (etc, _) = bad_files(case);
+    let (etc, l) = private_layout(kind);
+    let engine = format!("docker:{}", dockerd_version());
     let out = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
         .arg("--root")
         .arg(etc.root())
-        .args(["map", "hmtp", "--json"])
+        .args(["map", &l.spec, "--engine", &engine, "--json"])
         .output()
         .unwrap();
-    assert!(
-        !out.status.success(),
-        "{case:?}: dockerd refuses to start, but hostmatch map predicted {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{case:?}: one line: {err}");
+    match start(&l.spec, StorageDriver::Vfs, Some(&etc)) {
+        Err(_) => {
+            assert!(
+                !out.status.success(),
+                "{kind:?}: dockerd refuses to start, but hostmatch map predicted {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.trim().lines().count(), 1, "{kind:?}: one line: {err}");
+        }
+        Ok(d) => {
+            let (u, g) = container_maps(&d);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!("{kind:?}: {e}: {}", String::from_utf8_lossy(&out.stderr))
+            });
+            let m = |k: &str| IdMap::new(serde_json::from_value(v[k].clone()).unwrap()).unwrap();
+            assert_eq!((m("uid_map"), m("gid_map")), (u, g), "{kind:?}");
+        }
+    }
 }
 
-#[test]
-fn e2e_remap_refusal_other_users_four_field_line_dockerd_truth() {
-    refusal_truth(Bad::OtherUsersLineWithFourFields);
+macro_rules! private_layouts {
+    ($($kind:ident => $truth:ident, $pred:ident;)+) => {$(
+        #[test]
+        fn $truth() {
+            private_truth(Kind::$kind);
+        }
+        #[test]
+        fn $pred() {
+            private_prediction(Kind::$kind);
+        }
+    )+};
 }
 
-#[test]
-fn e2e_remap_refusal_other_users_four_field_line_map_fails_too() {
-    refusal_prediction(Bad::OtherUsersLineWithFourFields);
-}
-
-#[test]
-fn e2e_remap_refusal_own_line_not_numeric_dockerd_truth() {
-    refusal_truth(Bad::OwnLineNotNumeric);
-}
-
-#[test]
-fn e2e_remap_refusal_own_line_not_numeric_map_fails_too() {
-    refusal_prediction(Bad::OwnLineNotNumeric);
-}
-
-#[test]
-fn e2e_remap_refusal_no_subgid_line_dockerd_truth() {
-    refusal_truth(Bad::NoSubgidLine);
-}
-
-#[test]
-fn e2e_remap_refusal_no_subgid_line_map_fails_too() {
-    refusal_prediction(Bad::NoSubgidLine);
-}
-
-/// Lines dockerd tolerates: another user's non-numeric line, a comment, blank lines and
-/// surrounding whitespace.
-fn tolerated_etc() -> EtcCopy {
-    private_etc_with(
-        "# comment\nother:abc:10\n\n  hmtp:600000:65536  \n",
-        "hmtp:610000:65536\n",
-    )
-}
-
-#[test]
-fn e2e_remap_tolerated_lines_dockerd_truth() {
-    testkit::prereq_dockerd!();
-    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
-    let etc = tolerated_etc();
-    let (u, g) = real_maps_in("hmtp", StorageDriver::Vfs, Some(&etc));
-    assert_eq!(u, map(&[(0, 600_000, 65536)]));
-    assert_eq!(g, map(&[(0, 610_000, 65536)]));
-}
-
-#[test]
-fn e2e_remap_tolerated_lines_map_matches_dockerd() {
-    testkit::prereq_dockerd!();
-    testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
-    let etc = tolerated_etc();
-    let (pu, pg) = predicted_in("hmtp", etc.root());
-    let (u, g) = real_maps_in("hmtp", StorageDriver::Vfs, Some(&etc));
-    assert_eq!(pu, u, "predicted uid_map\n{pu}but dockerd installed\n{u}");
-    assert_eq!(pg, g, "predicted gid_map\n{pg}but dockerd installed\n{g}");
+private_layouts! {
+    OtherUsersFourFields => e2e_remap_refusal_other_users_four_field_line_dockerd_truth, e2e_remap_refusal_other_users_four_field_line_map_fails_too;
+    OwnLineNotNumeric => e2e_remap_refusal_own_line_not_numeric_dockerd_truth, e2e_remap_refusal_own_line_not_numeric_map_fails_too;
+    NoSubgidLine => e2e_remap_refusal_no_subgid_line_dockerd_truth, e2e_remap_refusal_no_subgid_line_map_fails_too;
+    Tolerated => e2e_remap_tolerated_lines_dockerd_truth, e2e_remap_tolerated_lines_map_matches_dockerd;
 }

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::docker::{DaemonInfo, RemapSetting};
+use crate::docker::RemapSetting;
+use crate::engine::podman_conf::PodmanSettings;
+use crate::engine::{Engine, EngineKind, Privilege, RemapConfig, RuleSet};
 use crate::kernel;
-use crate::remap::{self, Prediction};
+use crate::podman::Userns;
+use crate::remap::{self, Inputs, Prediction, Target};
 use crate::subid::{Problem, Severity};
 use crate::sysroot::{paths, Sysroot};
 
@@ -45,6 +48,25 @@ fn check(
     }
 }
 
+/// A setuid helper rootless engines need (newuidmap, newgidmap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Helper {
+    pub name: &'static str,
+    /// Where it was found (None: missing).
+    pub path: Option<PathBuf>,
+    /// Owned by root with the setuid (newuidmap) or setgid... bit, or file capabilities.
+    pub privileged: bool,
+}
+
+/// Which rules apply, and why (chosen by the caller: `--engine`, the running engine,
+/// the installed package).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    /// None: unknown Docker version; Docker's rule sets must agree.
+    pub rules: Option<RuleSet>,
+    pub why: String,
+}
+
 /// Everything doctor looks at.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -52,61 +74,140 @@ pub struct Facts {
     pub max_user_namespaces: Option<String>,
     pub unprivileged_userns_clone: Option<String>,
     pub apparmor_restrict_userns: Option<String>,
-    /// The Docker data root and its filesystem's name.
+    /// The engine's data root and its filesystem's name.
     pub data_root: Option<(PathBuf, String)>,
     pub subuid_exists: bool,
     pub subgid_exists: bool,
     pub subid_problems: Vec<Problem>,
+    /// Docker's setting in daemon.json and on dockerd command lines.
     pub remap: Option<RemapSetting>,
     pub remap_error: Option<String>,
-    pub prediction: Option<Result<Prediction, String>>,
-    /// None: not asked (another root); Some(Err): not reachable.
-    pub daemon: Option<Result<DaemonInfo, String>>,
+    /// The running engine. None: not asked (another root); Some(Err): not reachable.
+    pub engine: Option<Result<Engine, String>>,
+    pub rules: Option<Rules>,
+    /// What the prediction is for, and the prediction (with every rule set giving it).
+    pub target: Option<Target>,
+    pub prediction: Option<Result<(Prediction, Vec<RuleSet>), String>>,
+    /// newuidmap and newgidmap (rootless engines).
+    pub helpers: Vec<Helper>,
+    /// A rootless Podman's namespace as the kernel has it (its server process's maps).
+    pub live_rootless_maps: Option<(String, String)>,
 }
 
-/// Reads the facts from the host (files below the root, the proc directory,
-/// and the daemon when given).
+/// Where newuidmap/newgidmap live, and whether they can do their job.
+pub fn helpers(root: &Sysroot) -> Vec<Helper> {
+    use std::os::unix::fs::MetadataExt;
+    ["newuidmap", "newgidmap"]
+        .into_iter()
+        .map(|name| {
+            let path = ["usr/bin", "bin", "usr/sbin", "sbin"]
+                .iter()
+                .map(|d| root.path(&format!("{d}/{name}")))
+                .find(|p| p.is_file());
+            let privileged = path.as_deref().is_some_and(|p| {
+                let mode_ok = std::fs::metadata(p)
+                    .map(|m| m.uid() == 0 && m.mode() & 0o6000 != 0)
+                    .unwrap_or(false);
+                let mut buf = [0u8; 64];
+                mode_ok || rustix::fs::getxattr(p, "security.capability", &mut buf[..]).is_ok()
+            });
+            Helper {
+                name,
+                path,
+                privileged,
+            }
+        })
+        .collect()
+}
+
+/// What doctor predicts for: the engine's own setting (Docker's userns-remap, Podman's
+/// userns), else the setting found in daemon.json or on a dockerd command line.
+pub fn target_of(engine: Option<&Engine>, remap: Option<&RemapSetting>) -> Option<Target> {
+    match engine {
+        Some(e) => Target::of_engine(e),
+        None => remap
+            .and_then(|r| r.effective())
+            .map(|s| Target::Docker(s.to_string())),
+    }
+}
+
+/// Predicts for `target` by `rules`, reading the files below the root.
+fn predict(
+    root: &Sysroot,
+    target: &Target,
+    rules: &Rules,
+    engine: Option<&Engine>,
+) -> Result<(Prediction, Vec<RuleSet>), String> {
+    let inputs = Inputs::load(root).map_err(|e| e.to_string())?;
+    let settings = match engine.map(|e| &e.remap) {
+        Some(RemapConfig::Podman(s)) => s.clone(),
+        _ => PodmanSettings::default(),
+    };
+    let r = match (target, rules.rules) {
+        (Target::Docker(spec), None) => remap::predict_any_docker(&inputs, spec),
+        (t, Some(r)) => remap::predict_target(&inputs, t, r, &settings).map(|p| (p, vec![r])),
+        (t, None) => remap::predict_target(&inputs, t, RuleSet::PodmanRootful, &settings)
+            .map(|p| (p, vec![RuleSet::PodmanRootful])),
+    };
+    r.map_err(|e| e.to_string())
+}
+
+/// The filesystem of the engine's data root (the configured one without an engine).
+fn data_root(root: &Sysroot, engine: Option<&Engine>) -> Option<(PathBuf, String)> {
+    let configured = root
+        .read_opt(paths::DAEMON_JSON)
+        .ok()
+        .flatten()
+        .and_then(|t| {
+            crate::daemon_json::DaemonJson::parse(&t, &root.path(paths::DAEMON_JSON)).ok()
+        })
+        .and_then(|d| d.get_str("data-root"));
+    let dir = engine
+        .map(|e| e.root_dir.clone())
+        .filter(|d| !d.is_empty())
+        .or(configured)
+        .unwrap_or_else(|| "/var/lib/docker".into());
+    let mut p = root.path(&dir);
+    while !p.exists() {
+        match p.parent() {
+            Some(q) => p = q.to_path_buf(),
+            None => break,
+        }
+    }
+    crate::sys::mount::fs_magic(&p)
+        .ok()
+        .map(|m| (root.path(&dir), kernel::fs_name(m).to_string()))
+}
+
+/// Reads the facts from the host (files below the root, the proc directory) and
+/// predicts for the engine; `engine` and `rules` come from the caller.
 pub fn gather(
     root: &Sysroot,
     subid_problems: Vec<Problem>,
-    daemon: Option<Result<DaemonInfo, String>>,
+    engine: Option<Result<Engine, String>>,
+    rules: Rules,
 ) -> Facts {
     let proc = |rel: &str| root.read_proc(rel).ok().map(|s| s.trim().to_string());
     let (remap, remap_error) = match RemapSetting::load(root) {
         Ok(r) => (Some(r), None),
         Err(e) => (None, Some(e.to_string())),
     };
-    let prediction = remap
-        .as_ref()
-        .and_then(|r| r.effective())
-        .map(|spec| remap::predict(root, spec).map_err(|e| e.to_string()));
-    let data_root = {
-        let configured = root
-            .read_opt(paths::DAEMON_JSON)
-            .ok()
-            .flatten()
-            .and_then(|t| {
-                crate::daemon_json::DaemonJson::parse(&t, &root.path(paths::DAEMON_JSON)).ok()
-            })
-            .and_then(|d| d.get_str("data-root"));
-        let dir = configured.unwrap_or_else(|| "/var/lib/docker".into());
-        let mut p = root.path(&dir);
-        while !p.exists() {
-            match p.parent() {
-                Some(q) => p = q.to_path_buf(),
-                None => break,
-            }
+    let live = engine.as_ref().and_then(|e| e.as_ref().ok());
+    let target = target_of(live, remap.as_ref());
+    let prediction = target.as_ref().map(|t| predict(root, t, &rules, live));
+    let live_rootless_maps = live.and_then(|e| match (&e.privilege, &e.server) {
+        (Privilege::Rootless { .. }, Some(s)) if e.kind == EngineKind::Podman => {
+            let m = |n: &str| root.read_proc(&format!("{}/{n}", s.pid)).ok();
+            Some((m("uid_map")?, m("gid_map")?))
         }
-        crate::sys::mount::fs_magic(&p)
-            .ok()
-            .map(|m| (root.path(&dir), kernel::fs_name(m).to_string()))
-    };
+        _ => None,
+    });
     Facts {
         osrelease: proc("sys/kernel/osrelease"),
         max_user_namespaces: proc("sys/user/max_user_namespaces"),
         unprivileged_userns_clone: proc("sys/kernel/unprivileged_userns_clone"),
         apparmor_restrict_userns: proc("sys/kernel/apparmor_restrict_unprivileged_userns"),
-        data_root,
+        data_root: data_root(root, live),
         subuid_exists: root
             .read_bytes_opt(paths::SUBUID)
             .is_ok_and(|b| b.is_some()),
@@ -116,9 +217,56 @@ pub fn gather(
         subid_problems,
         remap,
         remap_error,
+        helpers: helpers(root),
+        live_rootless_maps,
+        engine,
+        rules: Some(rules),
+        target,
         prediction,
-        daemon,
     }
+}
+
+/// One paragraph: which lines are used, by which rule, and what container root and
+/// container uid 1000 become.
+pub fn explain(p: &Prediction, rule_sets: &[RuleSet], why: &str) -> String {
+    let lines = |kind: &str, used: &[remap::UsedLine]| -> String {
+        if used.is_empty() {
+            return format!("no {kind} line");
+        }
+        let l: Vec<String> = used
+            .iter()
+            .map(|u| {
+                let at = if u.line == 0 {
+                    "a new line".to_string()
+                } else {
+                    format!("line {}", u.line)
+                };
+                format!(
+                    "{at} '{}' (container {}-{})",
+                    u.text.trim(),
+                    u.container,
+                    u.container as u64 + u.count as u64 - 1
+                )
+            })
+            .collect();
+        format!("/etc/{kind} {}", l.join(", "))
+    };
+    let host = |m: &crate::ids::IdMap, id: u32| {
+        m.to_host(id)
+            .map_or("unmapped".to_string(), |h| h.to_string())
+    };
+    let rules: Vec<&str> = rule_sets.iter().map(|r| r.describe()).collect();
+    format!(
+        "{}: by the rules of {} ({why}), it uses {} and {}. Container root becomes host uid {}, gid {}; container uid 1000 becomes host uid {} (gid 1000: host gid {}).",
+        p.spec,
+        rules.join("; and likewise "),
+        lines("subuid", &p.uid_lines),
+        lines("subgid", &p.gid_lines),
+        host(&p.uid_map, 0),
+        host(&p.gid_map, 0),
+        host(&p.uid_map, 1000),
+        host(&p.gid_map, 1000),
+    )
 }
 
 /// Turns facts into checks.
@@ -238,56 +386,88 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         )
     });
 
-    // Docker.
+    engine_checks(f, &mut out);
+    remap_checks(f, &mut out);
+    podman_checks(f, &mut out);
+    out
+}
 
-    out.push(match &f.daemon {
-        None => check("docker-daemon", Skip, "not asked (--root is not /)", ""),
-        Some(Result::Ok(i)) => check(
-            "docker-daemon",
+/// The engine: reachable, what it is, which rules apply.
+fn engine_checks(f: &Facts, out: &mut Vec<Check>) {
+    use Status::*;
+    out.push(match &f.engine {
+        None => check("engine", Skip, "not asked (--root is not /)", ""),
+        Some(Result::Ok(e)) => check(
+            "engine",
             Ok,
             format!(
-                "daemon {} reachable ({} storage, data root {})",
-                i.server_version, i.storage_driver, i.root_dir
+                "{} at {} (Engine API {}{}): {} storage, runtime {}, data root {}",
+                e.label(),
+                e.endpoint.describe(),
+                e.api_version,
+                e.server.as_ref().map_or(String::new(), |s| format!(
+                    ", pid {} found by {}",
+                    s.pid, s.found_by
+                )),
+                e.storage_driver,
+                if e.default_runtime.is_empty() {
+                    "?"
+                } else {
+                    &e.default_runtime
+                },
+                e.root_dir
             ),
             "",
         ),
         Some(Err(e)) => check(
-            "docker-daemon",
+            "engine",
             Skip,
-            format!("daemon not reachable: {e}"),
-            "start dockerd, or set DOCKER_HOST",
+            format!("no engine reachable: {e}"),
+            "start dockerd or `podman system service`, or set DOCKER_HOST",
         ),
     });
-    match (&f.remap, &f.remap_error) {
-        (_, Some(e)) => out.push(check(
-            "userns-remap",
-            Fail,
-            e.clone(),
-            "fix /etc/docker/daemon.json",
-        )),
-        (Some(r), None) => {
-            let live = match &f.daemon {
-                Some(Result::Ok(i)) => Some(i.userns),
-                _ => None,
-            };
-            out.push(if r.conflict() {
-                check("userns-remap", Fail, "userns-remap is set in daemon.json and on dockerd's command line: dockerd refuses an option given twice", "remove one of them (hostmatch docker disable, or the systemd drop-in)")
-            } else if let Some(spec) = r.effective() {
-                match live {
-                    Some(false) => check("userns-remap", Warn, format!("userns-remap '{spec}' is configured but the running daemon does not remap"), "restart the daemon (systemctl restart docker)"),
-                    _ => check("userns-remap", Ok, format!("userns-remap is on for '{spec}'"), ""),
-                }
-            } else if live == Some(true) {
-                check("userns-remap", Ok, "the running daemon remaps (setting not found in daemon.json or on its command line)", "")
-            } else {
-                check("userns-remap", Warn, "userns-remap is off: container root is host root, and any docker user can modify host files", "hostmatch docker enable default (or: hostmatch docker enable USER)")
-            });
-        }
-        (None, None) => {}
+    if let Some(r) = &f.rules {
+        out.push(match r.rules {
+            Some(rules) => check("engine-rules", Ok, format!("{}: {} ({})", rules.name(), rules.describe(), r.why), ""),
+            None => check(
+                "engine-rules",
+                Warn,
+                format!("the Docker version is not known ({}): predictions hold only where Docker up to 27 and 28+ agree", r.why),
+                "hostmatch doctor --engine docker:VERSION",
+            ),
+        });
     }
-    match &f.prediction {
-        None => out.push(check("remap-mapping", Skip, "no remapping configured", "")),
-        Some(Result::Ok(p)) => {
+}
+
+/// Docker's userns-remap setting and the prediction for the engine's setting.
+fn remap_checks(f: &Facts, out: &mut Vec<Check>) {
+    use Status::*;
+    let live = f.engine.as_ref().and_then(|e| e.as_ref().ok());
+    let docker = live.is_none_or(|e| e.kind == EngineKind::Docker);
+    if docker {
+        match (&f.remap, &f.remap_error) {
+            (_, Some(e)) => out.push(check(
+                "userns-remap",
+                Fail,
+                e.clone(),
+                "fix /etc/docker/daemon.json",
+            )),
+            (Some(r), None) => out.push(docker_remap_check(r, live)),
+            (None, None) => {}
+        }
+    }
+    match (&f.target, &f.prediction) {
+        (None, _) | (_, None) => out.push(check(
+            "remap-mapping",
+            Skip,
+            if docker {
+                "no remapping configured"
+            } else {
+                "nothing to predict"
+            },
+            "",
+        )),
+        (Some(_), Some(Result::Ok((p, sets)))) => {
             let root_host = p
                 .uid_map
                 .to_host(0)
@@ -303,21 +483,115 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
                 p.user
             );
             let small = p.uid_map.len_ids() < 65536 || p.gid_map.len_ids() < 65536;
-            out.push(if small {
+            out.push(if !p.warnings.is_empty() {
+                check("remap-mapping", Fail, format!("{summary}; {}", p.warnings.join("; ")), "hostmatch subid check")
+            } else if small {
                 check("remap-mapping", Warn, summary, "fewer than 65536 ids: images with higher ids fail (hostmatch subid add --count 65536)")
             } else {
                 check("remap-mapping", Ok, summary, "")
             });
+            let why = f.rules.as_ref().map_or("", |r| r.why.as_str());
+            out.push(check("remap-explained", Ok, explain(p, sets, why), ""));
         }
-        Some(Err(e)) => out.push(check(
+        (Some(_), Some(Err(e))) => out.push(check(
             "remap-mapping",
             Fail,
             e.clone(),
-            "hostmatch map SPEC shows what dockerd would do",
+            "hostmatch map shows what the engine would do",
         )),
     }
+}
 
-    out
+/// Docker's setting against what the daemon does.
+fn docker_remap_check(r: &RemapSetting, live: Option<&Engine>) -> Check {
+    use Status::*;
+    let active = live.map(|e| e.userns_remap_active);
+    let spec = match live.map(|e| &e.remap) {
+        Some(RemapConfig::Docker { spec, .. }) => spec.clone(),
+        _ => r.effective().map(String::from),
+    };
+    let conflict = r.conflict()
+        || matches!(
+            live.map(|e| &e.remap),
+            Some(RemapConfig::Docker { conflict: true, .. })
+        );
+    if conflict {
+        check("userns-remap", Fail, "userns-remap is set in daemon.json and on dockerd's command line: dockerd refuses an option given twice", "remove one of them (hostmatch docker disable, or the systemd drop-in)")
+    } else if let Some(spec) = spec {
+        match active {
+            Some(false) => check(
+                "userns-remap",
+                Warn,
+                format!(
+                    "userns-remap '{spec}' is configured but the running daemon does not remap"
+                ),
+                "restart the daemon (systemctl restart docker)",
+            ),
+            _ => check(
+                "userns-remap",
+                Ok,
+                format!("userns-remap is on for '{spec}'"),
+                "",
+            ),
+        }
+    } else if active == Some(true) {
+        check(
+            "userns-remap",
+            Ok,
+            "the running daemon remaps (setting not found in daemon.json or on its command line)",
+            "",
+        )
+    } else if matches!(live.map(|e| &e.privilege), Some(Privilege::Rootless { .. })) {
+        check(
+            "userns-remap",
+            Ok,
+            "rootless Docker: the daemon itself is not root",
+            "",
+        )
+    } else {
+        check("userns-remap", Warn, "userns-remap is off: container root is host root, and any docker user can modify host files", "hostmatch docker enable default (or: hostmatch docker enable USER)")
+    }
+}
+
+/// Podman: its helpers, the rootless namespace, the runtime.
+fn podman_checks(f: &Facts, out: &mut Vec<Check>) {
+    use Status::*;
+    let live = f.engine.as_ref().and_then(|e| e.as_ref().ok());
+    let rootless = matches!(live.map(|e| &e.privilege), Some(Privilege::Rootless { .. }));
+    for h in &f.helpers {
+        out.push(match (&h.path, h.privileged) {
+            (Some(p), true) => check(h.name, Ok, format!("{} is setuid root (or has file capabilities): rootless engines can map subordinate ids", p.display()), ""),
+            (Some(p), false) => check(h.name, if rootless { Fail } else { Warn }, format!("{} is neither setuid root nor has file capabilities: rootless engines get only the user's own id", p.display()), "reinstall the uidmap package (apt-get install --reinstall uidmap)"),
+            (None, _) => check(h.name, if rootless { Fail } else { Warn }, format!("{} is missing: rootless Podman and Docker get only the user's own id", h.name), "apt-get install uidmap"),
+        });
+    }
+    let Some(e) = live.filter(|e| e.kind == EngineKind::Podman) else {
+        return;
+    };
+    if let (Some((u, g)), Some(Result::Ok((p, _)))) = (&f.live_rootless_maps, &f.prediction) {
+        let same = crate::ids::IdMap::parse(u).ok().as_ref() == Some(&p.uid_map)
+            && crate::ids::IdMap::parse(g).ok().as_ref() == Some(&p.gid_map);
+        let flat = |m: &str| m.split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push(if same || !matches!(f.target, Some(Target::PodmanRootless { userns: Userns::Host, .. })) {
+            check("rootless-namespace", Ok, format!("rootless Podman's namespace has uid_map {} gid_map {}", flat(u), flat(g)), "")
+        } else {
+            check("rootless-namespace", Warn, format!("rootless Podman's namespace has uid_map {} gid_map {}, but /etc/subuid and /etc/subgid now give other maps", flat(u), flat(g)), "podman system migrate (restarts the namespace with the current ranges)")
+        });
+    }
+    out.push(check(
+        "runtime",
+        Ok,
+        format!(
+            "{} runs containers with {}",
+            e.label(),
+            if e.default_runtime.is_empty() {
+                "its default runtime"
+            } else {
+                &e.default_runtime
+            }
+        ),
+        "",
+    ));
 }
 
 #[cfg(test)]
@@ -387,6 +661,30 @@ mod tests {
         assert_eq!(status(&evaluate(&f), "userns-remap"), Status::Fail);
     }
 
+    fn docker(spec: Option<&str>, active: bool) -> Engine {
+        Engine {
+            endpoint: crate::engine::endpoint::Endpoint {
+                socket: "/var/run/docker.sock".into(),
+                source: crate::engine::endpoint::Source::DockerDefault,
+                tried: vec![],
+            },
+            kind: EngineKind::Docker,
+            version: "20.10.24+dfsg1".into(),
+            api_version: "1.41".into(),
+            privilege: Privilege::Rootful,
+            userns_remap_active: active,
+            root_dir: "/var/lib/docker".into(),
+            storage_driver: "overlay2".into(),
+            default_runtime: "runc".into(),
+            server: None,
+            remap: RemapConfig::Docker {
+                spec: spec.map(String::from),
+                source: None,
+                conflict: false,
+            },
+        }
+    }
+
     #[test]
     fn configured_but_not_applied_remap_warns() {
         let mut f = facts();
@@ -394,13 +692,73 @@ mod tests {
             daemon_json: Some("default".into()),
             command_line: vec![],
         });
-        f.daemon = Some(Ok(DaemonInfo {
-            server_version: "20.10".into(),
-            userns: false,
-            root_dir: "/var/lib/docker".into(),
-            storage_driver: "overlay2".into(),
-            rootless: false,
-        }));
+        f.engine = Some(Ok(docker(Some("default"), false)));
         assert_eq!(status(&evaluate(&f), "userns-remap"), Status::Warn);
+        f.engine = Some(Ok(docker(Some("default"), true)));
+        assert_eq!(status(&evaluate(&f), "userns-remap"), Status::Ok);
+    }
+
+    fn rules(r: RuleSet) -> Option<Rules> {
+        Some(Rules {
+            rules: Some(r),
+            why: "--engine".into(),
+        })
+    }
+
+    #[test]
+    fn the_remap_is_explained_in_one_paragraph() {
+        let i = Inputs::from_texts(
+            "alice:x:1000:1000::/h:/bin/sh\n",
+            "alice:x:1000:\n",
+            "bob:1:1\nalice:100000:65536\n",
+            "alice:200000:65536\n",
+        );
+        let p = remap::predict_from_with(&i, "alice", RuleSet::DockerFrom28).unwrap();
+        let mut f = facts();
+        f.rules = rules(RuleSet::DockerFrom28);
+        f.target = Some(Target::Docker("alice".into()));
+        f.prediction = Some(Ok((p, vec![RuleSet::DockerFrom28])));
+        let c = evaluate(&f);
+        let text = &c
+            .iter()
+            .find(|c| c.id == "remap-explained")
+            .unwrap()
+            .summary;
+        for part in [
+            "Docker 28 and later",
+            "/etc/subuid line 2 'alice:100000:65536' (container 0-65535)",
+            "/etc/subgid line 1",
+            "Container root becomes host uid 100000, gid 200000",
+            "container uid 1000 becomes host uid 101000 (gid 1000: host gid 201000)",
+        ] {
+            assert!(text.contains(part), "{part} not in: {text}");
+        }
+        assert_eq!(text.lines().count(), 1);
+    }
+
+    #[test]
+    fn missing_helpers_fail_for_rootless_podman_only() {
+        let mut f = facts();
+        f.helpers = vec![Helper {
+            name: "newuidmap",
+            path: None,
+            privileged: false,
+        }];
+        assert_eq!(status(&evaluate(&f), "newuidmap"), Status::Warn);
+        let mut e = docker(None, false);
+        e.kind = EngineKind::Podman;
+        e.privilege = Privilege::Rootless {
+            uid: 1000,
+            user: Some("alice".into()),
+        };
+        e.remap = RemapConfig::Podman(PodmanSettings::default());
+        f.engine = Some(Ok(e));
+        let c = evaluate(&f);
+        assert_eq!(status(&c, "newuidmap"), Status::Fail);
+        assert_eq!(status(&c, "runtime"), Status::Ok);
+        assert!(
+            !c.iter().any(|c| c.id == "userns-remap"),
+            "no Docker check for Podman"
+        );
     }
 }

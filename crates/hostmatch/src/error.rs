@@ -47,6 +47,9 @@ pub enum Error {
     /// The kernel, filesystem or daemon lacks a needed feature.
     #[error("{0}")]
     Unsupported(String),
+    /// Talking to a container engine failed (see `crate::engine`).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// Another program holds a lock or changed a file during the edit:
     /// nothing was written; trying again later can succeed.
     #[error("{0}")]
@@ -55,6 +58,61 @@ pub enum Error {
     /// edit (or `hostmatch repair`) finishes it.
     #[error("{0}")]
     Interrupted(String),
+}
+
+/// Why a container engine could not be used. Each names the engine (or what was
+/// expected at the socket) and the socket, on one line.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Nothing answers at the socket.
+    #[error("cannot reach {who} at {endpoint}: {reason}")]
+    Unreachable {
+        who: String,
+        endpoint: String,
+        reason: String,
+    },
+    /// The socket exists but this user may not use it.
+    #[error("no permission to use the socket of {who} at {endpoint}: {detail}")]
+    Permission {
+        who: String,
+        endpoint: String,
+        detail: String,
+    },
+    /// The engine did not answer before the deadline.
+    #[error("{who} at {endpoint} did not answer in time")]
+    Timeout { who: String, endpoint: String },
+    /// The engine's answer is not what the Engine API describes.
+    #[error("{who} at {endpoint} answered {what} unexpectedly: {detail}")]
+    Unexpected {
+        who: String,
+        endpoint: String,
+        what: String,
+        detail: String,
+    },
+    /// The engine's API is older than hostmatch supports.
+    #[error("{who} at {endpoint} speaks Engine API {server}; hostmatch needs {min} or newer")]
+    ApiTooOld {
+        who: String,
+        endpoint: String,
+        server: String,
+        min: String,
+    },
+    /// The engine no longer accepts any API version hostmatch speaks.
+    #[error("{who} at {endpoint} needs Engine API {min} or newer; hostmatch speaks up to {max}")]
+    ApiTooNew {
+        who: String,
+        endpoint: String,
+        min: String,
+        max: String,
+    },
+    /// The engine answered a request with an error.
+    #[error("{who} refused {what}: {message} (HTTP {status})")]
+    Refused {
+        who: String,
+        what: String,
+        status: u16,
+        message: String,
+    },
 }
 
 impl Error {

@@ -520,6 +520,8 @@ pub enum ProblemKind {
     Shadowed,
     /// The file does not exist.
     Missing,
+    /// Engines read the line (or a user's lines) differently (see `crate::subid_readers`).
+    EngineDependent,
 }
 
 /// One finding of `check`.
@@ -728,8 +730,10 @@ impl<'a> Read<'a> {
 }
 
 impl Owner<'_> {
+    /// No user of this host. (Podman's --userns=auto takes its ranges from
+    /// lines of a name that is no account: that one is expected.)
     fn unknown(&self) -> bool {
-        self.user.is_none()
+        self.user.is_none() && self.name != crate::engine::podman_conf::AUTO_USERNS_USER.as_bytes()
     }
 
     /// Fewer ids than common images need.
@@ -841,7 +845,7 @@ pub fn check(text: &[u8], kind: Kind, file_label: &str, accounts: &Accounts) -> 
     out.into_sorted()
 }
 
-/// Lines whose owner is no user of this host.
+/// Lines whose owner is no user of this host (see [`Owner::unknown`]).
 fn check_unknown_owners(read: &Read, out: &mut Findings) {
     for e in &read.entries {
         let owner = read.owner(e);

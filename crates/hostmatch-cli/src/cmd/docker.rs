@@ -1,18 +1,15 @@
 //! `hostmatch docker status|enable|disable`: Docker's userns-remap setting.
 
-use std::time::Duration;
-
-use serde::Serialize;
-
 use hostmatch::daemon_json::DaemonJson;
-use hostmatch::docker::{self, DaemonInfo, RemapSetting};
+use hostmatch::docker::RemapSetting;
 use hostmatch::dockremap;
+use hostmatch::engine::{Engine, EngineKind, RemapConfig};
 use hostmatch::fsedit::{FileEdit, Plan};
-use hostmatch::ids::IdMap;
-use hostmatch::remap;
+use hostmatch::remap::{self, Target};
 use hostmatch::sysroot::{paths, Sysroot};
 
-use crate::cli::DockerCmd;
+use super::engine::{self, Predicted, Selected};
+use crate::cli::{DockerCmd, EngineArgs};
 use crate::ui::{self, Context, Outcome};
 
 pub fn run(cmd: DockerCmd, ctx: &Context) -> anyhow::Result<Outcome> {
@@ -23,56 +20,65 @@ pub fn run(cmd: DockerCmd, ctx: &Context) -> anyhow::Result<Outcome> {
     }
 }
 
-/// The live daemon's info, only when looking at the real host.
-fn live_daemon(ctx: &Context) -> Option<Result<DaemonInfo, String>> {
-    ctx.root
-        .is_host_root()
-        .then(|| docker::daemon_info(Duration::from_secs(10)))
-}
-
-#[derive(Serialize)]
-struct Mapping {
-    uid_map: IdMap,
-    gid_map: IdMap,
-}
-
-fn status(ctx: &Context) -> anyhow::Result<Outcome> {
-    let setting = RemapSetting::load(&ctx.root)?;
-    let daemon = live_daemon(ctx);
-    let effective = setting.effective().map(String::from);
-    let (mapping, mapping_error) = match &effective {
-        None => (None, None),
-        Some(spec) => match remap::predict(&ctx.root, spec) {
-            Ok(p) => (
-                Some(Mapping {
-                    uid_map: p.uid_map,
-                    gid_map: p.gid_map,
-                }),
-                None,
-            ),
-            Err(e) => (None, Some(e.to_string())),
-        },
-    };
+/// Warnings about the setting against what the running daemon does.
+fn status_warnings(
+    setting: &RemapSetting,
+    engine: Option<&Engine>,
+    effective: Option<&str>,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     if setting.conflict() {
         warnings.push("userns-remap is set both in daemon.json and on dockerd's command line: dockerd refuses to start with an option given twice".to_string());
     }
-    if let (Some(Ok(info)), Some(spec)) = (&daemon, &effective) {
-        if !info.userns {
-            warnings.push(format!("userns-remap is set to '{spec}' but the running daemon has no user namespace: restart the daemon"));
-        }
+    match (engine, effective) {
+        (Some(e), _) if e.kind != EngineKind::Docker => warnings.push(format!(
+            "the engine at {} is {}, not Docker: it does not read userns-remap",
+            e.endpoint.describe(),
+            e.label()
+        )),
+        (Some(e), Some(spec)) if !e.userns_remap_active => warnings.push(format!(
+            "userns-remap is set to '{spec}' but {} has no user namespace: restart the daemon",
+            e.label()
+        )),
+        (Some(e), None) if e.userns_remap_active => warnings.push(format!(
+            "{} remaps, but no setting was found: restart the daemon to apply the current configuration",
+            e.label()
+        )),
+        _ => {}
     }
-    if let (Some(Ok(info)), None) = (&daemon, &effective) {
-        if info.userns {
-            warnings.push("the running daemon remaps, but no setting was found: restart the daemon to apply the current configuration".into());
+    warnings
+}
+
+fn status(ctx: &Context) -> anyhow::Result<Outcome> {
+    let setting = RemapSetting::load(&ctx.root)?;
+    let running = engine::ask_running(ctx).map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()));
+    let live = running.as_ref().and_then(|r| r.as_ref().ok());
+    let sel = engine::select_given(ctx, &EngineArgs::default(), running.clone())?;
+    let effective = match live.map(|e| &e.remap) {
+        Some(RemapConfig::Docker { spec, .. }) => spec.clone(),
+        _ => setting.effective().map(String::from),
+    };
+    let (mapping, mapping_error) = match &effective {
+        None => (None, None),
+        Some(spec) => {
+            let docker_rules = Selected {
+                rules: sel.rules.filter(|r| r.is_docker()),
+                ..sel.clone()
+            };
+            let t = Target::Docker(spec.clone());
+            match engine::predict(ctx, &t, &docker_rules, &Default::default()) {
+                Ok(p) => (Some(p), None),
+                Err(e) => (None, Some(format!("{e:#}"))),
+            }
         }
-    }
+    };
+    let warnings = status_warnings(&setting, live, effective.as_deref());
     if ctx.json {
         ui::print_json(&serde_json::json!({
             "daemon_json": { "path": ctx.root.path(paths::DAEMON_JSON), "userns_remap": setting.daemon_json },
             "command_line": setting.command_line,
-            "daemon": daemon.as_ref().map(|d| match d {
-                Ok(info) => serde_json::json!({"reachable": true, "userns": info.userns, "root_dir": info.root_dir, "version": info.server_version}),
+            "engine": running.as_ref().map(|d| match d {
+                Ok(e) => serde_json::json!({"reachable": true, "engine": e, "rules": e.rules()}),
                 Err(e) => serde_json::json!({"reachable": false, "error": e}),
             }),
             "userns_remap": effective,
@@ -81,41 +87,14 @@ fn status(ctx: &Context) -> anyhow::Result<Outcome> {
             "warnings": warnings,
         }))?;
     } else {
-        let path = ctx.root.path(paths::DAEMON_JSON);
-        match &setting.daemon_json {
-            Some(s) => println!("{}: userns-remap = \"{s}\"", path.display()),
-            None => println!("{}: no userns-remap", path.display()),
-        }
-        for p in &setting.command_line {
-            match &p.userns_remap {
-                Some(s) => println!("dockerd (pid {}): --userns-remap={s}", p.pid),
-                None => println!(
-                    "dockerd (pid {}): no --userns-remap on its command line",
-                    p.pid
-                ),
-            }
-        }
-        match &daemon {
-            Some(Ok(info)) => println!(
-                "daemon {}: user namespaces {}, data root {}",
-                info.server_version,
-                if info.userns { "on" } else { "off" },
-                info.root_dir
-            ),
-            Some(Err(e)) => println!("daemon: not reachable ({e})"),
-            None => {}
-        }
-        match (&effective, &mapping, &mapping_error) {
-            (None, _, _) => println!("userns-remap is off: container root is host root"),
-            (Some(spec), Some(m), _) => print!(
-                "userns-remap '{spec}' maps:\nuid_map:\n{}gid_map:\n{}",
-                m.uid_map, m.gid_map
-            ),
-            (Some(spec), None, Some(e)) => {
-                println!("userns-remap '{spec}': {}", ctx.status("error") + ": " + e)
-            }
-            _ => {}
-        }
+        print_status(
+            ctx,
+            &setting,
+            running.as_ref(),
+            effective.as_deref(),
+            mapping.as_ref(),
+            mapping_error.as_deref(),
+        );
         for w in &warnings {
             println!("{}: {w}", ctx.status("warning"));
         }
@@ -125,6 +104,55 @@ fn status(ctx: &Context) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+fn print_status(
+    ctx: &Context,
+    setting: &RemapSetting,
+    running: Option<&Result<Engine, String>>,
+    effective: Option<&str>,
+    mapping: Option<&Predicted>,
+    mapping_error: Option<&str>,
+) {
+    let path = ctx.root.path(paths::DAEMON_JSON);
+    match &setting.daemon_json {
+        Some(s) => println!("{}: userns-remap = \"{s}\"", path.display()),
+        None => println!("{}: no userns-remap", path.display()),
+    }
+    for p in &setting.command_line {
+        match &p.userns_remap {
+            Some(s) => println!("dockerd (pid {}): --userns-remap={s}", p.pid),
+            None => println!(
+                "dockerd (pid {}): no --userns-remap on its command line",
+                p.pid
+            ),
+        }
+    }
+    match running {
+        Some(Ok(e)) => println!(
+            "engine: {} at {} (Engine API {}), user namespaces {}, data root {}",
+            e.label(),
+            e.endpoint.describe(),
+            e.api_version,
+            if e.userns_remap_active { "on" } else { "off" },
+            e.root_dir
+        ),
+        Some(Err(e)) => println!("engine: not reachable ({e})"),
+        None => {}
+    }
+    match (effective, mapping, mapping_error) {
+        (None, _, _) => println!("userns-remap is off: container root is host root"),
+        (Some(spec), Some(m), _) => print!(
+            "userns-remap '{spec}' maps ({}):\nuid_map:\n{}gid_map:\n{}",
+            m.rules_line(),
+            m.prediction.uid_map,
+            m.prediction.gid_map
+        ),
+        (Some(spec), None, Some(e)) => {
+            println!("userns-remap '{spec}': {}", ctx.status("error") + ": " + e)
+        }
+        _ => {}
+    }
 }
 
 fn load_daemon_json(root: &Sysroot) -> hostmatch::Result<(Option<Vec<u8>>, DaemonJson)> {

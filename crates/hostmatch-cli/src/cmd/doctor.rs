@@ -1,18 +1,24 @@
 //! `hostmatch doctor`: explain this host.
 
-use std::time::Duration;
+use hostmatch::doctor::{self, Rules, Status};
 
-use hostmatch::doctor::{self, Status};
-
+use super::engine;
+use crate::cli::{DoctorArgs, EngineArgs};
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<Outcome> {
     let problems = super::subid::problems(&ctx.root)?;
-    let daemon = ctx
-        .root
-        .is_host_root()
-        .then(|| hostmatch::docker::daemon_info(Duration::from_secs(10)));
-    let facts = doctor::gather(&ctx.root, problems, daemon);
+    let running = engine::ask_running(ctx).map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()));
+    let opts = EngineArgs {
+        engine: args.engine.clone(),
+        ..EngineArgs::default()
+    };
+    let sel = engine::select_given(ctx, &opts, running.clone())?;
+    let rules = Rules {
+        rules: sel.rules,
+        why: sel.why,
+    };
+    let facts = doctor::gather(&ctx.root, problems, running, rules);
     let checks = doctor::evaluate(&facts);
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     if ctx.json {

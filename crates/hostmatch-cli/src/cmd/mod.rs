@@ -5,6 +5,7 @@ mod audit;
 mod chown;
 mod docker;
 mod doctor;
+mod engine;
 mod generate;
 mod group;
 mod map;
@@ -28,7 +29,7 @@ pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Map(a) => map::map(ctx, &a),
         Command::Translate(a) => map::translate(ctx, &a),
         Command::Docker(c) => docker::run(c, ctx),
-        Command::Doctor => doctor::run(ctx),
+        Command::Doctor(a) => doctor::run(ctx, &a),
         Command::Chown(a) => chown::run(a, ctx),
         Command::Shift(a) => shift::run(a, ctx),
         Command::Reclaim(a) => reclaim::run(a, ctx),

@@ -11,12 +11,18 @@ pub fn run(ctx: &Context, args: MountArgs) -> anyhow::Result<Outcome> {
             hostmatch::Error::invalid("--remap and --container-user go with --for-docker").into(),
         );
     }
+    let engine = args
+        .engine
+        .as_deref()
+        .map(hostmatch::engine::EngineChoice::parse)
+        .transpose()?;
     let request = MappingRequest::from_options(
         &args.map,
         args.owner_as.as_deref(),
         args.for_docker
             .then_some((args.container_user.as_deref(), args.remap.as_deref())),
-    )?;
+    )?
+    .with_engine(engine);
     let (mapping, how) = request.resolve(&ctx.root, &args.src)?;
     let record = idmount::mount(
         &ctx.root,

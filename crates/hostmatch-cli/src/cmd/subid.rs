@@ -3,8 +3,10 @@
 use serde::Serialize;
 
 use hostmatch::accounts::Accounts;
+use hostmatch::engine::podman_conf::AUTO_USERNS_USER;
 use hostmatch::fsedit::{FileEdit, Plan};
-use hostmatch::ids::IdRange;
+use hostmatch::ids::{Id, IdRange};
+use hostmatch::linefile::Field;
 use hostmatch::logindefs::LoginDefs;
 use hostmatch::subid::{self, Kind, Layout, Placement, Problem, Severity, SubidFile, SubidPolicy};
 use hostmatch::sysroot::{paths, Sysroot};
@@ -142,7 +144,19 @@ fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
 /// Reads the accounts, login.defs and both files and plans the new ranges.
 fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<FileChange>)> {
     let accounts = Accounts::load(root)?;
-    let user = accounts.user(&args.user)?.clone();
+    let (name, uid, gid): (Field, Id, Id) = match accounts.user(&args.user) {
+        Ok(u) => (u.name.clone(), u.uid, u.gid),
+        // Podman's --userns=auto takes the ranges of this name, which is no account.
+        Err(_) if args.user == AUTO_USERNS_USER => {
+            if args.self_ {
+                return Err(hostmatch::Error::invalid(format!(
+                    "'{AUTO_USERNS_USER}' is the name Podman's --userns=auto takes ranges from, not an account: it has no own id for --self"
+                )));
+            }
+            (AUTO_USERNS_USER.into(), Id::MAX, Id::MAX)
+        }
+        Err(e) => return Err(e),
+    };
     let defs_path = root.path(paths::LOGIN_DEFS);
     let defs = LoginDefs::parse(&root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
     let mut plan = Plan::default();
@@ -151,11 +165,11 @@ fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<Fil
         let policy = SubidPolicy::from_defs(&defs, kind, &defs_path)?;
         let (old, mut file) = load(root, kind)?;
         let req = subid::AddRequest {
-            owner: &user.name,
-            uid: user.uid,
+            owner: &name,
+            uid,
             own_id: match kind {
-                Kind::Uid => user.uid,
-                Kind::Gid => user.gid,
+                Kind::Uid => uid,
+                Kind::Gid => gid,
             },
             count: args.count.unwrap_or(policy.count),
             placement: args.start.map_or(Placement::Lowest, Placement::At),
@@ -250,7 +264,12 @@ pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
                 )
                 .into(),
             }),
-            Some(text) => all.extend(subid::check(&text, kind, &label, &accounts)),
+            Some(text) => {
+                let mut p = subid::check(&text, kind, &label, &accounts);
+                let text = String::from_utf8_lossy(&text);
+                hostmatch::subid_readers::refine(&mut p, &text, kind, &label, &accounts);
+                all.extend(p);
+            }
         }
     }
     Ok(all)

@@ -1,6 +1,8 @@
 //! Helpers for CLI tests: a temporary sysroot and a way to run `hostmatch`.
 #![allow(dead_code)]
 
+pub mod layouts;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

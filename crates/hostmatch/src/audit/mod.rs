@@ -14,10 +14,12 @@
 
 pub mod image;
 pub mod probe;
+#[cfg(feature = "engine")]
 pub mod run;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::EngineKind;
 use crate::ids::{Id, IdMap};
 
 /// The version of the probe report format.
@@ -213,13 +215,18 @@ pub struct HostEffects {
     pub user_owner: (Id, Option<String>),
 }
 
-/// The daemon's remap mode.
+/// The engine's remap mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DaemonMode {
-    Rootless,
-    /// userns-remap with the setting when known.
+    /// The engine runs as this user (rootless Docker or Podman).
+    Rootless {
+        user: String,
+    },
+    /// Docker's userns-remap with the setting when known.
     UsernsRemap(Option<String>),
+    /// Rootful Podman giving containers a user namespace by default (its `userns`).
+    PodmanUserns(String),
     Plain,
 }
 
@@ -249,6 +256,9 @@ pub struct MappedAccount {
 /// Everything the verdicts are computed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observations {
+    /// The engine, as named to the user (`Docker 20.10.24`, `rootless Podman 4.3.1`).
+    pub engine: String,
+    pub kind: EngineKind,
     pub probe: ProbeReport,
     pub host: HostEffects,
     pub privileged: Trial,
@@ -288,8 +298,21 @@ impl Audit {
     }
 }
 
-const HINT_ENABLE: &str =
-    "hostmatch docker enable default, then restart dockerd (its images must be imported again)";
+/// What to do about containers running as host root, in the engine's terms.
+fn hint_enable(kind: EngineKind) -> &'static str {
+    match kind {
+        EngineKind::Docker => "hostmatch docker enable default, then restart dockerd (its images must be imported again)",
+        EngineKind::Podman => "run Podman rootless, or give containers their own ids: hostmatch subid add containers, then podman run --userns=auto (or userns = \"auto\" in containers.conf)",
+    }
+}
+
+/// Who can use the engine, for the verdict.
+fn who_can(kind: EngineKind) -> &'static str {
+    match kind {
+        EngineKind::Docker => "any docker user",
+        EngineKind::Podman => "whoever can reach Podman's socket",
+    }
+}
 
 /// Container root's host ids: the owner of the file it created when the host
 /// saw one, else what its maps say.
@@ -324,20 +347,48 @@ pub fn mapped_accounts(uid_map: &IdMap, accounts: &[(String, Id)]) -> Vec<Mapped
     out
 }
 
-fn refusal_finding(id: &str, what: &str, t: &Trial, remapped: bool, allowed: Status) -> Finding {
-    match t {
-        Trial::Refused(_) => finding(id, Status::Ok, t.describe(what), ""),
-        Trial::Allowed(_) | Trial::StartFailed(_) => finding(
+/// The host uid of a probe's root, from the maps it read.
+fn root_of(r: &ProbeReport) -> Option<Id> {
+    r.maps().ok().and_then(|(u, _)| u.to_host(0))
+}
+
+fn refusal_finding(o: &Observations, id: &str, what: &str, t: &Trial, allowed: Status) -> Finding {
+    let remapped = !matches!(o.mode, DaemonMode::Plain);
+    match (t, &o.mode) {
+        (Trial::Refused(_), _) => finding(id, Status::Ok, t.describe(what), ""),
+        (Trial::Allowed(_) | Trial::StartFailed(_), DaemonMode::Rootless { user }) => finding(
+            id,
+            Status::Ok,
+            format!(
+                "{}, with no more rights than {user}, who runs {}",
+                t.describe(what),
+                o.engine
+            ),
+            "",
+        ),
+        // It ran, and its own maps show its root is not host root (a user namespace:
+        // Podman's --userns=auto keeps one even for --privileged).
+        (Trial::Allowed(Some(r)), _) if root_of(r).is_some_and(|u| u != 0) => finding(
+            id,
+            Status::Ok,
+            format!(
+                "{}, in a user namespace: its root is host uid {}, not host root",
+                t.describe(what),
+                root_of(r).unwrap_or_default()
+            ),
+            "",
+        ),
+        (Trial::Allowed(_) | Trial::StartFailed(_), _) => finding(
             id,
             allowed,
             t.describe(what),
             if remapped {
                 "the daemon allows it despite remapping: check authorization plugins and daemon flags"
             } else {
-                HINT_ENABLE
+                hint_enable(o.kind)
             },
         ),
-        Trial::Error(_) => finding(id, Status::Warn, t.describe(what), ""),
+        (Trial::Error(_), _) => finding(id, Status::Warn, t.describe(what), ""),
     }
 }
 
@@ -346,19 +397,34 @@ pub fn evaluate(o: &Observations) -> Audit {
     let root = container_root(o);
     let remapped = !matches!(o.mode, DaemonMode::Plain);
     let root_is_root = root.uid == Some(0);
+    // A rootless engine's container root is its own user, by design.
+    let rootless_user = match &o.mode {
+        DaemonMode::Rootless { user } => Some(user.as_str()),
+        _ => None,
+    };
     let account = o
         .mapped_accounts
         .iter()
-        .find(|a| a.container_uid == 0 && a.host_uid != 0);
+        .find(|a| a.container_uid == 0 && a.host_uid != 0)
+        .filter(|a| Some(a.name.as_str()) != rootless_user);
     let mut out = Vec::new();
 
     // Container root.
     out.push(match (root.uid, account) {
+        (Some(u), None) if rootless_user.is_some() && u != 0 => finding(
+            "container-root",
+            Status::Ok,
+            format!(
+                "container root is host uid {u}, the user running {}: containers can do what that user can, no more",
+                o.engine
+            ),
+            "",
+        ),
         (Some(0), _) => finding(
             "container-root",
             Status::Fail,
             "container root is host root (uid 0)",
-            HINT_ENABLE,
+            hint_enable(o.kind),
         ),
         (Some(u), Some(a)) => finding(
             "container-root",
@@ -456,11 +522,11 @@ pub fn evaluate(o: &Observations) -> Audit {
             );
             if create || modify || delete {
                 let text = if root_is_root {
-                    format!("{text}: any docker user can modify /etc")
+                    format!("{text}: {} can modify /etc", who_can(o.kind))
                 } else {
                     text
                 };
-                finding("write-root-owned", Status::Fail, text, HINT_ENABLE)
+                finding("write-root-owned", Status::Fail, text, hint_enable(o.kind))
             } else {
                 finding("write-root-owned", Status::Ok, text, "")
             }
@@ -481,7 +547,7 @@ pub fn evaluate(o: &Observations) -> Audit {
                 "container root: chown of a root-owned file {}",
                 if chowned { "succeeded" } else { "refused" }
             ),
-            if chowned { HINT_ENABLE } else { "" },
+            if chowned { hint_enable(o.kind) } else { "" },
         ));
         out.push(finding(
             "read-private",
@@ -494,7 +560,11 @@ pub fn evaluate(o: &Observations) -> Audit {
                 "container root: reading a root-owned 0600 file {}",
                 ops.read_private.word()
             ),
-            if ops.read_private.ok { HINT_ENABLE } else { "" },
+            if ops.read_private.ok {
+                hint_enable(o.kind)
+            } else {
+                ""
+            },
         ));
         let (uid, name) = &o.host.user_owner;
         let who = match name {
@@ -509,46 +579,52 @@ pub fn evaluate(o: &Observations) -> Audit {
                 "container root: modifying a 0644 file of host user {who} {}",
                 if changed { "succeeded" } else { "refused" }
             ),
-            if changed { HINT_ENABLE } else { "" },
+            if changed { hint_enable(o.kind) } else { "" },
         ));
     }
 
     // Risky options.
     out.push(refusal_finding(
+        o,
         "privileged",
         "--privileged",
         &o.privileged,
-        remapped,
         Status::Fail,
     ));
     out.push(refusal_finding(
+        o,
         "net-host",
         "--net=host",
         &o.net_host,
-        remapped,
         Status::Warn,
     ));
     out.push(refusal_finding(
+        o,
         "pid-host",
         "--pid=host",
         &o.pid_host,
-        remapped,
         Status::Warn,
     ));
 
     // The opt-out.
     out.push(match (&o.userns_host, remapped) {
+        (Trial::Allowed(_) | Trial::StartFailed(_), true) if rootless_user.is_some() => finding(
+            "userns-host",
+            Status::Ok,
+            format!("--userns=host runs in the namespace of the user running {}, not the host's", o.engine),
+            "",
+        ),
         (Trial::Allowed(_) | Trial::StartFailed(_), true) => finding(
             "userns-host",
             Status::Warn,
             "--userns=host is allowed: anyone who can reach the socket can run a container as host root (the remap opt-out)",
-            "only trusted users may reach the Docker socket (see docker-socket); an authorization plugin can refuse --userns=host",
+            "only trusted users may reach the engine's socket (see docker-socket); an authorization plugin can refuse --userns=host",
         ),
         (Trial::Allowed(_) | Trial::StartFailed(_), false) => finding(
             "userns-host",
             Status::Fail,
             "no remapping: every container already runs in the host user namespace",
-            HINT_ENABLE,
+            hint_enable(o.kind),
         ),
         (Trial::Refused(msg), _) => finding(
             "userns-host",
@@ -569,10 +645,19 @@ pub fn evaluate(o: &Observations) -> Audit {
 
     // Daemon mode.
     out.push(match &o.mode {
-        DaemonMode::Rootless => finding(
+        DaemonMode::Rootless { user } => finding(
             "daemon-mode",
             Status::Ok,
-            "rootless Docker: the daemon itself is not root",
+            format!("{}: the engine runs as {user}, not root", o.engine),
+            "",
+        ),
+        DaemonMode::PodmanUserns(u) => finding(
+            "daemon-mode",
+            Status::Ok,
+            format!(
+                "{} gives containers their own user namespace (userns '{u}')",
+                o.engine
+            ),
             "",
         ),
         DaemonMode::UsernsRemap(spec) => finding(
@@ -587,14 +672,17 @@ pub fn evaluate(o: &Observations) -> Audit {
         DaemonMode::Plain => finding(
             "daemon-mode",
             Status::Fail,
-            "neither rootless nor userns-remap: containers run as host root",
-            HINT_ENABLE,
+            format!(
+                "{}: neither rootless nor remapping: containers run as host root",
+                o.engine
+            ),
+            hint_enable(o.kind),
         ),
     });
 
     // Socket.
     if let Some(s) = &o.socket {
-        out.push(socket_finding(s, remapped));
+        out.push(socket_finding(s, remapped, o.kind));
     }
 
     // Kernel.
@@ -624,7 +712,10 @@ pub fn evaluate(o: &Observations) -> Audit {
         .find(|f| f.id == "write-root-owned")
         .map(|f| f.status);
     let verdict = match (root.uid, account) {
-        (Some(0), _) => "container root is host root: any docker user can modify /etc".to_string(),
+        (Some(0), _) => format!(
+            "container root is host root: {} can modify /etc",
+            who_can(o.kind)
+        ),
         (Some(u), Some(a)) => format!(
             "container root is host uid {u} ({}): containers own that account's files",
             a.name
@@ -735,7 +826,7 @@ fn mapping_finding(o: &Observations) -> Finding {
     }
 }
 
-fn socket_finding(s: &SocketFacts, remapped: bool) -> Finding {
+fn socket_finding(s: &SocketFacts, remapped: bool, kind: EngineKind) -> Finding {
     let group = s.group.clone().unwrap_or_else(|| s.gid.to_string());
     let members = if s.members.is_empty() {
         "no members".to_string()
@@ -759,7 +850,7 @@ fn socket_finding(s: &SocketFacts, remapped: bool) -> Finding {
             "docker-socket",
             Status::Warn,
             format!("{base}: each of them is effectively host root"),
-            HINT_ENABLE,
+            hint_enable(kind),
         )
     } else {
         finding("docker-socket", Status::Ok, base, "")

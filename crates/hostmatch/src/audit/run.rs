@@ -1,17 +1,18 @@
 //! The host side of `hostmatch audit`: the scratch directory, the probe image,
-//! the probe containers (through the docker CLI, honouring DOCKER_HOST), the
-//! host facts, and cleanup.
+//! the probe containers (over the Engine API, at the socket the client uses:
+//! DOCKER_HOST, DOCKER_CONTEXT, Docker's or Podman's default), the host facts,
+//! and cleanup.
 //!
 //! Everything the audit creates is recorded in a process-wide registry first,
 //! so that [`cleanup_now`] (called at the end, and by the CLI's SIGINT/SIGTERM
-//! handler) removes it: containers (all named `hostmatch-audit-<pid>-...`),
-//! the image (unless kept) and the scratch directory.
+//! handler) removes it: containers (all named `hostmatch-audit-<pid>-...`,
+//! registered before they are created), the image (unless kept) and the scratch
+//! directory.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,12 +21,18 @@ use super::{
     files, Audit, DaemonMode, HostEffects, Observations, Predicted, ProbeReport, SocketFacts, Trial,
 };
 use crate::accounts::Accounts;
-use crate::daemon_json::DaemonJson;
-use crate::docker::{self, DaemonInfo};
+use crate::engine::ask::{self, Asked};
+use crate::engine::client::{ContainerSpec, HostOption, RunOutcome};
+use crate::engine::endpoint::{ClientEnv, Endpoint};
+use crate::engine::{Engine, Privilege, RemapConfig};
 use crate::ids::Id;
-use crate::remap;
-use crate::sysroot::{paths, Sysroot};
+use crate::podman::Userns;
+use crate::remap::{self, Inputs, Target};
+use crate::sysroot::Sysroot;
 use crate::{Error, Result};
+
+/// How long the engine may take for one request (the image import is the longest).
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Options of an audit.
 #[derive(Debug, Clone, Default)]
@@ -36,10 +43,12 @@ pub struct Options {
     pub binary: Option<PathBuf>,
 }
 
-/// The image tag: `hostmatch-probe:<version>`.
+/// The image repository and tag: `hostmatch-probe:<version>`.
 pub fn image_tag() -> String {
-    format!("hostmatch-probe:{}", env!("CARGO_PKG_VERSION"))
+    format!("{IMAGE_REPO}:{}", env!("CARGO_PKG_VERSION"))
 }
+
+const IMAGE_REPO: &str = "hostmatch-probe";
 
 /// The prefix of this process's container names.
 pub fn container_prefix() -> String {
@@ -48,189 +57,132 @@ pub fn container_prefix() -> String {
 
 #[derive(Debug, Default)]
 struct Registry {
+    endpoint: Option<Endpoint>,
     image: Option<String>,
     scratch: Option<PathBuf>,
-    children: Vec<u32>,
-    containers: bool,
+    /// Names of containers asked for (created or maybe being created).
+    containers: Vec<String>,
+    /// An image import is under way: the engine may create the image after a
+    /// cleanup looked for it, so the cleanup waits for the import's answer.
+    importing: bool,
 }
 
-static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// For a SIGINT/SIGTERM handler: marks the audit as interrupted (so that the
-/// main thread, whose docker children are being killed, waits instead of
-/// reporting their failure) and removes everything made so far. The handler
-/// then exits the process.
-pub fn interrupt() {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-    cleanup_now();
-}
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    endpoint: None,
     image: None,
     scratch: None,
-    children: Vec::new(),
-    containers: false,
+    containers: Vec::new(),
+    importing: false,
 });
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Removes everything the audit made so far: kills running docker CLI
-/// children, removes this process's containers, the image (when registered)
-/// and the scratch directory. Safe to call more than once and from a signal
-/// handler's thread.
+/// For a SIGINT/SIGTERM handler: marks the audit as interrupted (no container is
+/// created after this) and removes everything made so far. The handler then
+/// exits the process.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    cleanup_now();
+}
+
+/// Registers a container name before it is created, unless the audit was
+/// interrupted: the check and the registration happen under the registry's lock,
+/// which the cleanup takes too, so a container is either registered before the
+/// cleanup runs (and removed by it) or never created.
+fn may_create(name: &str) -> bool {
+    let mut reg = registry();
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return false;
+    }
+    reg.containers.push(name.to_string());
+    true
+}
+
+/// Removes everything the audit made so far: its containers (by name; one whose
+/// creation is still under way is removed when it appears), the image (when
+/// registered) and the scratch directory. Safe to call more than once and from a
+/// signal handler's thread: it opens its own connection.
 pub fn cleanup_now() {
     // A handler's call waits for a cleanup already under way on the main thread.
     static CLEANING: Mutex<()> = Mutex::new(());
     let _cleaning = CLEANING.lock().unwrap_or_else(|e| e.into_inner());
-    let (image, scratch, children, containers) = {
+    // An import under way can still create the image: wait for its answer (bounded).
+    for _ in 0..600 {
+        if !registry().importing {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (endpoint, image, scratch, containers) = {
         let mut r = registry();
         (
+            r.endpoint.clone(),
             r.image.take(),
             r.scratch.take(),
-            std::mem::take(&mut r.children),
             std::mem::take(&mut r.containers),
         )
     };
-    for &pid in &children {
-        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
-    }
-    // `docker run --rm` returns after its container is gone; only runs cut
-    // short (an interruption kills the CLI) can leave containers, some created
-    // or being removed a moment later: sweep until none shows up twice in a row.
-    if containers && !children.is_empty() {
-        let mut empty = 0;
-        for _ in 0..30 {
-            let out = docker_quiet(&[
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("name=^{}", container_prefix()),
-            ]);
-            let ids: Vec<String> = out
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            if ids.is_empty() {
-                empty += 1;
-                if empty >= 2 {
-                    break;
-                }
-            } else {
-                empty = 0;
-                let mut args = vec!["rm".to_string(), "-f".into()];
-                args.extend(ids);
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let _ = docker_quiet(&args);
+    if let (Some(ep), true) = (endpoint, image.is_some() || !containers.is_empty()) {
+        if let Ok(client) = ask::connect(&Sysroot::default(), &ep, Duration::from_secs(10)) {
+            remove_containers(&client, &containers);
+            if let Some(img) = image {
+                let _ = client.remove_image(&img);
             }
-            std::thread::sleep(Duration::from_millis(150));
         }
-    }
-    if let Some(tag) = image {
-        let _ = docker_quiet(&["rmi", "-f", &tag]);
     }
     if let Some(dir) = scratch {
         let _ = fs::remove_dir_all(dir);
     }
 }
 
-fn docker_quiet(args: &[&str]) -> Option<Output> {
-    Command::new("docker")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .ok()
-}
-
-/// Starts the docker CLI as a registered child (killed by [`cleanup_now`]),
-/// its output piped. Once the audit is interrupted no child starts: the
-/// check and the start happen under the registry's lock, which the cleanup
-/// takes too, so a child is either registered before the cleanup (and
-/// killed by it) or never started (it could outlive the process and create
-/// a container after the cleanup).
-fn spawn_docker<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Stdio) -> Result<Child> {
-    let mut reg = registry();
-    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-        return Err(Error::io(
-            "docker",
-            std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"),
-        ));
+/// Removes the named containers until none of them shows up twice in a row (a
+/// creation request already sent may still land).
+fn remove_containers(client: &crate::engine::client::Client, names: &[String]) {
+    if names.is_empty() {
+        return;
     }
-    let child = Command::new("docker")
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io("docker", e))?;
-    reg.children.push(child.id());
-    Ok(child)
+    let mut quiet = 0;
+    for _ in 0..30 {
+        let removed = names
+            .iter()
+            .filter(|n| client.remove_container(n).unwrap_or(false))
+            .count();
+        if removed == 0 {
+            quiet += 1;
+            if quiet >= 2 {
+                break;
+            }
+        } else {
+            quiet = 0;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
 }
 
-/// Waits for a child of [`spawn_docker`] and unregisters it.
-fn wait_docker(child: Child) -> std::io::Result<Output> {
-    let pid = child.id();
-    let out = child.wait_with_output();
-    registry().children.retain(|p| *p != pid);
-    out
-}
-
-/// Runs the docker CLI as a registered child (killed by [`cleanup_now`]).
-fn docker(args: &[String]) -> Result<Output> {
-    let child = spawn_docker(args, Stdio::null())?;
-    wait_docker(child).map_err(|e| Error::io("docker", e))
-}
-
-/// The first meaningful line of the CLI's stderr, without docker's prefixes.
-pub fn daemon_message(stderr: &str) -> String {
-    let line = stderr
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("Run 'docker run --help'"))
-        .unwrap_or("no message");
-    line.trim_start_matches("docker: ")
-        .trim_start_matches("Error response from daemon: ")
-        .trim_end_matches('.')
-        .to_string()
-}
-
-/// Classifies a `docker run` of the probe: exit 0 with a report = ran;
-/// exit 125 = the daemon refused it; anything else = an error.
-pub fn classify(status: Option<i32>, stdout: &str, stderr: &str) -> Trial {
-    match status {
-        Some(0) => match serde_json::from_str::<ProbeReport>(stdout.trim()) {
+/// Turns a probe container's end into a [`Trial`]: a report when it ran; the
+/// engine's refusal; a runtime failure after the engine accepted it.
+pub fn classify(outcome: RunOutcome) -> Trial {
+    match outcome {
+        RunOutcome::Exited {
+            code: 0, stdout, ..
+        } => match serde_json::from_str::<ProbeReport>(stdout.trim()) {
             Ok(r) => Trial::Allowed(Some(Box::new(r))),
             Err(e) => Trial::Error(format!("the probe's report is unreadable: {e}")),
         },
-        // 125: docker run itself failed. A runtime failure after the daemon
-        // accepted the container is not a refusal.
-        Some(125) => {
-            let msg = daemon_message(stderr);
-            if msg.contains("OCI runtime") || msg.contains("failed to create shim task") {
-                Trial::StartFailed(msg)
-            } else {
-                Trial::Refused(msg)
-            }
-        }
-        other => Trial::Error(format!(
-            "docker run exited with {}: {}",
-            other.map_or("a signal".into(), |c| c.to_string()),
-            daemon_message(stderr)
+        RunOutcome::Exited { code, stderr, .. } => Trial::Error(format!(
+            "the probe exited with {code}: {}",
+            stderr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
         )),
-    }
-}
-
-/// The Unix socket path of DOCKER_HOST (unset or empty: the default socket;
-/// None: not a Unix socket).
-pub fn socket_path(docker_host: Option<&str>) -> Option<PathBuf> {
-    match docker_host.filter(|h| !h.is_empty()) {
-        None => Some(PathBuf::from("/var/run/docker.sock")),
-        Some(h) => h.strip_prefix("unix://").map(PathBuf::from),
+        RunOutcome::Refused(m) => Trial::Refused(m),
+        RunOutcome::StartFailed(m) => Trial::StartFailed(m),
+        RunOutcome::Failed(m) => Trial::Error(m),
     }
 }
 
@@ -332,120 +284,6 @@ fn host_effects(s: &Scratch) -> HostEffects {
     }
 }
 
-/// Loads the probe image with `docker import - TAG` from a tar stream written
-/// straight into the CLI's standard input.
-/// Returns the new image's ID: the containers run by ID and cleanup removes by
-/// ID, so that another audit retagging `hostmatch-probe:<version>` on the same
-/// daemon meanwhile neither breaks this one nor loses its image.
-fn import_image(contents: &image::Contents, tag: &str) -> Result<String> {
-    // Until the ID is known (interrupted mid-import), cleanup removes the tag.
-    registry().image = Some(tag.to_string());
-    let mut child = spawn_docker(&["import", "-", tag], Stdio::piped())?;
-    let stdin = child.stdin.take().expect("piped stdin");
-    let written = image::write_tar(contents, stdin)
-        .and_then(|mut w| w.flush().map_err(|e| Error::io("docker import", e)));
-    let out = wait_docker(child).map_err(|e| Error::io("docker import", e))?;
-    if !out.status.success() {
-        return Err(Error::Unsupported(format!(
-            "docker import of the probe image failed: {}",
-            daemon_message(&String::from_utf8_lossy(&out.stderr))
-        )));
-    }
-    written?;
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if id.is_empty() || id.contains(char::is_whitespace) {
-        return Err(Error::Unsupported(format!(
-            "docker import printed no image ID: '{id}'"
-        )));
-    }
-    registry().image = Some(id.clone());
-    Ok(id)
-}
-
-/// Runs one probe container and classifies the result.
-fn run_probe(
-    image: &str,
-    name: &str,
-    opts: &[&str],
-    lib_path: Option<&str>,
-    probe_args: &[&str],
-) -> Trial {
-    registry().containers = true;
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--rm".into(),
-        "--name".into(),
-        format!("{}{name}", container_prefix()),
-        "--log-driver".into(),
-        "none".into(),
-    ];
-    args.extend(opts.iter().map(|s| s.to_string()));
-    if let Some(lp) = lib_path {
-        args.push("-e".into());
-        args.push(format!("LD_LIBRARY_PATH={lp}"));
-    }
-    args.push(image.to_string());
-    args.push(PROBE_PATH.into());
-    args.push("__probe".into());
-    args.extend(probe_args.iter().map(|s| s.to_string()));
-    match docker(&args) {
-        Ok(out) => classify(
-            out.status.code(),
-            &String::from_utf8_lossy(&out.stdout),
-            &String::from_utf8_lossy(&out.stderr),
-        ),
-        Err(e) => Trial::Error(e.to_string()),
-    }
-}
-
-/// Finds the remap setting of the dockerd behind `socket`: its command line's
-/// `--userns-remap`, else its config file's `userns-remap`.
-fn remap_spec(
-    root: &Sysroot,
-    socket: Option<&Path>,
-) -> std::result::Result<Option<String>, String> {
-    let procs = docker::dockerd_processes(root);
-    let sock = socket.map(|s| s.display().to_string());
-    let serves = |p: &docker::DockerdProcess| match &sock {
-        Some(s) => {
-            p.hosts.iter().any(|h| {
-                h.strip_prefix("unix://").unwrap_or(h) == s
-                    || (s.ends_with("/docker.sock") && (h.starts_with("fd://")))
-            }) || (p.hosts.is_empty() && s.ends_with("/docker.sock"))
-        }
-        None => false,
-    };
-    let matching: Vec<&docker::DockerdProcess> = procs.iter().filter(|p| serves(p)).collect();
-    let p = match (matching.as_slice(), procs.as_slice()) {
-        ([one], _) => *one,
-        // A local socket no command line names (e.g. socket activation): the only dockerd.
-        ([], [one]) if sock.is_some() => one,
-        _ => {
-            return Err(format!(
-                "cannot tell which of {} dockerd processes serves {}",
-                procs.len(),
-                sock.unwrap_or_else(|| "DOCKER_HOST".into())
-            ))
-        }
-    };
-    if let Some(s) = &p.userns_remap {
-        return Ok(Some(s.clone()));
-    }
-    let rel = p
-        .config_file
-        .as_deref()
-        .map(|c| c.trim_start_matches('/').to_string())
-        .unwrap_or_else(|| paths::DAEMON_JSON.to_string());
-    let path = root.path(&rel);
-    match root.read_opt(&rel) {
-        Ok(None) => Ok(None),
-        Ok(Some(text)) => DaemonJson::parse(&text, &path)
-            .and_then(|d| d.userns_remap(&path))
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 fn socket_facts(root: &Sysroot, accounts: &Accounts, path: &Path) -> Option<SocketFacts> {
     let m = fs::metadata(path).ok()?;
     let gid = m.gid();
@@ -472,26 +310,13 @@ fn socket_facts(root: &Sysroot, accounts: &Accounts, path: &Path) -> Option<Sock
     })
 }
 
-/// Checks that the daemon answers; a clear one-line error otherwise.
-pub fn connect(timeout: Duration) -> Result<DaemonInfo> {
-    docker::daemon_info(timeout).map_err(|msg| {
-        let lower = msg.to_lowercase();
-        if lower.contains("permission denied") {
-            Error::Permission(format!(
-                "no permission to use the Docker daemon's socket: {msg}"
-            ))
-        } else {
-            Error::Unsupported(format!("cannot reach the Docker daemon: {msg}"))
-        }
-    })
-}
-
-/// Runs the audit against the daemon the docker CLI reaches (DOCKER_HOST or the
-/// default socket). Everything made is removed before it returns (the image is
-/// kept with `opts.keep`), also on errors.
+/// Runs the audit against the engine the client's environment points at
+/// (DOCKER_HOST, DOCKER_CONTEXT, Docker's or Podman's default socket).
+/// Everything made is removed before it returns (the image is kept with
+/// `opts.keep`), also on errors.
 pub fn audit(root: &Sysroot, opts: &Options) -> Result<Audit> {
     let r = audit_inner(root, opts);
-    while INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+    while INTERRUPTED.load(Ordering::SeqCst) {
         // The signal handler is cleaning up and will end the process.
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -502,8 +327,114 @@ pub fn audit(root: &Sysroot, opts: &Options) -> Result<Audit> {
     r
 }
 
+/// Imports the probe image, registered for cleanup: first by its tag (an import cut
+/// short), then by its ID. Once interrupted no import starts; one under way is waited
+/// for by the cleanup ([`Registry::importing`]).
+fn import(client: &crate::engine::client::Client, tar: Vec<u8>) -> Result<String> {
+    {
+        let mut r = registry();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(Error::Unsupported("interrupted".into()));
+        }
+        r.image = Some(image_tag());
+        r.importing = true;
+    }
+    let res = client.import_image(tar, IMAGE_REPO, env!("CARGO_PKG_VERSION"));
+    let mut r = registry();
+    r.importing = false;
+    if let Ok(id) = &res {
+        r.image = Some(id.clone());
+    }
+    res
+}
+
+/// The probe containers: the scratch probe, then one per risky option.
+fn probe_specs(image: &str, scratch: &Path, lib_path: Option<&str>) -> Vec<ContainerSpec> {
+    let env: Vec<String> = lib_path
+        .map(|lp| vec![format!("LD_LIBRARY_PATH={lp}")])
+        .unwrap_or_default();
+    let spec = |what: &str, options: Vec<HostOption>, binds: Vec<String>, args: &[&str]| {
+        let mut cmd = vec![PROBE_PATH.to_string(), "__probe".to_string()];
+        cmd.extend(args.iter().map(|s| s.to_string()));
+        ContainerSpec {
+            name: format!("{}{what}", container_prefix()),
+            image: image.to_string(),
+            cmd,
+            env: env.clone(),
+            binds,
+            options,
+        }
+    };
+    use HostOption::*;
+    vec![
+        spec(
+            "scratch",
+            vec![NetworkNone],
+            vec![format!("{}:/scratch", scratch.display())],
+            &["--dir", "/scratch"],
+        ),
+        spec("privileged", vec![NetworkNone, Privileged], vec![], &[]),
+        spec("net-host", vec![NetworkHost], vec![], &[]),
+        spec("pid-host", vec![NetworkNone, PidHost], vec![], &[]),
+        spec("userns-host", vec![NetworkNone, UsernsHost], vec![], &[]),
+    ]
+}
+
+/// The engine's remap mode, from what it says and how it runs.
+fn mode_of(e: &Engine) -> DaemonMode {
+    match (&e.privilege, &e.remap) {
+        (Privilege::Rootless { uid, user }, _) => DaemonMode::Rootless {
+            user: user.clone().unwrap_or_else(|| uid.to_string()),
+        },
+        (_, RemapConfig::Docker { spec, .. }) if e.userns_remap_active => {
+            DaemonMode::UsernsRemap(spec.clone())
+        }
+        (_, RemapConfig::Podman(s)) if !matches!(Userns::parse(&s.userns), Ok(Userns::Host)) => {
+            DaemonMode::PodmanUserns(s.userns.clone())
+        }
+        _ => DaemonMode::Plain,
+    }
+}
+
+/// What hostmatch predicts for the engine's own setting.
+fn predicted_for(root: &Sysroot, e: &Engine, mode: &DaemonMode) -> Predicted {
+    let target = Target::of_engine(e);
+    let settings = match &e.remap {
+        RemapConfig::Podman(s) => s.clone(),
+        _ => Default::default(),
+    };
+    // The arguments of `hostmatch map` that make the same prediction.
+    let command = match &target {
+        Some(Target::Docker(spec)) => format!("{spec} --engine docker:{}", e.version),
+        Some(Target::PodmanRootless { user, .. }) => format!("--rootless {user}"),
+        _ => "--engine podman".to_string(),
+    };
+    match (mode, target) {
+        (DaemonMode::Plain, _) | (_, Some(Target::PodmanRootful(Userns::Host))) => Predicted::Identity,
+        (DaemonMode::PodmanUserns(u), _) => Predicted::Unknown(format!(
+            "Podman's userns '{u}' gives each container its own ids"
+        )),
+        (_, None) => Predicted::Unknown(
+            "the engine remaps, but no userns-remap setting was found on its command line or in its config file".into(),
+        ),
+        (_, Some(t)) => match Inputs::load(root)
+            .and_then(|i| remap::predict_target(&i, &t, e.rules(), &settings))
+        {
+            Ok(p) => Predicted::Maps {
+                spec: command,
+                uid_map: p.uid_map,
+                gid_map: p.gid_map,
+            },
+            Err(err) => Predicted::Unknown(format!("hostmatch map {command}: {err}")),
+        },
+    }
+}
+
 fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
-    let info = connect(Duration::from_secs(15))?;
+    let Asked { engine, mut client } =
+        ask::ask(root, &ClientEnv::from_process(), Duration::from_secs(15))?;
+    client.set_timeout(TIMEOUT);
+    registry().endpoint = Some(engine.endpoint.clone());
     let accounts = Accounts::load(root)?;
     let binary = match &opts.binary {
         Some(b) => b.clone(),
@@ -511,57 +442,17 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
     };
     let contents = image::contents(&binary)?;
     let scratch = make_scratch(&accounts)?;
-    let tag = image_tag();
-    let id = import_image(&contents, &tag)?;
-    let id = id.as_str();
+    let tar = image::write_tar(&contents, Vec::new())?;
+    let id = import(&client, tar)?;
     let lib_path = contents.library_path();
-    let lp = lib_path.as_deref();
-
-    let volume = format!("{}:/scratch", scratch.dir.display());
-    let none = ["--network", "none"];
-    let (main, privileged, net_host, pid_host, userns_host) = std::thread::scope(|s| {
-        let main = s.spawn(|| {
-            run_probe(
-                id,
-                "scratch",
-                &["--network", "none", "-v", &volume],
-                lp,
-                &["--dir", "/scratch"],
-            )
-        });
-        let privileged = s.spawn(|| {
-            run_probe(
-                id,
-                "privileged",
-                &[none[0], none[1], "--privileged"],
-                lp,
-                &[],
-            )
-        });
-        let net_host = s.spawn(|| run_probe(id, "net-host", &["--net=host"], lp, &[]));
-        let pid_host =
-            s.spawn(|| run_probe(id, "pid-host", &[none[0], none[1], "--pid=host"], lp, &[]));
-        let userns_host = s.spawn(|| {
-            run_probe(
-                id,
-                "userns-host",
-                &[none[0], none[1], "--userns=host"],
-                lp,
-                &[],
-            )
-        });
-        let j = |h: std::thread::ScopedJoinHandle<'_, Trial>| {
-            h.join()
-                .unwrap_or_else(|_| Trial::Error("probe thread panicked".into()))
-        };
-        (
-            j(main),
-            j(privileged),
-            j(net_host),
-            j(pid_host),
-            j(userns_host),
-        )
-    });
+    let specs = probe_specs(&id, &scratch.dir, lib_path.as_deref());
+    let mut trials = client
+        .run_all(&specs, &may_create)
+        .into_iter()
+        .map(classify);
+    let mut next = || trials.next().unwrap_or(Trial::Error("no result".into()));
+    let (main, privileged, net_host, pid_host, userns_host) =
+        (next(), next(), next(), next(), next());
     let probe = match main {
         Trial::Allowed(Some(r)) => *r,
         Trial::Allowed(None) => {
@@ -569,36 +460,14 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
         }
         Trial::Refused(m) | Trial::StartFailed(m) | Trial::Error(m) => {
             return Err(Error::Unsupported(format!(
-                "the probe container did not run: {m}"
+                "the probe container did not run on {}: {m}",
+                engine.label()
             )))
         }
     };
     let host = host_effects(&scratch);
-
-    let docker_host = std::env::var("DOCKER_HOST").ok();
-    let socket = socket_path(docker_host.as_deref());
-    let spec = remap_spec(root, socket.as_deref());
-    let mode = if info.rootless {
-        DaemonMode::Rootless
-    } else if info.userns {
-        DaemonMode::UsernsRemap(spec.clone().ok().flatten())
-    } else {
-        DaemonMode::Plain
-    };
-    let predicted = match (&mode, spec) {
-        (DaemonMode::Plain, _) => Predicted::Identity,
-        (DaemonMode::Rootless, _) => Predicted::Unknown("rootless Docker: its maps come from the daemon user's subuid ranges".into()),
-        (_, Ok(Some(spec))) => match remap::predict(root, &spec) {
-            Ok(p) => Predicted::Maps {
-                spec,
-                uid_map: p.uid_map,
-                gid_map: p.gid_map,
-            },
-            Err(e) => Predicted::Unknown(format!("hostmatch map {spec}: {e}")),
-        },
-        (_, Ok(None)) => Predicted::Unknown("the daemon remaps, but no userns-remap setting was found on its command line or in its config file".into()),
-        (_, Err(e)) => Predicted::Unknown(e),
-    };
+    let mode = mode_of(&engine);
+    let predicted = predicted_for(root, &engine, &mode);
     let all: Vec<(String, Id)> = accounts
         .passwd
         .records()
@@ -611,6 +480,8 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
         _ => Vec::new(),
     };
     let obs = Observations {
+        engine: engine.label(),
+        kind: engine.kind,
         probe,
         host,
         privileged,
@@ -619,9 +490,7 @@ fn audit_inner(root: &Sysroot, opts: &Options) -> Result<Audit> {
         userns_host,
         predicted,
         mode,
-        socket: socket
-            .as_deref()
-            .and_then(|p| socket_facts(root, &accounts, p)),
+        socket: socket_facts(root, &accounts, &engine.endpoint.socket),
         max_user_namespaces: root
             .read_proc("sys/user/max_user_namespaces")
             .ok()
@@ -637,81 +506,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refusals_are_exit_125_with_the_daemon_message() {
-        let t = classify(
-            Some(125),
-            "",
-            "docker: Error response from daemon: privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode.\nSee 'docker run --help'.\n",
-        );
-        match t {
-            Trial::Refused(m) => assert!(m.starts_with("privileged mode is incompatible"), "{m}"),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(classify(Some(1), "", "boom"), Trial::Error(_)));
-        let t = classify(Some(125), "", "docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted: unknown.\n");
-        assert!(matches!(t, Trial::StartFailed(_)), "{t:?}");
-        assert!(matches!(classify(Some(0), "not json", ""), Trial::Error(_)));
-        let report = r#"{"format":1,"uid":0,"gid":0,"uid_map":"0 0 4294967295\n","gid_map":"0 0 4294967295\n"}"#;
+    fn outcomes_become_trials() {
         assert!(matches!(
-            classify(Some(0), report, ""),
-            Trial::Allowed(Some(_))
+            classify(RunOutcome::Refused("privileged mode is incompatible with user namespaces".into())),
+            Trial::Refused(m) if m.starts_with("privileged mode")
         ));
+        assert!(matches!(
+            classify(RunOutcome::StartFailed("OCI runtime create failed".into())),
+            Trial::StartFailed(_)
+        ));
+        let report = r#"{"format":1,"uid":0,"gid":0,"uid_map":"0 0 4294967295\n","gid_map":"0 0 4294967295\n"}"#;
+        let ran = |code, out: &str| RunOutcome::Exited {
+            code,
+            stdout: out.into(),
+            stderr: "boom\n".into(),
+        };
+        assert!(matches!(classify(ran(0, report)), Trial::Allowed(Some(_))));
+        assert!(matches!(classify(ran(0, "not json")), Trial::Error(_)));
+        assert!(matches!(classify(ran(1, "")), Trial::Error(m) if m.contains("boom")));
     }
 
     #[test]
-    fn docker_host_gives_the_socket_path() {
-        assert_eq!(
-            socket_path(None),
-            Some(PathBuf::from("/var/run/docker.sock"))
-        );
-        assert_eq!(
-            socket_path(Some("")),
-            Some(PathBuf::from("/var/run/docker.sock"))
-        );
-        assert_eq!(
-            socket_path(Some("unix:///tmp/d/sock")),
-            Some(PathBuf::from("/tmp/d/sock"))
-        );
-        assert_eq!(socket_path(Some("tcp://10.0.0.1:2375")), None);
+    fn no_container_is_created_once_interrupted() {
+        let name = format!("{}test", container_prefix());
+        assert!(may_create(&name));
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        assert!(!may_create("late"));
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        let names = std::mem::take(&mut registry().containers);
+        assert_eq!(names, [name]);
     }
 
     #[test]
-    fn the_dockerd_serving_the_socket_gives_the_spec() {
-        let d = tempfile::tempdir().unwrap();
-        let proc = d.path().join("proc");
-        for (pid, argv) in [
-            ("10", "/usr/bin/dockerd\0-H\0fd://\0"),
-            (
-                "11",
-                "dockerd\0--host=unix:///tmp/x/sock\0--userns-remap=alice\0",
-            ),
-            (
-                "12",
-                "dockerd\0--host=unix:///tmp/y/sock\0--config-file=/cfg/d.json\0",
-            ),
-        ] {
-            fs::create_dir_all(proc.join(pid)).unwrap();
-            fs::write(proc.join(pid).join("cmdline"), argv).unwrap();
-        }
-        fs::create_dir_all(d.path().join("cfg")).unwrap();
-        fs::write(d.path().join("cfg/d.json"), r#"{"userns-remap": "bob"}"#).unwrap();
-        let root = Sysroot::new(d.path()).with_proc(&proc);
-        assert_eq!(
-            remap_spec(&root, Some(Path::new("/tmp/x/sock")))
-                .unwrap()
-                .as_deref(),
-            Some("alice")
-        );
-        assert_eq!(
-            remap_spec(&root, Some(Path::new("/tmp/y/sock")))
-                .unwrap()
-                .as_deref(),
-            Some("bob")
-        );
-        assert_eq!(
-            remap_spec(&root, Some(Path::new("/var/run/docker.sock"))).unwrap(),
-            None
-        );
-        assert!(remap_spec(&root, Some(Path::new("/tmp/z/sock"))).is_err());
+    fn probes_cover_the_scratch_directory_and_each_risky_option() {
+        let s = probe_specs("sha256:x", Path::new("/tmp/s"), Some("/lib"));
+        assert_eq!(s.len(), 5);
+        assert_eq!(s[0].binds, ["/tmp/s:/scratch"]);
+        assert_eq!(s[0].cmd, ["/hostmatch", "__probe", "--dir", "/scratch"]);
+        assert!(s
+            .iter()
+            .all(|c| c.env == ["LD_LIBRARY_PATH=/lib"] && c.name.starts_with(&container_prefix())));
+        assert!(s[1].options.contains(&HostOption::Privileged));
+        assert!(s[4].options.contains(&HostOption::UsernsHost));
     }
 }

@@ -1,6 +1,7 @@
 //! Verdicts from observations (no containers involved).
 
 use super::*;
+use crate::engine::EngineKind;
 
 fn ok() -> Attempt {
     Attempt {
@@ -45,6 +46,8 @@ const REMAP: &str = "0 100000 65536\n";
 /// A daemon without remapping: container root did everything.
 fn plain() -> Observations {
     Observations {
+        engine: "Docker 20.10.24".into(),
+        kind: EngineKind::Docker,
         probe: report(IDENTITY, ops(ok)),
         host: HostEffects {
             created_owner: Some((0, 0)),
@@ -347,4 +350,93 @@ fn json_has_the_required_ids_and_fields() {
             assert!(ids.contains(&id), "{id} missing from {ids:?}");
         }
     }
+}
+
+/// Rootless Podman: container root is the user running it, ids 1.. its ranges; the
+/// risky options run, but in the user's own namespace.
+fn rootless_podman() -> Observations {
+    const MAP: &str = "0 1000 1\n1 100000 65536\n";
+    Observations {
+        engine: "rootless Podman 4.3.1".into(),
+        kind: EngineKind::Podman,
+        probe: report(MAP, ops(denied)),
+        host: HostEffects {
+            created_owner: None,
+            user_owner: (65534, Some("nobody".into())),
+            ..Default::default()
+        },
+        predicted: Predicted::Maps {
+            spec: "--rootless alice".into(),
+            uid_map: IdMap::parse(MAP).unwrap(),
+            gid_map: IdMap::parse(MAP).unwrap(),
+        },
+        mode: DaemonMode::Rootless {
+            user: "alice".into(),
+        },
+        mapped_accounts: vec![MappedAccount {
+            name: "alice".into(),
+            host_uid: 1000,
+            container_uid: 0,
+        }],
+        ..plain()
+    }
+}
+
+#[test]
+fn rootless_podman_is_not_reported_as_host_root_or_unremapped() {
+    let a = evaluate(&rootless_podman());
+    for id in [
+        "container-root",
+        "daemon-mode",
+        "userns-host",
+        "write-root-owned",
+        "mapping-matches",
+    ] {
+        assert_eq!(get(&a, id).status, Status::Ok, "{id}: {:#?}", get(&a, id));
+    }
+    assert!(get(&a, "daemon-mode").observed.contains("runs as alice"));
+    assert_eq!(
+        a.verdict,
+        "container root is uid 1000: root-owned host files are safe"
+    );
+    assert!(!a.failed(), "{:#?}", a.findings);
+    // Another account at container uid 0 is still a finding.
+    let mut o = rootless_podman();
+    o.mapped_accounts[0].name = "bob".into();
+    assert_eq!(get(&evaluate(&o), "container-root").status, Status::Fail);
+}
+
+#[test]
+fn rootful_podman_without_userns_gets_hints_in_podmans_terms() {
+    let mut o = plain();
+    o.engine = "Podman 4.3.1".into();
+    o.kind = EngineKind::Podman;
+    let a = evaluate(&o);
+    assert_eq!(
+        a.verdict,
+        "container root is host root: whoever can reach Podman's socket can modify /etc"
+    );
+    let hint = &get(&a, "write-root-owned").hint;
+    assert!(
+        hint.contains("--userns=auto") && !hint.contains("docker"),
+        "{hint}"
+    );
+    assert!(get(&a, "daemon-mode")
+        .observed
+        .starts_with("Podman 4.3.1: neither"));
+}
+
+#[test]
+fn a_privileged_container_in_a_user_namespace_is_not_host_root() {
+    // Rootful Podman with userns = "auto": --privileged runs, but in its own namespace.
+    let mut o = plain();
+    o.kind = EngineKind::Podman;
+    o.mode = DaemonMode::PodmanUserns("auto".into());
+    o.privileged = Trial::Allowed(Some(Box::new(report("0 5503072 1024\n", ops(denied)))));
+    let f = get(&evaluate(&o), "privileged").clone();
+    assert_eq!(f.status, Status::Ok, "{f:?}");
+    assert!(f.observed.contains("host uid 5503072"), "{f:?}");
+    // The same with the identity map is host root.
+    o.privileged = Trial::Allowed(Some(Box::new(report(IDENTITY, ops(denied)))));
+    assert_eq!(get(&evaluate(&o), "privileged").status, Status::Fail);
 }

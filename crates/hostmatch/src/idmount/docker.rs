@@ -1,24 +1,31 @@
 //! `--for-docker`: the mapping that makes a directory's owner appear as the
-//! host ids a container user has under the Docker daemon's userns-remap.
+//! host ids a container user has under the engine's remapping.
 //!
-//! The daemon is asked with `docker info` (DOCKER_HOST or the default socket):
-//! its security options say whether remapping is on and its root directory
-//! (`/var/lib/docker/UID.GID`) tells the remapped root. The remap spec itself
-//! comes from `--remap`, the daemon's command line (/proc/PID/cmdline of the
-//! dockerd serving that socket) or its daemon.json.
+//! The engine serving the client is found and asked by [`crate::engine`]
+//! (DOCKER_HOST, DOCKER_CONTEXT, the default sockets of Docker and Podman, the
+//! dockerd or Podman process behind the socket, `fd://` included): Docker's
+//! security options say whether it remaps and its root directory
+//! (`/var/lib/docker/UID.GID`) tells the remapped root; the remap setting comes
+//! from `--remap`, the daemon's command line or its config file, and the maps are
+//! predicted by the rules of that engine's version. Rootless Podman's maps come
+//! from the user's ranges.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "engine")]
 use std::time::Duration;
 
 use crate::daemon_json::DaemonJson;
+use crate::engine::{EngineChoice, RuleSet};
 use crate::ids::{Id, IdMap};
-use crate::sysroot::{paths, Sysroot};
+use crate::remap::{Inputs, Target};
+use crate::sysroot::Sysroot;
 use crate::{Error, Result};
 
 use super::Mapping;
 
-/// How long to wait for the daemon to answer `docker info`.
-const INFO_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long to wait for the engine to answer.
+#[cfg(feature = "engine")]
+const ASK_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The host (uid, gid) of container root, from a remapping daemon's root
 /// directory (`.../UID.GID`).
@@ -26,86 +33,6 @@ pub fn remapped_root(root_dir: &str) -> Option<(Id, Id)> {
     let last = Path::new(root_dir).file_name()?.to_str()?;
     let (u, g) = last.split_once('.')?;
     Some((u.parse().ok()?, g.parse().ok()?))
-}
-
-/// The value of `--NAME=V` or `--NAME V` in a command line.
-fn flag_values<'a>(args: &'a [String], names: &[&str]) -> Vec<&'a str> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
-        for n in names {
-            if a == *n {
-                if let Some(v) = args.get(i + 1) {
-                    out.push(v.as_str());
-                    i += 1;
-                }
-            } else if let Some(v) = a.strip_prefix(n).and_then(|r| r.strip_prefix('=')) {
-                out.push(v);
-            }
-        }
-        i += 1;
-    }
-    out
-}
-
-/// A dockerd command line, as far as remapping is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DockerdCmdline {
-    /// `-H`/`--host` values (empty: the default socket).
-    pub hosts: Vec<String>,
-    pub userns_remap: Option<String>,
-    pub config_file: Option<PathBuf>,
-    pub data_root: Option<PathBuf>,
-}
-
-impl DockerdCmdline {
-    /// Parses argv of a process; None when it is not dockerd.
-    pub fn parse(argv: &[String]) -> Option<Self> {
-        let prog = argv.first()?;
-        if Path::new(prog).file_name()?.to_str()? != "dockerd" {
-            return None;
-        }
-        let args = &argv[1..];
-        Some(DockerdCmdline {
-            hosts: flag_values(args, &["-H", "--host"])
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
-            userns_remap: flag_values(args, &["--userns-remap"])
-                .last()
-                .map(|s| s.to_string()),
-            config_file: flag_values(args, &["--config-file"])
-                .last()
-                .map(PathBuf::from),
-            data_root: flag_values(args, &["--data-root", "-g", "--graph"])
-                .last()
-                .map(PathBuf::from),
-        })
-    }
-
-    /// Whether this daemon listens on the unix socket `sock`.
-    pub fn serves(&self, sock: &Path) -> bool {
-        let default = [
-            Path::new("/var/run/docker.sock"),
-            Path::new("/run/docker.sock"),
-        ];
-        if self.hosts.is_empty() {
-            return default.contains(&sock);
-        }
-        self.hosts.iter().any(|h| {
-            let p = Path::new(h.strip_prefix("unix://").unwrap_or(h));
-            p == sock || (default.contains(&p) && default.contains(&sock))
-        })
-    }
-}
-
-/// The unix socket DOCKER_HOST names (or the default one); None for TCP.
-pub fn docker_socket(docker_host: Option<&str>) -> Option<PathBuf> {
-    match docker_host {
-        None | Some("") => Some(PathBuf::from("/var/run/docker.sock")),
-        Some(h) => h.strip_prefix("unix://").map(PathBuf::from),
-    }
 }
 
 /// The `userns-remap` key of a daemon.json.
@@ -160,68 +87,174 @@ pub fn plan(owner: (Id, Id), container_user: (Id, Id), remap: &Remap) -> Result<
     Mapping::owner_as(owner, remap.host_ids(container_user)?)
 }
 
-/// The container -> host maps of a userns-remap spec on this system.
-pub fn maps_of_spec(root: &Sysroot, spec: &str) -> Result<(IdMap, IdMap)> {
-    let p = crate::remap::predict(root, spec)?;
+/// The container -> host maps of a userns-remap spec on this system, by `rules`
+/// (None: the Docker version is unknown, Docker's rule sets must agree).
+pub fn maps_of_spec(root: &Sysroot, spec: &str, rules: Option<RuleSet>) -> Result<(IdMap, IdMap)> {
+    let accounts = crate::accounts::Accounts::load(root)?;
+    crate::remap::check_spec(&accounts, spec)?;
+    let inputs = Inputs::load(root)?;
+    let p = match rules {
+        Some(r) => crate::remap::predict_from_with(&inputs, spec, r)?,
+        None => crate::remap::predict_any_docker(&inputs, spec)?.0,
+    };
     Ok((p.uid_map, p.gid_map))
 }
 
-/// Learns the remapping of the daemon DOCKER_HOST points at (or of `spec`).
-pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
-    if let Some(spec) = spec {
-        let (uid_map, gid_map) = maps_of_spec(root, spec)?;
-        return Ok(remap_or_none(uid_map, gid_map));
+/// A remapping and the rules that gave it (for the mount's description).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    pub remap: Remap,
+    /// `docker-up-to-27 (Docker 20.10.24)`, `podman-rootless (rootless Podman 4.3.1)`.
+    pub rules: String,
+}
+
+fn learned(remap: Remap, rules: Option<RuleSet>, why: &str) -> Learned {
+    let names = match rules {
+        Some(r) => r.name().to_string(),
+        None => "docker-up-to-27 and docker-28-and-later, which agree here".to_string(),
+    };
+    Learned {
+        remap,
+        rules: format!("{names} ({why})"),
     }
-    let info = crate::docker::daemon_info(INFO_TIMEOUT).map_err(|e| {
-        Error::Unsupported(format!(
-            "cannot ask the Docker daemon about userns-remap ({e}); pass --remap SPEC"
-        ))
-    })?;
-    if !info.userns {
+}
+
+/// Learns the remapping of the engine serving the client (or of `spec`, by the
+/// running engine's rules when it answers, else the installed Docker package's).
+pub fn learn_remap(root: &Sysroot, spec: Option<&str>) -> Result<Remap> {
+    learn(root, spec, None).map(|l| l.remap)
+}
+
+/// Like [`learn_remap`], with the rules of `engine` (`--engine`) for `spec`, and says
+/// which rules it applied.
+pub fn learn(root: &Sysroot, spec: Option<&str>, engine: Option<EngineChoice>) -> Result<Learned> {
+    if let (Some(spec), Some(choice)) = (spec, engine) {
+        let rules = choice.docker_rules()?;
+        let (u, g) = maps_of_spec(root, spec, Some(rules))?;
+        return Ok(learned(remap_or_none(u, g), Some(rules), "--engine"));
+    }
+    ask_engine(root, spec)
+}
+
+/// `spec`'s remapping by the installed Docker package's rules (or, without one, by
+/// Docker's rule sets where they agree).
+fn by_package(root: &Sysroot, spec: &str, no_engine: &str) -> Result<Learned> {
+    let installed = crate::engine::installed_docker(root);
+    let rules = installed.as_ref().map(|(_, v)| RuleSet::for_docker(*v));
+    let (u, g) = maps_of_spec(root, spec, rules)?;
+    let why = match installed {
+        Some((pkg, v)) => format!("the installed package {pkg} {v}; {no_engine}"),
+        None => no_engine.to_string(),
+    };
+    Ok(learned(remap_or_none(u, g), rules, &why))
+}
+
+#[cfg(not(feature = "engine"))]
+fn ask_engine(root: &Sysroot, spec: Option<&str>) -> Result<Learned> {
+    match spec {
+        Some(spec) => by_package(root, spec, "no engine asked"),
+        None => Err(Error::Unsupported(
+            "this build cannot ask the engine (no `engine` feature); pass --remap SPEC".into(),
+        )),
+    }
+}
+
+#[cfg(feature = "engine")]
+fn ask_engine(root: &Sysroot, spec: Option<&str>) -> Result<Learned> {
+    use crate::engine::endpoint::ClientEnv;
+    let asked = crate::engine::ask::ask(root, &ClientEnv::from_process(), ASK_TIMEOUT);
+    let engine = match (asked, spec) {
+        (Ok(a), _) => a.engine,
+        (Err(e), Some(spec)) => return by_package(root, spec, &format!("no engine answered: {e}")),
+        (Err(e), None) => return Err(e),
+    };
+    let remap = remap_of_engine(root, &engine, spec)?;
+    Ok(learned(remap, Some(engine.rules()), &engine.label()))
+}
+
+/// The remapping of an engine that answered (for `spec`, or its own setting).
+pub fn remap_of_engine(
+    root: &Sysroot,
+    engine: &crate::engine::Engine,
+    spec: Option<&str>,
+) -> Result<Remap> {
+    use crate::engine::{EngineKind, Privilege, RemapConfig};
+    let rules = engine.rules();
+    if engine.kind == EngineKind::Podman {
+        return podman_remap(root, engine, spec);
+    }
+    if let Privilege::Rootless { .. } = engine.privilege {
+        return Err(Error::Unsupported(format!(
+            "{} is rootless Docker: its maps are not predicted; show the directory with --owner-as or --map",
+            engine.label()
+        )));
+    }
+    let configured = match &engine.remap {
+        RemapConfig::Docker { spec, .. } => spec.clone(),
+        _ => None,
+    };
+    let spec = spec.map(String::from).or(configured);
+    if spec.is_none() && !engine.userns_remap_active {
         return Ok(Remap::None);
     }
-    let host = std::env::var("DOCKER_HOST").ok();
-    let found = docker_socket(host.as_deref())
-        .and_then(|sock| find_dockerd(root, &sock, Some(info.root_dir.as_str())));
-    if let Some(cmd) = found {
-        let spec = match &cmd.userns_remap {
-            Some(s) => Some(s.clone()),
-            None => {
-                let rel = cmd
-                    .config_file
-                    .as_ref()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| paths::DAEMON_JSON.to_string());
-                let path = root.path(&rel);
-                match root.read_opt(&rel)? {
-                    Some(t) => remap_from_daemon_json(&path, &t)?,
-                    None => None,
-                }
-            }
+    let Some(spec) = spec else {
+        return match remapped_root(&engine.root_dir) {
+            Some((u, g)) => Ok(Remap::RootOnly(u, g)),
+            None => Err(Error::Unsupported(format!(
+                "{} remaps user namespaces but its mapping could not be learned; pass --remap SPEC",
+                engine.label()
+            ))),
         };
-        if let Some(spec) = spec {
-            let (uid_map, gid_map) = maps_of_spec(root, &spec)?;
-            let remap = remap_or_none(uid_map, gid_map);
-            if let (Some(r), Remap::Maps { uid_map, gid_map }) =
-                (remapped_root(&info.root_dir), &remap)
-            {
-                if (uid_map.to_host(0), gid_map.to_host(0)) != (Some(r.0), Some(r.1)) {
-                    return Err(Error::Invalid(format!(
-                        "the daemon's root runs as {}:{} but its userns-remap '{spec}' predicts \
-                         otherwise (were /etc/subuid or /etc/subgid changed since it started?)",
-                        r.0, r.1
-                    )));
-                }
-            }
-            return Ok(remap);
+    };
+    let (uid_map, gid_map) = maps_of_spec(root, &spec, Some(rules))?;
+    let remap = remap_or_none(uid_map, gid_map);
+    if let (true, Some(r), Remap::Maps { uid_map, gid_map }) = (
+        engine.userns_remap_active,
+        remapped_root(&engine.root_dir),
+        &remap,
+    ) {
+        if (uid_map.to_host(0), gid_map.to_host(0)) != (Some(r.0), Some(r.1)) {
+            return Err(Error::Invalid(format!(
+                "{}'s root runs as {}:{} but its userns-remap '{spec}' predicts otherwise by the rules {} (were /etc/subuid or /etc/subgid changed since it started?)",
+                engine.label(),
+                r.0,
+                r.1,
+                rules.name()
+            )));
         }
     }
-    match remapped_root(&info.root_dir) {
-        Some((u, g)) => Ok(Remap::RootOnly(u, g)),
-        None => Err(Error::Unsupported(
-            "the daemon remaps user namespaces but its mapping could not be learned; pass --remap SPEC"
-                .into(),
-        )),
+    Ok(remap)
+}
+
+/// Podman's remapping for a new container: rootless, its user's namespace; rootful
+/// without a user namespace, none; rootful with `--userns=auto` by default, refused (each
+/// container gets other ids).
+fn podman_remap(
+    root: &Sysroot,
+    engine: &crate::engine::Engine,
+    spec: Option<&str>,
+) -> Result<Remap> {
+    if let Some(spec) = spec {
+        return Err(Error::invalid(format!(
+            "--remap {spec} is Docker's userns-remap setting, but the engine is {}; leave it out to use Podman's own mapping",
+            engine.label()
+        )));
+    }
+    let settings = match &engine.remap {
+        crate::engine::RemapConfig::Podman(s) => s.clone(),
+        _ => Default::default(),
+    };
+    match Target::of_engine(engine) {
+        None | Some(Target::PodmanRootful(crate::podman::Userns::Host)) => Ok(Remap::None),
+        Some(Target::PodmanRootful(_)) => Err(Error::Unsupported(format!(
+            "{} gives every container its own ids (userns '{}'): show the directory with --owner-as or --map instead",
+            engine.label(),
+            settings.userns
+        ))),
+        Some(t) => {
+            let p = crate::remap::predict_target(&Inputs::load(root)?, &t, engine.rules(), &settings)?;
+            Ok(remap_or_none(p.uid_map, p.gid_map))
+        }
     }
 }
 
@@ -233,46 +266,10 @@ fn remap_or_none(uid_map: IdMap, gid_map: IdMap) -> Remap {
     }
 }
 
-/// The dockerd process serving `sock` (or, failing that, using `root_dir`).
-fn find_dockerd(root: &Sysroot, sock: &Path, root_dir: Option<&str>) -> Option<DockerdCmdline> {
-    let proc = root.proc_path("");
-    let mut by_root = None;
-    for entry in std::fs::read_dir(&proc).ok()?.flatten() {
-        let name = entry.file_name();
-        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let argv: Vec<String> = raw
-            .split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        let Some(cmd) = DockerdCmdline::parse(&argv) else {
-            continue;
-        };
-        if cmd.serves(sock) {
-            return Some(cmd);
-        }
-        if let (Some(dr), Some(rd)) = (&cmd.data_root, root_dir) {
-            if Path::new(rd).parent() == Some(dr.as_path()) {
-                by_root = Some(cmd);
-            }
-        }
-    }
-    by_root
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::IdRange;
-
-    fn argv(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
 
     #[test]
     fn remapped_root_from_the_root_dir() {
@@ -282,37 +279,6 @@ mod tests {
         );
         assert_eq!(remapped_root("/var/lib/docker"), None);
         assert_eq!(remapped_root("/var/lib/docker/1.x"), None);
-    }
-
-    #[test]
-    fn dockerd_cmdline_flags_both_spellings() {
-        let c = DockerdCmdline::parse(&argv(
-            "/usr/sbin/dockerd -H unix:///tmp/hm/d.sock --userns-remap=default --data-root /tmp/hm/data --config-file=/tmp/hm/daemon.json",
-        ))
-        .unwrap();
-        assert_eq!(c.userns_remap.as_deref(), Some("default"));
-        assert_eq!(c.data_root, Some(PathBuf::from("/tmp/hm/data")));
-        assert_eq!(c.config_file, Some(PathBuf::from("/tmp/hm/daemon.json")));
-        assert!(c.serves(Path::new("/tmp/hm/d.sock")));
-        assert!(!c.serves(Path::new("/var/run/docker.sock")));
-        let d = DockerdCmdline::parse(&argv("dockerd --userns-remap bob:bob")).unwrap();
-        assert_eq!(d.userns_remap.as_deref(), Some("bob:bob"));
-        assert!(d.serves(Path::new("/var/run/docker.sock")));
-        assert!(d.serves(Path::new("/run/docker.sock")));
-        assert!(DockerdCmdline::parse(&argv("containerd --x")).is_none());
-    }
-
-    #[test]
-    fn docker_host_socket() {
-        assert_eq!(
-            docker_socket(None),
-            Some(PathBuf::from("/var/run/docker.sock"))
-        );
-        assert_eq!(
-            docker_socket(Some("unix:///tmp/a.sock")),
-            Some(PathBuf::from("/tmp/a.sock"))
-        );
-        assert_eq!(docker_socket(Some("tcp://1.2.3.4:2375")), None);
     }
 
     #[test]

@@ -466,6 +466,8 @@ pub enum MappingRequest {
     ForDocker {
         user: (Id, Id),
         remap: Option<String>,
+        /// `--engine`: whose rules predict `remap` (None: the running engine's).
+        engine: Option<crate::engine::EngineChoice>,
     },
 }
 
@@ -497,6 +499,7 @@ impl MappingRequest {
             return Ok(MappingRequest::ForDocker {
                 user,
                 remap: remap.map(str::to_string),
+                engine: None,
             });
         }
         let specs = maps
@@ -505,6 +508,18 @@ impl MappingRequest {
             .collect::<Result<Vec<_>>>()?;
         Mapping::from_specs(&specs)?;
         Ok(MappingRequest::Maps(specs))
+    }
+
+    /// The same request, predicting `--for-docker`'s remap by `engine`'s rules.
+    pub fn with_engine(self, engine: Option<crate::engine::EngineChoice>) -> Self {
+        match self {
+            MappingRequest::ForDocker { user, remap, .. } => MappingRequest::ForDocker {
+                user,
+                remap,
+                engine,
+            },
+            other => other,
+        }
     }
 
     /// The mapping for source `src`, and a short description of it.
@@ -535,16 +550,20 @@ impl MappingRequest {
                     format!("--owner-as {u}:{g} (owner {}:{})", owner.0, owner.1),
                 ))
             }
-            MappingRequest::ForDocker { user, remap } => {
+            MappingRequest::ForDocker {
+                user,
+                remap,
+                engine,
+            } => {
                 let owner = owner()?;
-                let how_remap = docker::learn_remap(root, remap.as_deref())?;
-                let host = how_remap.host_ids(*user)?;
-                let mapping = docker::plan(owner, *user, &how_remap)?;
+                let learned = docker::learn(root, remap.as_deref(), *engine)?;
+                let host = learned.remap.host_ids(*user)?;
+                let mapping = docker::plan(owner, *user, &learned.remap)?;
                 Ok((
                     mapping,
                     format!(
-                        "--for-docker container user {}:{} = host {}:{} (owner {}:{})",
-                        user.0, user.1, host.0, host.1, owner.0, owner.1
+                        "--for-docker container user {}:{} = host {}:{} (owner {}:{}; rules {})",
+                        user.0, user.1, host.0, host.1, owner.0, owner.1, learned.rules
                     ),
                 ))
             }

@@ -1,0 +1,425 @@
+//! Engines without a daemon: Docker's rule sets on the same layouts the real
+//! dockerd 20.10 is checked on (e2e_remap), Podman's rules on sysroots, the
+//! choice of rules, `subid` with engines in mind, and the engine's bad answers
+//! (a fake engine on a unix socket).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::Command;
+
+use common::layouts::{self, DockerLayout, Expect, Kind, Triples, Who};
+use common::{Run, Sysroot};
+
+fn who() -> Who {
+    Who {
+        name: "alice".into(),
+        uid: 1000,
+        gid: 1000,
+        other: "bob".into(),
+        group: "docker".into(),
+    }
+}
+
+fn text(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn triples(v: &serde_json::Value) -> Triples {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a map: {v}"))
+        .iter()
+        .map(|e| {
+            let n = |k: &str| e[k].as_u64().unwrap() as u32;
+            (n("container"), n("host"), n("count"))
+        })
+        .collect()
+}
+
+/// `hostmatch map SPEC --engine ENGINE --json` on a sysroot with the layout, against `want`.
+fn check_layout(l: &DockerLayout, engine: &str, want: &Expect, what: &str) {
+    let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    let r = s.run(&["map", &l.spec, "--engine", engine, "--json"]);
+    match want {
+        Expect::Refused(_) => {
+            assert!(
+                r.code == 2 || r.code == 3,
+                "{what}: dockerd refuses to start, but map said ({}): {}",
+                r.code,
+                r.stdout
+            );
+            assert_eq!(r.stderr.lines().count(), 1, "{what}: {}", r.stderr);
+        }
+        Expect::Maps(u, g) | Expect::MapsHostZero(u, g) => {
+            let zero = matches!(want, Expect::MapsHostZero(..));
+            assert_eq!(r.code, i32::from(zero), "{what}: {}{}", r.stdout, r.stderr);
+            let v = r.json();
+            assert_eq!(&triples(&v["uid_map"]), u, "{what}: uid_map");
+            assert_eq!(&triples(&v["gid_map"]), g, "{what}: gid_map");
+            let warned = v["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("host ids 0-"));
+            assert_eq!(warned, zero, "{what}: warnings {}", v["warnings"]);
+        }
+    }
+}
+
+#[test]
+fn docker_up_to_27_and_from_28_rules_on_every_layout() {
+    for kind in Kind::ALL {
+        let l = layouts::docker_layout(kind, &who());
+        for (engine, want) in [
+            ("docker:20.10", &l.up_to_27),
+            ("docker:27.5", &l.up_to_27),
+            ("docker:28.0", &l.from_28),
+            ("docker:29.7", &l.from_28),
+        ] {
+            check_layout(
+                &l,
+                engine,
+                want,
+                &format!("{kind:?} with --engine {engine}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn docker_default_allocation_per_rule_set() {
+    for name in ["quirks", "existing-subuid-line"] {
+        let d = layouts::default_layout(name);
+        for (engine, (u, g)) in [("docker:27", &d.up_to_27), ("docker:28", &d.from_28)] {
+            let s = Sysroot::new(Some(d.subuid), Some(d.subgid));
+            let r = s.run(&["map", "default", "--engine", engine, "--json"]);
+            assert!(r.code <= 1, "{name} {engine}: {}", r.stderr);
+            let v = r.json();
+            assert_eq!(&triples(&v["uid_map"]), u, "{name} {engine}: uid_map");
+            assert_eq!(&triples(&v["gid_map"]), g, "{name} {engine}: gid_map");
+        }
+    }
+    // From 28 the range handed to dockremap overlapping another user's is said.
+    let d = layouts::default_layout("quirks");
+    let s = Sysroot::new(Some(d.subuid), Some(d.subgid));
+    let v = s
+        .run(&["map", "default", "--engine", "docker:28", "--json"])
+        .json();
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("overlaps other's range"),
+        "{v}"
+    );
+}
+
+#[test]
+fn without_an_engine_the_docker_rule_sets_must_agree_or_the_version_is_asked_for() {
+    let l = layouts::docker_layout(Kind::Single, &who());
+    let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    let v = s.run(&["map", &l.spec, "--json"]).json();
+    assert_eq!(
+        v["rule_sets"],
+        serde_json::json!(["docker-up-to-27", "docker-28-and-later"])
+    );
+    let l = layouts::docker_layout(Kind::NumericLinesNameSpec, &who());
+    let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    s.run(&["map", &l.spec])
+        .assert_one_line_error(2, "--engine docker:VERSION");
+    // An installed Docker package below the root decides.
+    s.write(
+        "var/lib/dpkg/status",
+        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:28.5.2-1~debian.12~bookworm\n",
+    );
+    let r = s.run(&["map", &l.spec]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
+        "{}",
+        r.stdout
+    );
+    let r = s.run(&["translate", "0", "65536", "--remap", &l.spec, "--json"]);
+    assert_eq!(
+        r.json()["ids"],
+        serde_json::json!([{"container": 0, "host": 2_600_000}, {"container": 65536, "host": 2_700_000}])
+    );
+}
+
+#[test]
+fn bad_engine_options_are_one_line_errors() {
+    let s = Sysroot::new(Some("alice:100000:65536\n"), Some("alice:100000:65536\n"));
+    s.run(&["map", "alice", "--engine", "docker"])
+        .assert_one_line_error(2, "docker:27 or docker:28.5");
+    s.run(&["map", "alice", "--engine", "lxc"])
+        .assert_one_line_error(2, "expected docker:VERSION or podman");
+    s.run(&["map", "alice", "--engine", "podman"])
+        .assert_one_line_error(2, "Docker's userns-remap setting");
+    s.run(&["map", "alice", "--keep-id"])
+        .assert_one_line_error(2, "Podman's");
+    s.run(&["map", "--rootless", "nobody-here"])
+        .assert_one_line_error(2, "unknown user 'nobody-here'");
+    s.run(&["map"]).assert_one_line_error(2, "give SPEC");
+}
+
+// ------------------------------------------------------------------ Podman
+
+fn podman_json(s: &Sysroot, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["map"];
+    a.extend_from_slice(args);
+    a.push("--json");
+    let r = s.run(&a);
+    assert!(r.code <= 1, "{args:?}: {}", r.stderr);
+    r.json()
+}
+
+#[test]
+fn rootless_podman_maps_the_user_then_its_ranges_by_host_id() {
+    let s = Sysroot::new(
+        Some("alice:300000:1000\nbob:100000:65536\n1000:200000:65536\n"),
+        Some("alice:400000:65536\n"),
+    );
+    let v = podman_json(&s, &["--rootless", "alice"]);
+    assert_eq!(v["rule_sets"], serde_json::json!(["podman-rootless"]));
+    assert_eq!(
+        triples(&v["uid_map"]),
+        [(0, 1000, 1), (1, 200_000, 65536), (65537, 300_000, 1000)]
+    );
+    let v = podman_json(&s, &["--rootless", "alice", "--keep-id"]);
+    assert_eq!(triples(&v["uid_map"])[1], (1000, 1000, 1));
+    let v = podman_json(&s, &["--rootless", "1000", "--keep-id=0:0"]);
+    assert_eq!(triples(&v["uid_map"])[0], (0, 1000, 1));
+    let v = podman_json(&s, &["--rootless", "alice", "--auto=500"]);
+    assert_eq!(triples(&v["uid_map"]), [(0, 200_000, 500)]);
+    let r = s.run(&["translate", "0", "1", "--rootless", "alice", "--json"]);
+    assert_eq!(
+        r.json()["ids"],
+        serde_json::json!([{"container": 0, "host": 1000}, {"container": 1, "host": 200_000}])
+    );
+}
+
+#[test]
+fn rootful_podman_follows_its_settings_or_the_options() {
+    let s = Sysroot::new(
+        Some("containers:2000000:1000\ncontainers:1000000:1000\n"),
+        Some("containers:3000000:65536\n"),
+    );
+    let v = podman_json(&s, &["--engine", "podman"]);
+    assert_eq!(triples(&v["uid_map"]), [(0, 0, u32::MAX)]);
+    let v = podman_json(&s, &["--engine", "podman", "--auto=1500"]);
+    assert_eq!(
+        triples(&v["uid_map"]),
+        [(0, 1_000_000, 1000), (1000, 2_000_000, 500)]
+    );
+    s.write(
+        "etc/containers/containers.conf",
+        "[containers]\nuserns = \"auto:size=200\"\n",
+    );
+    // Podman 4.3 takes only the mode from containers.conf: the size is the image's, at least
+    // auto-userns-min-size (1024 by default), which is what hostmatch predicts, saying so.
+    let v = podman_json(&s, &["--engine", "podman"]);
+    assert_eq!(triples(&v["gid_map"]), [(0, 3_000_000, 1024)]);
+    assert_eq!(
+        triples(&v["uid_map"]),
+        [(0, 1_000_000, 1000), (1000, 2_000_000, 24)]
+    );
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains("at least 1024"),
+        "{v}"
+    );
+    s.run(&["map", "--engine", "podman", "--keep-id"])
+        .assert_one_line_error(2, "only supported in rootless mode");
+}
+
+// ------------------------------------------------------------------ subid
+
+#[test]
+fn subid_add_and_check_accept_the_containers_name() {
+    let s = Sysroot::new(Some(""), Some(""));
+    let r = s.run(&["subid", "add", "containers", "--count", "1000000"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(s.read("etc/subuid"), "containers:100000:1000000\n");
+    let r = s.run(&["subid", "check", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.json()["problems"], serde_json::json!([]));
+    s.run(&["subid", "add", "containers", "--self"])
+        .assert_one_line_error(2, "not an account");
+}
+
+#[test]
+fn subid_check_names_engine_dependent_lines_and_host_root_for_docker_28() {
+    let s = Sysroot::new(
+        Some("alice:100000:65536\nalice:abc:65536\nbob:300000:1000\nbob:200000:65536\n"),
+        Some("alice:100000:65536\nbob:200000:65536\n"),
+    );
+    let r = s.run(&["subid", "check", "--json"]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    let p: Vec<&serde_json::Value> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "engine-dependent")
+        .collect();
+    assert_eq!(p.len(), 2, "{v:#}");
+    assert_eq!(
+        (p[0]["line"].as_u64(), p[0]["severity"].as_str()),
+        (Some(2), Some("error"))
+    );
+    assert!(
+        p[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("host ids 0-65535"),
+        "{}",
+        p[0]
+    );
+    assert_eq!(
+        (p[1]["line"].as_u64(), p[1]["severity"].as_str()),
+        (Some(3), Some("warning"))
+    );
+    assert!(p[1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not in host-id order"));
+    let r = s.run(&["subid", "check"]);
+    assert!(
+        r.stdout.contains(":2: error [engine-dependent]"),
+        "{}",
+        r.stdout
+    );
+}
+
+// ------------------------------------------------------------ bad engines
+
+/// A fake engine on a unix socket: answers each request whose path ends with a key
+/// with (status, body); other paths get 404.
+struct FakeEngine {
+    dir: tempfile::TempDir,
+}
+
+impl FakeEngine {
+    fn start(answers: Vec<(&'static str, u16, String)>) -> FakeEngine {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = UnixListener::bind(dir.path().join("engine.sock")).unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut c) = conn else { return };
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&req);
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (status, body) = answers
+                    .iter()
+                    .find(|(k, ..)| path.ends_with(k))
+                    .map(|(_, s, b)| (*s, b.clone()))
+                    .unwrap_or((404, r#"{"message":"page not found"}"#.into()));
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FakeEngine { dir }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("engine.sock").display())
+    }
+}
+
+fn version(api: &str, min: &str) -> String {
+    format!(
+        r#"{{"Version":"99.1.0","ApiVersion":"{api}","MinAPIVersion":"{min}","Components":[{{"Name":"Engine","Version":"99.1.0"}}]}}"#
+    )
+}
+
+fn with_engine(host: &str, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    Run::from(out)
+}
+
+#[test]
+fn engine_answers_hostmatch_cannot_use_are_one_line_errors_exit_3() {
+    type Answers = Vec<(&'static str, u16, String)>;
+    let cases: Vec<(Answers, &str)> = vec![
+        (
+            vec![("/version", 200, version("1.12", "1.12"))],
+            "Docker 99.1.0 at unix://",
+        ),
+        (
+            vec![("/version", 200, version("1.99", "1.60"))],
+            "needs Engine API 1.60 or newer; hostmatch speaks up to 1.",
+        ),
+        (
+            vec![("/version", 200, "this is no JSON".into())],
+            "answered /version unexpectedly",
+        ),
+        (
+            vec![
+                ("/version", 200, version("1.41", "1.12")),
+                ("/info", 200, r#"{"ServerVersion":"99.1.0"}"#.into()),
+            ],
+            "answered /info unexpectedly: no DockerRootDir field",
+        ),
+        (
+            vec![("/version", 500, r#"{"message":"engine on fire"}"#.into())],
+            "refused /version: engine on fire (HTTP 500)",
+        ),
+    ];
+    for (answers, needle) in cases {
+        let e = FakeEngine::start(answers);
+        let r = with_engine(&e.host(), &["audit"]);
+        r.assert_one_line_error(3, needle);
+        assert!(r.stdout.is_empty());
+        let dst = e.dir.path().join("view");
+        let src = e.dir.path();
+        let r = with_engine(
+            &e.host(),
+            &[
+                "mount",
+                src.to_str().unwrap(),
+                dst.to_str().unwrap(),
+                "--for-docker",
+            ],
+        );
+        r.assert_one_line_error(3, needle);
+        assert!(!Path::new(&dst).exists(), "mount left {}", dst.display());
+    }
+}
+
+#[test]
+fn a_too_old_engine_api_names_the_engine_and_the_version_needed() {
+    let e = FakeEngine::start(vec![("/version", 200, version("1.38", "1.12"))]);
+    with_engine(&e.host(), &["audit"])
+        .assert_one_line_error(3, "speaks Engine API 1.38; hostmatch needs 1.40 or newer");
+    // doctor reports it and carries on.
+    let r = with_engine(&e.host(), &["doctor", "--json"]);
+    let v = r.json();
+    let engine = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "engine")
+        .unwrap();
+    assert_eq!(engine["status"], "skip");
+    assert!(
+        engine["summary"].as_str().unwrap().contains("1.38"),
+        "{engine}"
+    );
+}
