@@ -28,6 +28,7 @@ pub mod logindefs;
 pub mod own;
 pub mod podman;
 pub mod remap;
+pub mod report;
 pub mod rootless;
 pub mod subid;
 pub mod subid_readers;
