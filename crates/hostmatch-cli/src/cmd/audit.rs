@@ -8,7 +8,7 @@ use hostmatch::audit::{self, run};
 use crate::cli::AuditArgs;
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(args: &AuditArgs, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, args: &AuditArgs) -> anyhow::Result<Outcome> {
     // Ctrl-C or SIGTERM: remove what was made so far, then exit 130.
     ctrlc::set_handler(|| {
         eprintln!(

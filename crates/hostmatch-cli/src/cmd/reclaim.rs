@@ -17,10 +17,10 @@ use hostmatch::Error;
 use crate::cli::{EngineArg, ReclaimArgs};
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(a: ReclaimArgs, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, a: &ReclaimArgs) -> anyhow::Result<Outcome> {
     let accounts = Accounts::load(&ctx.root)?;
     let caller = caller(&accounts)?;
-    let give = give(&a)?;
+    let give = give(a)?;
     let plan = plan(ctx, &accounts, &caller, give)?;
     check_dir(&a.dir, &caller, &plan)?;
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -37,11 +37,11 @@ pub fn run(a: ReclaimArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         (caller.uid, caller.gid),
     )?;
     let report = super::walk::walk(
+        ctx,
         std::slice::from_ref(&a.dir),
         &plan.rule,
         Depth::Recursive,
         &a.walk,
-        ctx,
     )?;
     if ctx.json {
         ui::print_json(&Output {
@@ -52,7 +52,7 @@ pub fn run(a: ReclaimArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         })?;
         return Ok(outcome(&report));
     }
-    super::walk::print_report(&report, a.walk.dry_run, ctx)
+    super::walk::print_report(ctx, &report, a.walk.dry_run)
 }
 
 /// The JSON output: the plan (maps, target ids, ids left out) and the walk's report.

@@ -16,11 +16,11 @@ use crate::ui::{self, Context, Outcome};
 
 const KINDS: [Kind; 2] = [Kind::Uid, Kind::Gid];
 
-pub fn run(cmd: SubidCmd, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, cmd: &SubidCmd) -> anyhow::Result<Outcome> {
     match cmd {
         SubidCmd::List { user } => list(ctx, user.as_deref()),
-        SubidCmd::Add(args) => add(ctx, &args),
-        SubidCmd::Remove { users, dry_run } => remove(ctx, &users, dry_run),
+        SubidCmd::Add(args) => add(ctx, args),
+        SubidCmd::Remove { users, dry_run } => remove(ctx, users, *dry_run),
         SubidCmd::Check => check(ctx),
     }
 }
