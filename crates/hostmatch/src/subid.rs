@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 use crate::accounts::Accounts;
-use crate::ids::{Id, IdRange};
+use crate::ids::{Id, IdRange, MAX_ID};
 use crate::linefile::{id_field, id_of, render_fields, split_fields, Field, LineFile, Record};
 use crate::logindefs::LoginDefs;
 
@@ -449,7 +449,7 @@ fn lowest_range(
         start: id,
         count: 1,
     }));
-    let max = policy.max.min(MAX_MAPPABLE);
+    let max = policy.max.min(MAX_ID);
     let start = lowest_free(&blocked, policy.min, max, count).ok_or_else(|| {
         crate::Error::invalid(format!(
             "no free range of {count} ids between {} and {}",
@@ -459,17 +459,13 @@ fn lowest_range(
     kernel_range(start, count)
 }
 
-/// The highest id a user namespace can map: the kernel refuses a map
-/// extent that reaches 4294967295 (`(uid_t)-1`, "no id").
-pub const MAX_MAPPABLE: Id = u32::MAX - 1;
-
 /// A range the kernel accepts in a uid_map/gid_map, or bad input saying why.
 pub fn kernel_range(start: Id, count: u32) -> crate::Result<IdRange> {
     let r = IdRange::new(start, count)?;
-    if r.end() > MAX_MAPPABLE as u64 + 1 {
+    if r.end() > MAX_ID as u64 + 1 {
         return Err(crate::Error::invalid(format!(
-            "ids {start}..{} reach past {MAX_MAPPABLE}: the kernel refuses to map id {} ((uid_t)-1); \
-             the last id of a range must be at most {MAX_MAPPABLE}",
+            "ids {start}..{} reach past {MAX_ID}: the kernel refuses to map id {} ((uid_t)-1); \
+             the last id of a range must be at most {MAX_ID}",
             r.end() - 1,
             u32::MAX
         )));
@@ -1318,7 +1314,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(r.added[0].last(), MAX_MAPPABLE);
+        assert_eq!(r.added[0].last(), MAX_ID);
         assert!(plan_add(
             &mut SubidFile::parse(""),
             &req("bob", 1, 296, Placement::Lowest, Layout::Fresh),

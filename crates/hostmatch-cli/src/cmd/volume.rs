@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, cmd: &VolumeCommand) -> anyhow::Result<Outcome> {
         files,
         writable_by,
     } = cmd;
-    let (cuid, cgid) = volume::parse_for(for_ids)?;
+    let (cuid, cgid) = hostmatch::ids::parse_id_pair(for_ids, "--for")?;
     let accounts = Accounts::load(&ctx.root)?;
     let (uid, gid) = match (remap_spec, host_ids) {
         (Some(s), None) => {
