@@ -237,9 +237,7 @@ fn nonexistent_root_is_refused() {
 
 #[test]
 fn writing_without_permission_fails_and_changes_nothing() {
-    if skip_unless_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (to drop to another user)");
     let s = Sysroot::new(Some(""), Some(""));
     let r = run_as_nobody(&s, &["subid", "add", "alice"]);
     r.assert_one_line_error(3, "permission denied");
@@ -249,27 +247,10 @@ fn writing_without_permission_fails_and_changes_nothing() {
 
 #[test]
 fn unreadable_subuid_file_is_a_one_line_error() {
-    if skip_unless_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (to drop to another user)");
     let s = Sysroot::new(Some("alice:100000:65536\n"), Some("alice:100000:65536\n"));
     std::fs::set_permissions(s.file("etc/subuid"), std::fs::Permissions::from_mode(0o600)).unwrap();
     run_as_nobody(&s, &["map", "alice"]).assert_one_line_error(3, "etc/subuid: Permission denied");
-}
-
-/// Tests that drop to another user need root: a loud skip locally, a failure in CI.
-fn skip_unless_root() -> bool {
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false);
-    if !root {
-        eprintln!("SKIP: needs root to drop to another user");
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must run this test as root"
-        );
-    }
-    !root
 }
 
 /// Runs `hostmatch --root SYSROOT ARGS` as uid/gid 65534, with the sysroot's
