@@ -103,7 +103,7 @@ fn remove_deletes_name_and_uid_lines() {
 }
 
 #[test]
-fn check_reports_seed_001_hazard_as_error_json() {
+fn check_reports_a_ci_agent_range_over_accounts_as_error_json() {
     let s = Sysroot::new(Some("agent:999:65536\n"), Some("agent:999:65536\n"));
     let r = s.run(&["subid", "check", "--json"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -174,7 +174,7 @@ fn map_of_a_live_process_reads_proc() {
 }
 
 #[test]
-fn translate_seed_000_www_data() {
+fn translate_www_data_when_root_is_the_user_and_ids_start_at_100000() {
     let s = Sysroot::new(
         Some("alice:1000:1\nalice:100000:65536\n"),
         Some("alice:1000:1\nalice:100000:65536\n"),

@@ -305,7 +305,7 @@ fn sysroot() -> tempfile::TempDir {
         "root:x:0:\nalice:x:1000:\ndockremap:x:999:\n",
     )
     .unwrap();
-    // Seed 000's layout: container root is the host user, the rest from 100000.
+    // Container root is the host user, the rest from 100000.
     fs::write(
         r.path().join("etc/subuid"),
         "dockremap:1000:1\ndockremap:100000:65536\n",
@@ -389,7 +389,7 @@ fn volume_prepare_with_remap_uses_the_predicted_host_ids() {
         "logs",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // www-data 33 -> 100032 (seed 000).
+    // www-data 33 -> 100032 (the remap user's ranges start at 100000).
     assert_eq!(owner(&vol.join("logs")), (100032, 100032));
 }
 

@@ -484,8 +484,8 @@ mod tests {
     }
 
     #[test]
-    fn seed_000_www_data_maps_to_100032() {
-        // Seed 000's layout: `user:1000:1` then `user:100000:65536`.
+    fn www_data_maps_to_100032_after_the_own_uid() {
+        // `user:1000:1` then `user:100000:65536`: root is the user, then 100000 on.
         let m = IdMap::stacked(&[
             IdRange::new(1000, 1).unwrap(),
             IdRange::new(100000, 65536).unwrap(),

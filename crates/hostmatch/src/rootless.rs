@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn ids_of_real_accounts_and_other_owners_are_never_mapped() {
-        // Seed 001's layout (UID:65536 from the own uid) covers bob and nobody.
+        // The CI-agent layout (UID:65536 from the own uid) covers bob and nobody.
         let p = plan_for(
             "alice:1000:65537\nbob:60000:10\n",
             "alice:100000:10\n",

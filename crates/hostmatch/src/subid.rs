@@ -1027,7 +1027,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_001_layout_covers_real_accounts() {
+    fn ci_agent_layout_covers_real_accounts() {
         let f = "agent:999:65536\n";
         let p = check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts());
         assert_eq!(kinds(&p), vec![ProblemKind::CoversAccount]);
@@ -1045,7 +1045,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_002_layout_is_safe() {
+    fn own_uid_first_layout_is_safe() {
         let f = "alice:1000:1\nalice:100000:65535\n";
         assert_eq!(
             check(f.as_bytes(), Kind::Uid, "/etc/subuid", &accounts()),
