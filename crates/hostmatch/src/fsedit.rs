@@ -278,6 +278,19 @@ pub fn temp_name(name: &str) -> String {
     format!(".{name}.hostmatch-{}", std::process::id())
 }
 
+/// Creates the temp file `tmp` in `dir` afresh (a stale one left by an
+/// earlier process with this pid is removed first): write-only, mode 0600,
+/// never through a symlink.
+pub(crate) fn create_temp(dir: &OwnedFd, tmp: &str) -> std::io::Result<OwnedFd> {
+    let _ = rustix::fs::unlinkat(dir, tmp, AtFlags::empty());
+    Ok(rustix::fs::openat(
+        dir,
+        tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?)
+}
+
 /// Opens the directory `dir_rel` below the root (inside it), creating the
 /// missing directories (mode 0755) on the way.
 pub(crate) fn open_dir_creating(root: &Sysroot, dir_rel: &str) -> Result<OwnedFd> {
@@ -419,14 +432,7 @@ fn prepare_in(
     kept: Option<Kept>,
 ) -> Result<Prepared> {
     let tmp = temp_name(name);
-    let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
-    let fd = rustix::fs::openat(
-        &dir,
-        tmp.as_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .map_err(|err| io_error(path, err.into()))?;
+    let fd = create_temp(&dir, &tmp).map_err(|err| io_error(path, err))?;
     let prepared = Prepared {
         dir,
         dir_rel: dir_rel.to_string(),
