@@ -7,7 +7,7 @@ use crate::cli::{DoctorArgs, EngineArgs};
 use crate::ui::{self, Context, Outcome};
 
 pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<Outcome> {
-    let problems = super::subid::problems(&ctx.root)?;
+    let problems = hostmatch::subid_files::problems(&ctx.root)?;
     let running = engine::ask_running(ctx).map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()));
     let opts = EngineArgs {
         engine: args.engine.clone(),
