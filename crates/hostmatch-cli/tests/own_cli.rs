@@ -56,10 +56,7 @@ fn assert_refused(o: &Output, code: i32, needle: &str, d: &Path) {
 
 #[test]
 fn chown_reowns_and_reports_json() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&[
         "chown",
@@ -99,10 +96,7 @@ fn chown_reowns_and_reports_json() {
 
 #[test]
 fn chown_dry_run_changes_nothing() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&[
         "chown",
@@ -123,10 +117,7 @@ fn chown_dry_run_changes_nothing() {
 
 #[test]
 fn chown_unknown_user_is_refused_and_nothing_changes() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let root = tmp();
     fs::create_dir(root.path().join("etc")).unwrap();
@@ -164,10 +155,7 @@ fn chown_unknown_user_is_refused_and_nothing_changes() {
 
 #[test]
 fn chown_missing_path_is_refused_before_any_change() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let missing = d.path().join("nope");
     let o = hm(&[
@@ -184,10 +172,7 @@ fn chown_missing_path_is_refused_before_any_change() {
 
 #[test]
 fn shift_overlapping_or_overflowing_maps_are_refused() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&[
         "shift",
@@ -206,10 +191,7 @@ fn shift_overlapping_or_overflowing_maps_are_refused() {
 
 #[test]
 fn shift_and_reverse_round_trip_and_count_unmapped() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&["shift", s(d.path()), "--map", "1000:101000:1000", "--json"]);
     assert!(o.status.success());
@@ -234,14 +216,8 @@ fn shift_and_reverse_round_trip_and_count_unmapped() {
 
 #[test]
 fn not_root_is_refused_with_one_line() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
-    testkit::prereq!(
-        testkit::have_cmd("setpriv"),
-        "setpriv (apt-get install util-linux)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("setpriv"), "setpriv");
     let d = tree();
     let o = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
@@ -263,14 +239,8 @@ fn getfacl(p: &Path) -> String {
 
 #[test]
 fn acl_grant_recursive_default_then_revoke() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
-    testkit::prereq!(
-        testkit::have_cmd("getfacl"),
-        "getfacl (apt-get install acl)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("getfacl"), "getfacl");
     let d = tree();
     let o = hm(&[
         "acl",
@@ -321,10 +291,7 @@ fn sysroot() -> tempfile::TempDir {
 
 #[test]
 fn volume_prepare_with_host_ids_creates_group_writable_entries_with_acl() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let vol = d.path().join("www");
     let o = hm(&[
@@ -368,10 +335,7 @@ fn volume_prepare_with_host_ids_creates_group_writable_entries_with_acl() {
 
 #[test]
 fn volume_prepare_with_remap_uses_the_predicted_host_ids() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let r = sysroot();
     let d = tmp();
     let vol = d.path().join("www");
@@ -442,10 +406,7 @@ fn group_link_edits_group_under_root_with_dry_run_diff() {
 
 #[test]
 fn json_errors_name_non_utf8_paths_and_exit_1() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership commands run as root)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     use std::os::unix::ffi::OsStrExt;
     let bad = d.path().join(std::ffi::OsStr::from_bytes(b"stuck-\xff"));

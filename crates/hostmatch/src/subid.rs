@@ -127,6 +127,13 @@ fn scan_line(b: &[u8]) -> Option<(usize, IdRange, usize)> {
     fits.then_some((colon, IdRange { start, count }, next))
 }
 
+/// A whole line (without its newline) in the form the one-pass parse reads:
+/// its owner and range. (`None`: a line to look at field by field.)
+pub(crate) fn plain_line(line: &[u8]) -> Option<(&[u8], IdRange)> {
+    let (colon, range) = SubidEntry::scan_fast(line)?;
+    Some((&line[..colon], range))
+}
+
 impl SubidEntry {
     /// The one-pass parse of a whole line (without its newline).
     fn scan_fast(line: &[u8]) -> Option<(usize, IdRange)> {
@@ -1159,6 +1166,18 @@ mod tests {
         }
     }
 
+    /// `plan_add` with the default policy and no host accounts in the way.
+    fn add(
+        f: &mut SubidFile,
+        owner: &str,
+        id: Id,
+        count: u32,
+        placement: Placement,
+        layout: Layout,
+    ) -> crate::Result<AddResult> {
+        plan_add(f, &req(owner, id, count, placement, layout), &policy(), &[])
+    }
+
     fn policy() -> SubidPolicy {
         SubidPolicy {
             min: 100000,
@@ -1171,13 +1190,7 @@ mod tests {
     fn add_appends_the_lowest_free_range_and_keeps_other_bytes() {
         let text = "# managed\nalice:100000:65536\n";
         let mut f = SubidFile::parse(text);
-        let r = plan_add(
-            &mut f,
-            &req("bob", 1001, 65536, Placement::Lowest, Layout::Fresh),
-            &policy(),
-            &[],
-        )
-        .unwrap();
+        let r = add(&mut f, "bob", 1001, 65536, Placement::Lowest, Layout::Fresh).unwrap();
         assert_eq!(r.added, vec![IdRange::new(165536, 65536).unwrap()]);
         assert_eq!(
             as_text(f.render()),
@@ -1188,22 +1201,26 @@ mod tests {
     #[test]
     fn add_is_idempotent() {
         let mut f = SubidFile::parse("alice:100000:65536\n");
-        let r = plan_add(
+        let r = add(
             &mut f,
-            &req("alice", 1000, 65536, Placement::Lowest, Layout::OwnIdFirst),
-            &policy(),
-            &[],
+            "alice",
+            1000,
+            65536,
+            Placement::Lowest,
+            Layout::OwnIdFirst,
         )
         .unwrap();
         assert!(r.added.is_empty());
         assert_eq!(as_text(f.render()), "alice:100000:65536\n");
         // Lines written with the uid count as the user's too.
         let mut f = SubidFile::parse("1000:100000:65536\n");
-        assert!(plan_add(
+        assert!(add(
             &mut f,
-            &req("alice", 1000, 65536, Placement::Lowest, Layout::Fresh),
-            &policy(),
-            &[]
+            "alice",
+            1000,
+            65536,
+            Placement::Lowest,
+            Layout::Fresh
         )
         .unwrap()
         .added
@@ -1213,11 +1230,13 @@ mod tests {
     #[test]
     fn self_layout_maps_root_to_the_users_own_id() {
         let mut f = SubidFile::parse("");
-        let r = plan_add(
+        let r = add(
             &mut f,
-            &req("alice", 1000, 65536, Placement::Lowest, Layout::OwnIdFirst),
-            &policy(),
-            &[],
+            "alice",
+            1000,
+            65536,
+            Placement::Lowest,
+            Layout::OwnIdFirst,
         )
         .unwrap();
         assert_eq!(
@@ -1257,11 +1276,13 @@ mod tests {
     #[test]
     fn self_layout_refuses_an_own_id_inside_another_range() {
         let mut f = SubidFile::parse("agent:999:65536\n");
-        assert!(plan_add(
+        assert!(add(
             &mut f,
-            &req("alice", 1000, 65536, Placement::Lowest, Layout::OwnIdFirst),
-            &policy(),
-            &[]
+            "alice",
+            1000,
+            65536,
+            Placement::Lowest,
+            Layout::OwnIdFirst
         )
         .is_err());
         assert_eq!(as_text(f.render()), "agent:999:65536\n");
@@ -1270,11 +1291,13 @@ mod tests {
     #[test]
     fn explicit_start_must_not_overlap() {
         let mut f = SubidFile::parse("bob:100000:65536\n");
-        assert!(plan_add(
+        assert!(add(
             &mut f,
-            &req("alice", 1000, 10, Placement::At(165530), Layout::Fresh),
-            &policy(),
-            &[]
+            "alice",
+            1000,
+            10,
+            Placement::At(165530),
+            Layout::Fresh
         )
         .is_err());
         assert_eq!(as_text(f.render()), "bob:100000:65536\n");
@@ -1283,22 +1306,17 @@ mod tests {
     #[test]
     fn ranges_reaching_the_invalid_id_are_refused() {
         let mut f = SubidFile::parse("");
-        let add = |f: &mut SubidFile, start, count| {
-            plan_add(
-                f,
-                &req("alice", 1000, count, Placement::At(start), Layout::Fresh),
-                &policy(),
-                &[],
-            )
+        let at = |f: &mut SubidFile, start, count| {
+            add(f, "alice", 1000, count, Placement::At(start), Layout::Fresh)
         };
-        let e = add(&mut f, 4294967295, 1).unwrap_err();
+        let e = at(&mut f, 4294967295, 1).unwrap_err();
         assert!(
             e.is_bad_input() && e.to_string().contains("kernel refuses"),
             "{e}"
         );
-        assert!(add(&mut f, 4294967290, 6).is_err());
+        assert!(at(&mut f, 4294967290, 6).is_err());
         assert_eq!(as_text(f.render()), "");
-        add(&mut f, 4294967290, 5).unwrap();
+        at(&mut f, 4294967290, 5).unwrap();
         assert_eq!(as_text(f.render()), "alice:4294967290:5\n");
         // Automatic placement never reaches it either, whatever login.defs says.
         let mut f = SubidFile::parse("");

@@ -74,10 +74,7 @@ fn shift_map(container: u32, host: u32, count: u32) -> IdMap {
 
 #[test]
 fn chown_changes_only_matching_ids_and_second_run_changes_nothing() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let r = d.path();
     for (name, u, g) in [
@@ -107,10 +104,7 @@ fn chown_changes_only_matching_ids_and_second_run_changes_nothing() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let f = d.path().join("f");
     fs::write(&f, "x").unwrap();
@@ -132,10 +126,7 @@ fn dry_run_writes_nothing() {
 
 #[test]
 fn symlinks_are_reowned_themselves_never_their_targets() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let outside = tmp();
     let tfile = outside.path().join("file");
     let tdir = outside.path().join("dir");
@@ -187,10 +178,7 @@ impl Drop for MountGuard {
 
 #[test]
 fn same_filesystem_bind_mount_inside_is_not_crossed() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let src = tmp();
     fs::write(src.path().join("victim"), "keep").unwrap();
     lchown(&src.path().join("victim"), 1234, 1234);
@@ -220,10 +208,7 @@ fn same_filesystem_bind_mount_inside_is_not_crossed() {
 
 #[test]
 fn odd_and_non_utf8_names_are_reowned() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let names: Vec<&[u8]> = vec![
         b"\xff\xfe not utf8",
@@ -252,10 +237,7 @@ fn odd_and_non_utf8_names_are_reowned() {
 
 #[test]
 fn nesting_300_deep_is_walked_without_recursion_limits() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     // Built fd by fd: the full path is longer than PATH_MAX.
     use rustix::fs::{fstat, mkdirat, openat, Mode as M, OFlags, CWD};
@@ -294,10 +276,7 @@ fn nesting_300_deep_is_walked_without_recursion_limits() {
 
 #[test]
 fn setuid_and_setgid_bits_survive_a_chown() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let f = d.path().join("suid");
     fs::write(&f, "x").unwrap();
@@ -315,10 +294,7 @@ fn setuid_and_setgid_bits_survive_a_chown() {
 
 #[test]
 fn hardlinks_are_shifted_once() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let a = d.path().join("a");
     fs::write(&a, "x").unwrap();
@@ -344,10 +320,7 @@ fn getfacl(p: &Path) -> String {
 
 #[test]
 fn shift_moves_acl_entries_and_reverse_restores_them() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     testkit::prereq!(testkit::have_cmd("setfacl"), "setfacl");
     let d = tmp();
     let dir = d.path().join("shared");
@@ -396,10 +369,7 @@ fn get_caps(p: &Path) -> Option<Vec<u8>> {
 
 #[test]
 fn file_capabilities_are_kept_on_chown_and_shifted_by_a_shift() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     testkit::prereq!(testkit::have_cmd("setcap"), "setcap");
     let d = tmp();
     let f = d.path().join("ping");
@@ -440,10 +410,7 @@ fn file_capabilities_are_kept_on_chown_and_shifted_by_a_shift() {
 
 #[test]
 fn errors_are_reported_and_the_walk_goes_on() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     testkit::prereq!(testkit::have_cmd("chattr"), "chattr");
     let d = tmp();
     let stuck = d.path().join("immutable");
@@ -466,10 +433,7 @@ fn errors_are_reported_and_the_walk_goes_on() {
 
 #[test]
 fn depth_top_and_self_only_stop_where_asked() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     fs::create_dir_all(d.path().join("a/b")).unwrap();
     sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
@@ -492,10 +456,7 @@ fn depth_top_and_self_only_stop_where_asked() {
 
 #[test]
 fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let outside = tmp();
     let victim = outside.path().join("victim");
     fs::write(&victim, "keep").unwrap();
@@ -558,10 +519,7 @@ fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
 
 #[test]
 fn acl_grant_with_default_sets_mask_and_revoke_removes_it() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     testkit::prereq!(testkit::have_cmd("getfacl"), "getfacl");
     let d = tmp();
     let dir = d.path().join("logs");
@@ -721,10 +679,7 @@ mod round_trip {
 
 #[test]
 fn parallel_walk_counts_every_entry_once() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     for i in 0..40 {
         let p = d.path().join(format!("d{i}/e{}", i % 3));
@@ -791,10 +746,7 @@ fn open_file_limit_is_restored_after_a_walk() {
 
 #[test]
 fn dir_replaced_by_symlink_after_listing_is_not_followed() {
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let outside = tmp();
     fs::write(outside.path().join("victim"), "keep").unwrap();
     lchown(&outside.path().join("victim"), 1234, 1234);
@@ -841,10 +793,7 @@ fn dir_replaced_by_symlink_after_listing_is_not_followed() {
 fn directory_larger_than_one_listing_batch_is_walked_whole() {
     // The walk reads a directory in sorted batches of 16 Ki entries; a
     // directory of 40,000 spans three batches.
-    testkit::prereq!(
-        testkit::is_root(),
-        "root (the ownership engine changes owners)"
-    );
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let big = d.path().join("big");
     fs::create_dir(&big).unwrap();
