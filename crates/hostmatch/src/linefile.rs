@@ -150,47 +150,26 @@ impl Ord for Field {
     }
 }
 
-impl PartialEq<str> for Field {
-    #[inline]
-    fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
+/// `Field == text` and `text == Field`: the bytes compared.
+macro_rules! eq_text {
+    ($($t:ty),*) => {$(
+        impl PartialEq<$t> for Field {
+            #[inline]
+            fn eq(&self, other: &$t) -> bool {
+                self.as_bytes() == other.as_bytes()
+            }
+        }
+
+        impl PartialEq<Field> for $t {
+            #[inline]
+            fn eq(&self, other: &Field) -> bool {
+                self.as_bytes() == other.as_bytes()
+            }
+        }
+    )*};
 }
 
-impl PartialEq<&str> for Field {
-    #[inline]
-    fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<String> for Field {
-    #[inline]
-    fn eq(&self, other: &String) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<Field> for str {
-    #[inline]
-    fn eq(&self, other: &Field) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<Field> for &str {
-    #[inline]
-    fn eq(&self, other: &Field) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<Field> for String {
-    #[inline]
-    fn eq(&self, other: &Field) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
+eq_text!(str, &str, String);
 
 /// Shown escaped: bytes that are not UTF-8 and control characters never
 /// reach a terminal raw.
