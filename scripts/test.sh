@@ -108,6 +108,7 @@ cargo build --workspace --all-targets
 # The static entrypoint the image tests put into their images (built once here, so
 # that no test pays for it inside its timeout).
 scripts/build-static.sh >/dev/null
+scripts/build-static.sh --fault-injection >/dev/null
 
 stage "images (wait)"
 if [ -n "$images_pid" ]; then

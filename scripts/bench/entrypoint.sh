@@ -3,31 +3,51 @@
 #
 # Each run starts a "container" by hand: a new mount namespace with a fresh
 # tmpfs on /dev (as a runtime gives every start), a new PID namespace with its
-# own /proc, chroot into a Debian minbase rootfs, --userspec 1000:1000, then
+# own /proc, chroot into a Debian minbase rootfs on a disk filesystem (ext4,
+# never tmpfs: the account change fsyncs), --userspec 1000:1000, then
 #   bare:       /bin/true
 #   same ids:   the setuid entrypoint, account already at 1000 -> /bin/true
 #   move:       the setuid entrypoint, account at 1234 with a 50-file home
 #               -> moves to 1000, re-owns the home -> /bin/true
 #               (hyperfine --prepare puts the account and home back at 1234;
 #               not timed)
+# Other builds (e.g. the binary of an older commit) can be measured in the
+# same run: LABEL=BINARY arguments add their "same ids" and "move" variants.
+# The variants are measured in ROUNDS rounds of RUNS runs each, alternating,
+# so that the load of a shared machine falls on all of them alike; medians are
+# over every run of every round.
+#
 # Needs root, hyperfine, unshare, and the Debian rootfs tarball of the test
 # harness (built by `cargo run -p hostmatch-testkit -- images` or the tests).
 #
-#   sudo scripts/bench/entrypoint.sh [RUNS]
+#   sudo scripts/bench/entrypoint.sh [RUNS [ROUNDS [LABEL=BINARY ...]]]
+#   sudo scripts/bench/entrypoint.sh 60 5 before=/tmp/hostmatch-entrypoint.old
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-300}
+ROUNDS=${2:-1}
+shift 2 2>/dev/null || shift $# || true
 bin=$(scripts/build-static.sh)
 tar=target/hostmatch-images/debian-bookworm-minbase.tar
 [ -f "$tar" ] || { echo "missing $tar (run the e2e tests or hostmatch-testkit images first)" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/hm-bench-entry-XXXXXX)
+work=$(mktemp -d /var/tmp/hm-bench-entry-XXXXXX)
 trap 'umount -R "$work/rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+fs=$(findmnt -n -o FSTYPE -T "$work" 2>/dev/null || stat -f -c %T "$work")
+case "$fs" in
+  tmpfs|ramfs) echo "$work is on $fs: the rootfs must be on a disk filesystem" >&2; exit 1 ;;
+esac
 R=$work/rootfs
 mkdir -p "$R"
 tar -xf "$tar" -C "$R"
 chmod 755 "$R"
+labels=("this build") bins=(/usr/local/bin/hostmatch-entrypoint)
 install -o root -g root -m 4755 "$bin" "$R/usr/local/bin/hostmatch-entrypoint"
+for arg in "$@"; do
+  label=${arg%%=*} path=${arg#*=}
+  install -o root -g root -m 4755 "$path" "$R/usr/local/bin/hostmatch-entrypoint-$label"
+  labels+=("$label") bins+=("/usr/local/bin/hostmatch-entrypoint-$label")
+done
 
 # The image's account: app 1234:1234 with a 50-file home.
 grep -q '^app:' "$R/etc/group" || echo 'app:x:1234:' >> "$R/etc/group"
@@ -44,25 +64,38 @@ start="unshare --mount -- sh -c 'mount -t tmpfs -o mode=755 tmpfs $R/dev && exec
 at_1000="cp $work/passwd.1000 $R/etc/passwd && cp $work/group.1000 $R/etc/group && chown -R 1000:1000 $R/home/app"
 at_1234="cp $work/passwd.1234 $R/etc/passwd && cp $work/group.1234 $R/etc/group && chown -R 1234:1234 $R/home/app"
 
-# Sanity: each variant really runs and ends as uid 1000.
-sh -c "$at_1234"
-out=$(sh -c "$start /usr/local/bin/hostmatch-entrypoint /usr/bin/stat -c %u /home/app/file50")
-[ "$out" = 1000 ] || { echo "entrypoint did not re-own the home: '$out'" >&2; exit 1; }
+# Sanity: each build really runs and ends as uid 1000 with the home re-owned.
+for b in "${bins[@]}"; do
+  sh -c "$at_1234"
+  out=$(sh -c "$start $b /usr/bin/stat -c %u /home/app/file50")
+  [ "$out" = 1000 ] || { echo "$b did not re-own the home: '$out'" >&2; exit 1; }
+done
 
-hyperfine --style basic --warmup 10 --runs "$RUNS" --export-markdown "$work/result.md" \
-  --export-json "$work/result.json" \
-  --command-name bare --prepare "$at_1000" "$start /bin/true" \
-  --command-name 'entrypoint, same ids' --prepare "$at_1000" "$start /usr/local/bin/hostmatch-entrypoint /bin/true" \
-  --command-name 'entrypoint, 1234 -> 1000, 50-file home' --prepare "$at_1234" "$start /usr/local/bin/hostmatch-entrypoint /bin/true"
-cat "$work/result.md"
-# Medians and minimums (the machine is shared: the mean is noisy).
-python3 - "$work/result.json" <<'PY'
+variants=(--command-name bare --prepare "$at_1000" "$start /bin/true")
+for i in "${!bins[@]}"; do
+  variants+=(--command-name "same ids, ${labels[$i]}" --prepare "$at_1000" "$start ${bins[$i]} /bin/true")
+  variants+=(--command-name "1234 -> 1000, 50-file home, ${labels[$i]}" --prepare "$at_1234" "$start ${bins[$i]} /bin/true")
+done
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== round $round of $ROUNDS (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  hyperfine --style basic --warmup 10 --runs "$RUNS" --export-json "$work/round$round.json" \
+    "${variants[@]}" >&2
+done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); rootfs on $fs"
+# Medians and minimums over every round (the machine is shared: the mean is noisy).
+python3 - "$work"/round*.json <<'PY'
 import json, statistics, sys
-r = json.load(open(sys.argv[1]))["results"]
-base = r[0]
-for x in r:
-    med, lo = statistics.median(x["times"]) * 1e3, min(x["times"]) * 1e3
-    print(f"{x['command']}: median {med:.2f} ms, min {lo:.2f} ms; "
-          f"over bare: median {med - statistics.median(base['times']) * 1e3:+.2f} ms, "
-          f"min {lo - min(base['times']) * 1e3:+.2f} ms")
+times = {}
+for f in sys.argv[1:]:
+    for x in json.load(open(f))["results"]:
+        times.setdefault(x["command"], []).extend(x["times"])
+base = times["bare"]
+bmed, bmin = statistics.median(base) * 1e3, min(base) * 1e3
+print("| variant | runs | median | min | median over bare | min over bare |")
+print("|---|---:|---:|---:|---:|---:|")
+for name, t in times.items():
+    med, lo = statistics.median(t) * 1e3, min(t) * 1e3
+    over = "" if name == "bare" else f"{med - bmed:+.2f} ms"
+    over_lo = "" if name == "bare" else f"{lo - bmin:+.2f} ms"
+    print(f"| {name} | {len(t)} | {med:.2f} ms | {lo:.2f} ms | {over} | {over_lo} |")
 PY

@@ -8,20 +8,27 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::exit;
 
 use hostmatch::entrypoint::config::{Config, LogLevel, Unprivileged};
-use hostmatch::entrypoint::plan::{self, Decision, HostIds, Plan, StartCreds};
+use hostmatch::entrypoint::plan::{self, Decision, HostIds, StartCreds};
 use hostmatch::entrypoint::proc::{first_program, ProcStat, ProcStatus};
-use hostmatch::entrypoint::{self as ep, Mode};
-use hostmatch::sys::{process as sp, Credentials, RealCredentials};
+use hostmatch::entrypoint::steps::{self, Finished, Outcome, Steps};
+use hostmatch::entrypoint::{self as ep, fault, Mode};
+use hostmatch::sys::{process as sp, slate, Credentials, RealCredentials};
 use hostmatch::sysroot::Sysroot;
 use hostmatch::{accounts::Accounts, Error};
 
 const NAME: &str = "hostmatch-entrypoint";
 
 fn main() {
+    // First: a panic prints one line, never a backtrace (RUST_BACKTRACE is
+    // the caller's), and ends the process.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("{NAME}: {}", ep::panic_line(info.payload()));
+        exit(3);
+    }));
     // The command is everything after the binary; there are no options.
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let err = match run(&args) {
@@ -41,18 +48,30 @@ fn run(args: &[OsString]) -> Result<i32, Error> {
     let mode = decide_mode(&creds);
     // The caller's environment goes to the command only.
     let caller_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    fault::init(&caller_env);
 
     if mode == Mode::Setuid {
-        forget_environment();
+        refuse_a_test_build()?;
+        forget_environment()?;
         check_first_program(&root)?;
+    }
+    let privileged = !matches!(mode, Mode::Unprivileged(_));
+    if privileged {
+        // Before any privileged step, in every mode: once per start.
         ep::claim_start(&root, Path::new(ep::MARKER_PATH))?;
+    }
+    if mode == Mode::Setuid {
         become_root(&mut creds)?;
     }
     let old_umask = sp::set_umask(0o022);
     let cfg = ep::load_config(&root, mode != Mode::Root)?;
     let log = Log(cfg.log_level);
+    let protect = own_files();
+    if privileged {
+        finish_pending(&root, &protect, &log)?;
+    }
     let accounts = Accounts::load(&root)?;
-    let host = host_ids(&mode, &cfg, &root, &start)?;
+    let host = host_ids(&mode, &cfg, &root, &start, &accounts)?;
     let decision = plan::plan(&accounts.passwd, &accounts.group, host, &start, &cfg)?;
 
     if let Mode::Unprivileged(why) = &mode {
@@ -74,9 +93,8 @@ fn run(args: &[OsString]) -> Result<i32, Error> {
     for note in &plan.notes {
         log.warn(note);
     }
-    ep::apply_account_edits(&root, &plan)?;
-    ep::ensure_home(&root, &plan)?;
-    reown(&root, &plan, &log)?;
+    let steps = Steps::from_plan(&root, &plan)?;
+    report(&steps::apply(&root, &steps, &protect)?, &log);
     ep::write_sudoers(&root, &plan)?;
     run_hooks(&root, &cfg, &mode, Some(&plan))?;
     ep::drop::drop_privileges(&mut creds, &plan.target)?; // drop + verify
@@ -110,13 +128,25 @@ fn decide_mode(c: &RealCredentials) -> Mode {
     }
 }
 
-/// Setuid mode: nothing in this process (std, libc, the ownership engine's
-/// threads) may read the caller's environment (RUST_MIN_STACK, TZ, ...).
-/// Single-threaded here, so changing the environment is sound.
-fn forget_environment() {
-    for (k, _) in std::env::vars_os() {
-        std::env::remove_var(k);
+/// A build with test-only fault injection never runs setuid.
+fn refuse_a_test_build() -> Result<(), Error> {
+    if fault::ENABLED {
+        return Err(Error::Permission(
+            "this build has test-only fault injection; it refuses to run setuid".into(),
+        ));
     }
+    Ok(())
+}
+
+/// Setuid mode: nothing in this process (std, libc, the ownership engine)
+/// may read the caller's environment (RUST_MIN_STACK, TZ, ...). Emptied
+/// without looking at the names (a name holding '=' cannot be removed one
+/// by one); the process is single-threaded here.
+fn forget_environment() -> Result<(), Error> {
+    slate::clear_environment().map_err(|source| Error::Sys {
+        call: "clearenv",
+        source,
+    })
 }
 
 /// Setuid mode: privileged work only as the container's first program.
@@ -149,12 +179,32 @@ fn become_root(c: &mut RealCredentials) -> Result<(), Error> {
     c.setresuid(0)
 }
 
+/// The entrypoint's own binary: no re-own may hold it (a root-mode start
+/// runs it as root).
+fn own_files() -> Vec<PathBuf> {
+    std::fs::read_link("/proc/self/exe").into_iter().collect()
+}
+
+/// Finishes an account change a cut-short start left pending.
+fn finish_pending(root: &Sysroot, protect: &[PathBuf], log: &Log) -> Result<(), Error> {
+    match steps::finish_pending(root, protect)? {
+        Finished::Nothing => {}
+        Finished::Done(out) => {
+            log.warn("finished the account change of a start that was cut short");
+            report(&out, log);
+        }
+        Finished::Dropped(why) => log.warn(&why),
+    }
+    Ok(())
+}
+
 /// Setuid: the real ids; root mode: HOSTMATCH_UID/GID or match_path's owner.
 fn host_ids(
     mode: &Mode,
     cfg: &Config,
     root: &Sysroot,
     start: &StartCreds,
+    accounts: &Accounts,
 ) -> Result<Option<HostIds>, Error> {
     match mode {
         // The caller's environment is never read here.
@@ -162,27 +212,33 @@ fn host_ids(
             uid: start.uid,
             gid: start.gid,
         })),
-        Mode::Root => ep::root_mode_host_ids(&|k| std::env::var(k).ok(), cfg, root),
+        Mode::Root => ep::root_mode_host_ids(&|k| std::env::var(k).ok(), cfg, root, accounts),
     }
 }
 
-fn reown(root: &Sysroot, plan: &Plan, log: &Log) -> Result<(), Error> {
-    for (path, rep) in ep::reown(root, plan)? {
-        log.info(&format!(
-            "{}: {} entries scanned, {} re-owned, {} mounts not crossed",
-            path.display(),
-            rep.scanned,
-            rep.changed,
-            rep.skipped_mounts
-        ));
-        for e in &rep.errors {
+/// Logs what happened to each re-owned path: counts, entries left alone
+/// and why, errors.
+fn report(out: &[Outcome], log: &Log) {
+    for o in out {
+        if let Some(why) = &o.refused {
+            log.warn(why);
+        }
+        let Some(rep) = &o.report else {
+            continue;
+        };
+        log.info(&format!("{}: {}", o.path.display(), rep.summary(false)));
+        for e in rep.skipped.iter().chain(&rep.errors) {
             log.warn(&format!("{}: {}", e.path.display(), e.error));
         }
     }
-    Ok(())
 }
 
-fn run_hooks(root: &Sysroot, cfg: &Config, mode: &Mode, plan: Option<&Plan>) -> Result<(), Error> {
+fn run_hooks(
+    root: &Sysroot,
+    cfg: &Config,
+    mode: &Mode,
+    plan: Option<&plan::Plan>,
+) -> Result<(), Error> {
     let Some(dir) = &cfg.hooks_dir else {
         return Ok(());
     };
@@ -206,15 +262,17 @@ fn run_unprivileged(
         let hooks = cfg.hooks_dir.as_ref().is_some_and(|d| {
             ep::list_hooks(&root.path(&d.to_string_lossy()), false).is_ok_and(|h| !h.is_empty())
         });
-        if !p.edits_accounts() && p.reown.is_empty() && !sudo_needed && !hooks {
+        let pending = steps::is_pending(root);
+        if !p.edits_accounts() && p.reown.is_empty() && !sudo_needed && !hooks && !pending {
             log.info("nothing to change; running without privileges");
             let env = ep::command_env(caller, &p.target);
             return exec_or_init(args, &p.target.shell, &env, cfg);
         }
-        let msg = format!(
-            "cannot gain root: {why}; needed for: {}",
-            p.summary().join("; ")
-        );
+        let mut needed = p.summary();
+        if pending {
+            needed.push("an account change a start left unfinished".into());
+        }
+        let msg = format!("cannot gain root: {why}; needed for: {}", needed.join("; "));
         if cfg.unprivileged == Unprivileged::Run {
             log.warn(&format!(
                 "{msg}; running the command unchanged (unprivileged = \"run\")"

@@ -4,76 +4,12 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
 
-use testkit::images::{self, ExtraFile};
-use testkit::{Dockerd, DockerdConfig, StorageDriver};
-
-const EP: &str = "/usr/local/bin/hostmatch-entrypoint";
-
-fn start(driver: StorageDriver) -> Dockerd {
-    Dockerd::start(DockerdConfig {
-        storage_driver: driver,
-        ..Default::default()
-    })
-    .expect("private dockerd starts")
-}
-
-/// Imports `base` plus the setuid entrypoint and `config` as `tag`, with the
-/// entrypoint as ENTRYPOINT.
-fn image(d: &Dockerd, base: &Path, config: Option<&str>, tag: &str, extra: &[ExtraFile]) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut files = vec![ExtraFile::root(common::entrypoint_bin(), EP, 0o4755)];
-    if let Some(c) = config {
-        let p = dir.path().join("entrypoint.toml");
-        fs::write(&p, c).unwrap();
-        files.push(ExtraFile::root(p, "/etc/hostmatch/entrypoint.toml", 0o644));
-    }
-    files.extend_from_slice(extra);
-    let tar = images::with_extra_files(base, &files).unwrap();
-    d.run_ok([
-        "import",
-        "--change",
-        &format!("ENTRYPOINT [\"{EP}\"]"),
-        tar.to_str().unwrap(),
-        tag,
-    ]);
-}
-
-fn busybox(d: &Dockerd, config: Option<&str>, tag: &str) {
-    image(d, &images::busybox_rootfs_tar().unwrap(), config, tag, &[]);
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn docker(d: &Dockerd, args: &[&str]) -> Out {
-    let o = d.docker(args);
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-fn ok(d: &Dockerd, args: &[&str]) -> String {
-    d.run_ok(args)
-}
-
-/// A host directory owned by uid:gid, for bind mounts.
-fn host_dir(uid: u32, gid: u32) -> tempfile::TempDir {
-    let t = tempfile::Builder::new()
-        .prefix("hm-entry-e2e-")
-        .tempdir()
-        .unwrap();
-    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    std::os::unix::fs::chown(t.path(), Some(uid), Some(gid)).unwrap();
-    t
-}
+use common::docker::*;
+use common::host_dir;
+use testkit::images;
+use testkit::StorageDriver;
 
 /// The ownership engine lands on main from another branch; until then the
 /// entrypoint reports it as unsupported. Loud skip locally, failure in CI.
@@ -237,8 +173,23 @@ fn busybox_root_mode_takes_the_owner_of_the_bind_mount() {
         out.starts_with(&format!("{big}\n{big}\napp:x:{big}:{big}:")),
         "{out}"
     );
-    // No host ids at all: root, untouched.
-    let out = ok(&d, &["run", "--rm", "hm-bb", "/bin/id", "-u"]);
+    // Nothing mounted at match_path: refused with one line (an image
+    // directory, or none, says nothing about the host user)...
+    let o = docker(&d, &["run", "--rm", "hm-bb", "/bin/id", "-u"]);
+    assert_eq!(o.code, 3, "{} {}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains("mount the host directory there"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    // ...unless the image says to run as root then.
+    busybox(
+        &d,
+        Some("match_path = \"/work\"\nmatch_path_fallback = \"root\"\n"),
+        "hm-bb-root",
+    );
+    let out = ok(&d, &["run", "--rm", "hm-bb-root", "/bin/id", "-u"]);
     assert_eq!(out.trim(), "0");
 }
 

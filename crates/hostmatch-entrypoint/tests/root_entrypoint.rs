@@ -223,12 +223,14 @@ fn root_mode_takes_the_owner_of_match_path() {
         GROUP,
         Some("chown_home = \"none\"\nmatch_path = \"/work\"\n"),
     );
+    // The bind-mounted host directory (match_path must be a mount point).
     fs::create_dir(fs_.path("work")).unwrap();
-    std::os::unix::fs::chown(fs_.path("work"), Some(2001), Some(2002)).unwrap();
+    let host = host_dir(2001, 2002);
     let r = run(
         &fs_,
         &Run {
             user: None,
+            mounts: vec![(host.path().to_path_buf(), "/work")],
             args: vec![
                 "/bin/sh",
                 "-c",

@@ -825,3 +825,72 @@ fn directory_larger_than_one_listing_batch_is_walked_whole() {
         "progress {last} is a count of entries scanned"
     );
 }
+
+#[test]
+fn a_guarded_walk_leaves_hard_links_to_files_of_others_alone_and_reports_them() {
+    if !need_root() {
+        return;
+    }
+    let d = tmp();
+    let outside = tmp();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "root only\n").unwrap();
+    std::fs::write(d.path().join("mine"), "x").unwrap();
+    std::fs::hard_link(&secret, d.path().join("link")).unwrap();
+    std::fs::hard_link(d.path().join("mine"), d.path().join("mine2")).unwrap();
+    lchown(d.path(), 1234, 1234);
+    lchown(&d.path().join("mine"), 1234, 1234);
+    let every = Rule::Set {
+        uid: Some(1000),
+        gid: Some(1000),
+    };
+    let guarded = Options {
+        guard: Some(own::Guard {
+            uids: vec![1234, 1000],
+            gids: vec![1234, 1000],
+        }),
+        ..Options::default()
+    };
+    let rep = own::apply(d.path(), &every, &guarded, &own::no_progress).unwrap();
+    assert_eq!(
+        owner(&secret),
+        (0, 0),
+        "a file of root became the account's"
+    );
+    assert_eq!(owner(&d.path().join("mine")), (1000, 1000));
+    assert_eq!(rep.skipped_links, 1, "{rep:?}");
+    assert_eq!(rep.skipped[0].path, d.path().join("link"));
+    assert!(rep
+        .summary(false)
+        .contains("linked into the tree left alone"));
+    // Without the guard (hostmatch chown/shift) the rule applies to every entry.
+    let rep = own::apply(d.path(), &every, &Options::default(), &own::no_progress).unwrap();
+    assert_eq!(owner(&secret), (1000, 1000));
+    assert_eq!(rep.skipped_links, 0);
+}
+
+#[test]
+fn a_walk_from_an_opened_root_walks_that_inode() {
+    if !need_root() {
+        return;
+    }
+    let d = tmp();
+    std::fs::create_dir(d.path().join("a")).unwrap();
+    std::fs::write(d.path().join("a/f"), "x").unwrap();
+    lchown(&d.path().join("a/f"), 1234, 1234);
+    let fd = std::os::fd::OwnedFd::from(std::fs::File::open(d.path().join("a")).unwrap());
+    // The path now names something else: the opened directory is walked.
+    std::fs::rename(d.path().join("a"), d.path().join("b")).unwrap();
+    std::fs::create_dir(d.path().join("a")).unwrap();
+    let rule = chown_rule((1234, 1234), (1000, 1000));
+    let rep = own::apply_fd(
+        fd,
+        &d.path().join("a"),
+        &rule,
+        &Options::default(),
+        &own::no_progress,
+    )
+    .unwrap();
+    assert_eq!(rep.changed, 1);
+    assert_eq!(owner(&d.path().join("b/f")), (1000, 1000));
+}

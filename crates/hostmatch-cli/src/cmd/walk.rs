@@ -68,6 +68,7 @@ pub fn walk(
             Mode::Apply
         },
         threads: args.threads,
+        ..Options::default()
     };
     let tty = std::io::stderr().is_terminal() && !ctx.json;
     let bar: OnceLock<indicatif::ProgressBar> = OnceLock::new();

@@ -4,6 +4,8 @@
 //! chosen uid:gid.
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -74,22 +76,33 @@ pub fn prerequisites() -> Result<(), String> {
     Ok(())
 }
 
-/// The static entrypoint, built once per test run by scripts/build-static.sh.
+/// The static entrypoint, built once per test run by scripts/build-static.sh
+/// (`HOSTMATCH_TEST_ENTRYPOINT=PATH` runs the tests against another build,
+/// e.g. an older one to see which attacks it lets through).
 pub fn entrypoint_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = Command::new(repo.join("scripts/build-static.sh"))
-            .output()
-            .expect("run scripts/build-static.sh");
-        assert!(
-            out.status.success(),
-            "static build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+        if let Some(p) = std::env::var_os("HOSTMATCH_TEST_ENTRYPOINT") {
+            return PathBuf::from(p);
+        }
+        build_static(&[])
     })
     .clone()
+}
+
+/// Runs scripts/build-static.sh with `args`; the path it prints.
+fn build_static(args: &[&str]) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(repo.join("scripts/build-static.sh"))
+        .args(args)
+        .output()
+        .expect("run scripts/build-static.sh");
+    assert!(
+        out.status.success(),
+        "static build {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 pub const BUSYBOX_APPLETS: &[&str] = &[
@@ -104,6 +117,11 @@ pub struct Rootfs {
 
 impl Rootfs {
     pub fn new(passwd: &str, group: &str, config: Option<&str>) -> Rootfs {
+        Rootfs::with_binary(passwd, group, config, &entrypoint_bin())
+    }
+
+    /// A rootfs whose setuid entrypoint is `bin` (e.g. a fault-injection build).
+    pub fn with_binary(passwd: &str, group: &str, config: Option<&str>, bin_src: &Path) -> Rootfs {
         let dir = tempfile::Builder::new()
             .prefix("hm-entry-rootfs-")
             .tempdir()
@@ -134,7 +152,7 @@ impl Rootfs {
             fs::write(r.join("etc/hostmatch/entrypoint.toml"), c).unwrap();
         }
         let bin = r.join("usr/local/bin/hostmatch-entrypoint");
-        fs::copy(entrypoint_bin(), &bin).unwrap();
+        fs::copy(bin_src, &bin).unwrap();
         std::os::unix::fs::chown(&bin, Some(0), Some(0)).unwrap();
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o4755)).unwrap();
         Rootfs { dir }
@@ -174,6 +192,9 @@ pub struct Run<'a> {
     pub program: &'a str,
     /// Arguments after the program.
     pub args: Vec<&'a str>,
+    /// Bind mounts (host directory, path in the rootfs) made before the start,
+    /// like `docker run -v HOST:PATH` (the path must exist in the rootfs).
+    pub mounts: Vec<(PathBuf, &'a str)>,
 }
 
 impl Default for Run<'_> {
@@ -187,6 +208,7 @@ impl Default for Run<'_> {
             wrapper: vec![],
             program: "/usr/local/bin/hostmatch-entrypoint",
             args: vec![],
+            mounts: vec![],
         }
     }
 }
@@ -217,11 +239,9 @@ impl Ran {
     }
 }
 
-/// Starts a "container": new PID and mount namespaces, /proc and a tmpfs
-/// /dev mounted in the rootfs, chroot, the given ids, then the program as
-/// PID 1 (or as PID 2 under a fake init).
-pub fn run(rootfs: &Rootfs, r: &Run) -> Ran {
-    let root = rootfs.dir.path().to_str().unwrap().to_string();
+/// The `chroot ...` command line that starts `r.program` in the rootfs as
+/// the run's ids, shell-quoted.
+fn chroot_command(root: &str, r: &Run) -> String {
     let mut chroot = vec!["chroot".to_string()];
     if let Some((u, g)) = r.user {
         chroot.push(format!("--userspec={u}:{g}"));
@@ -230,12 +250,35 @@ pub fn run(rootfs: &Rootfs, r: &Run) -> Ran {
         let list: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
         chroot.push(format!("--groups={}", list.join(",")));
     }
-    chroot.push(root.clone());
+    chroot.push(root.to_string());
     chroot.extend(r.wrapper.iter().map(|s| s.to_string()));
     chroot.push(r.program.to_string());
     chroot.extend(r.args.iter().map(|s| s.to_string()));
     let quoted: Vec<String> = chroot.iter().map(|a| shell_quote(a)).collect();
-    let start = quoted.join(" ");
+    quoted.join(" ")
+}
+
+/// Shell lines that bind-mount the run's host directories into the rootfs.
+fn bind_mounts(root: &str, r: &Run) -> String {
+    r.mounts
+        .iter()
+        .map(|(host, at)| {
+            format!(
+                "mount --bind {} {};",
+                shell_quote(host.to_str().unwrap()),
+                shell_quote(&format!("{root}/{}", at.trim_start_matches('/')))
+            )
+        })
+        .collect()
+}
+
+/// Starts a "container": new PID and mount namespaces, /proc and a tmpfs
+/// /dev mounted in the rootfs, chroot, the given ids, then the program as
+/// PID 1 (or as PID 2 under a fake init).
+pub fn run(rootfs: &Rootfs, r: &Run) -> Ran {
+    let root = rootfs.dir.path().to_str().unwrap().to_string();
+    let start = chroot_command(&root, r);
+    let binds = bind_mounts(&root, r);
     let ro = if r.read_only {
         format!("mount --bind {root} {root}; mount -o remount,bind,ro {root} {root};")
     } else {
@@ -244,7 +287,7 @@ pub fn run(rootfs: &Rootfs, r: &Run) -> Ran {
     // Mounts happen in a mount namespace first, so that no process of the new
     // PID namespace exists before the container's first program.
     let mounts = format!(
-        "set -e; mount --make-rprivate /; {ro} \
+        "set -e; mount --make-rprivate /; {ro} {binds} \
          mount -t tmpfs -o mode=755,nosuid tmpfs {root}/dev; \
          for d in null:3 zero:5; do mknod -m 666 {root}/dev/${{d%:*}} c 1 ${{d#*:}}; done;"
     );
@@ -277,6 +320,123 @@ pub fn run(rootfs: &Rootfs, r: &Run) -> Ran {
         let _ = fs::remove_dir_all(rootfs.dir.path().with_extension("init"));
     }
     Ran { out }
+}
+
+/// A pod whose containers share one PID namespace (Kubernetes
+/// `shareProcessNamespace: true`): PID 1 is a stand-in infra process whose
+/// command name is `infra` (e.g. `pause`); containers are entered from
+/// outside with `nsenter`, so that their first program has its parent outside
+/// the namespace (ppid 0), as a runtime starts it. The containers of the test
+/// share the pod's mount namespace, where the rootfs has a tmpfs `/dev` and
+/// the pod's `/proc`.
+pub struct Pod {
+    child: std::process::Child,
+    /// The host pid of the infra process (PID 1 of the pod).
+    pub infra_pid: u32,
+    dir: tempfile::TempDir,
+}
+
+impl Pod {
+    pub fn start(rootfs: &Rootfs, infra: &str) -> Pod {
+        let dir = tempfile::Builder::new()
+            .prefix("hm-entry-pod-")
+            .tempdir()
+            .unwrap();
+        let script = dir.path().join(infra);
+        let ready = dir.path().join("ready");
+        fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\ntouch {}\nwhile :; do sleep 1; done\n",
+                shell_quote(ready.to_str().unwrap())
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        let root = rootfs.dir.path().to_str().unwrap();
+        let setup = format!(
+            "set -e; mount --make-rprivate /; \
+             mount -t tmpfs -o mode=755,nosuid tmpfs {root}/dev; \
+             for d in null:3 zero:5; do mknod -m 666 {root}/dev/${{d%:*}} c 1 ${{d#*:}}; done; \
+             mount -t proc proc {root}/proc; exec {}",
+            shell_quote(script.to_str().unwrap())
+        );
+        let child = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount", "--", "/bin/sh", "-c", &setup])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ready.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pod did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let children =
+            fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+        let infra_pid = children.split_whitespace().next().unwrap().parse().unwrap();
+        Pod {
+            child,
+            infra_pid,
+            dir,
+        }
+    }
+
+    /// Starts a container's program in the pod (or an exec session into it:
+    /// the same thing, seen from inside).
+    pub fn enter(&self, rootfs: &Rootfs, r: &Run) -> Ran {
+        let root = rootfs.dir.path().to_str().unwrap();
+        let start = chroot_command(root, r);
+        let pid = self.infra_pid.to_string();
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["--target", &pid, "--pid", "--mount", "--", "/bin/sh", "-c"]);
+        cmd.arg(format!("exec {start}"));
+        cmd.env_clear().env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+        for (k, v) in &r.env {
+            cmd.env(k, v);
+        }
+        Ran {
+            out: cmd.output().unwrap(),
+        }
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        // PID 1 of the pod ends: the kernel kills every process of the namespace.
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.infra_pid.to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.dir;
+    }
+}
+
+/// The static entrypoint built with the test-only `fault-injection` feature
+/// (`scripts/build-static.sh --fault-injection`: its own target directory,
+/// so that it never replaces the real one).
+pub fn fault_injection_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_static(&["--fault-injection"]))
+        .clone()
+}
+
+/// A host directory owned by uid:gid, for bind mounts.
+pub fn host_dir(uid: u32, gid: u32) -> tempfile::TempDir {
+    let t = tempfile::Builder::new()
+        .prefix("hm-entry-host-")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(t.path(), Some(uid), Some(gid)).unwrap();
+    t
 }
 
 pub fn shell_quote(s: &str) -> String {

@@ -1,9 +1,10 @@
 //! `/etc/hostmatch/entrypoint.toml`: the entrypoint's configuration.
 //!
-//! Parsing is strict: unknown keys and wrong types are errors that name the
-//! file and line.
+//! Parsing is strict: unknown keys, wrong types and values the entrypoint
+//! refuses (account names that are not valid names or are sudoers keywords,
+//! re-own paths of system trees) are errors that name the file and line.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -39,6 +40,18 @@ pub enum Unprivileged {
     Run,
 }
 
+/// What root mode does when `match_path` gives no host user (nothing is
+/// mounted there, or it is owned by root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fallback {
+    /// Refuse to start, with one line saying why.
+    #[default]
+    Fail,
+    /// Run the command as root, untouched.
+    Root,
+}
+
 /// How much the entrypoint tells on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +79,11 @@ pub struct Config {
     pub chown_paths: Vec<PathBuf>,
     /// Root mode: the owner of this path gives the host ids.
     pub match_path: Option<PathBuf>,
+    /// `match_path` must be a mount point (the bind-mounted host directory),
+    /// so that the workload cannot replace or remove it.
+    pub match_path_must_be_mount: bool,
+    /// What to do when `match_path` gives no host user.
+    pub match_path_fallback: Fallback,
     /// Passwordless sudo for the account.
     pub sudo: bool,
     /// Executables run as root, in name order, before the drop.
@@ -86,6 +104,8 @@ impl Default for Config {
             chown_home: ChownHome::Changed,
             chown_paths: Vec::new(),
             match_path: None,
+            match_path_must_be_mount: true,
+            match_path_fallback: Fallback::Fail,
             sudo: false,
             hooks_dir: None,
             init: false,
@@ -109,56 +129,161 @@ impl Config {
                 msg: e.message().trim().to_string(),
             }
         })?;
-        cfg.validate(path)?;
+        if let Err((key, index, msg)) = cfg.check() {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                line: key_line(text, key, index),
+                msg,
+            });
+        }
         Ok(cfg)
     }
 
-    fn validate(&self, path: &Path) -> Result<()> {
-        let bad = |msg: String| Error::InvalidFile {
-            path: path.to_path_buf(),
-            msg,
-        };
-        if !valid_name(&self.user) {
-            return Err(bad(format!(
-                "user '{}' is not a valid account name",
-                self.user
-            )));
-        }
+    /// The first value the entrypoint refuses: (key, index in an array, why).
+    fn check(&self) -> std::result::Result<(), (&'static str, usize, String)> {
+        check_name(&self.user).map_err(|why| ("user", 0, format!("user '{}' {why}", self.user)))?;
         if let Some(g) = &self.group {
-            if !valid_name(g) {
-                return Err(bad(format!("group '{g}' is not a valid group name")));
-            }
+            check_name(g).map_err(|why| ("group", 0, format!("group '{g}' {why}")))?;
         }
-        let abs = |what: &str, p: &Path| {
-            if p.is_absolute() {
-                Ok(())
-            } else {
-                Err(bad(format!(
-                    "{what} '{}' must be an absolute path",
-                    p.display()
-                )))
-            }
-        };
-        for p in &self.chown_paths {
-            abs("chown_paths entry", p)?;
+        for (i, p) in self.chown_paths.iter().enumerate() {
+            check_tree(p).map_err(|why| {
+                let msg = format!("chown_paths entry '{}' {why}", p.display());
+                ("chown_paths", i, msg)
+            })?;
         }
         if let Some(p) = &self.match_path {
-            abs("match_path", p)?;
+            check_absolute(p).map_err(|why| {
+                (
+                    "match_path",
+                    0,
+                    format!("match_path '{}' {why}", p.display()),
+                )
+            })?;
         }
         if let Some(p) = &self.hooks_dir {
-            abs("hooks_dir", p)?;
+            check_absolute(p)
+                .map_err(|why| ("hooks_dir", 0, format!("hooks_dir '{}' {why}", p.display())))?;
+        }
+        if self.match_path_fallback == Fallback::Root && !self.match_path_must_be_mount {
+            return Err((
+                "match_path_fallback",
+                0,
+                "match_path_fallback = \"root\" needs match_path_must_be_mount = true: \
+                 otherwise the workload could remove match_path and make the next start run \
+                 as root"
+                    .into(),
+            ));
         }
         Ok(())
     }
 }
 
-/// Whether `name` is safe as an account or group name in colon files and
-/// sudoers: starts with a letter or `_`, then letters, digits, `_`, `-`, `.`.
-pub fn valid_name(name: &str) -> bool {
-    let mut b = name.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-        && name.len() <= 32
-        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+/// The line (1-based) of `key` (of its `index`th element for an array) in
+/// the configuration text; 1 when it cannot be found.
+fn key_line(text: &str, key: &str, index: usize) -> usize {
+    type Span = Option<toml::Spanned<toml::Value>>;
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct Spans {
+        user: Span,
+        group: Span,
+        chown_paths: Option<Vec<toml::Spanned<toml::Value>>>,
+        match_path: Span,
+        hooks_dir: Span,
+        match_path_fallback: Span,
+    }
+    let Ok(s) = toml::from_str::<Spans>(text) else {
+        return 1;
+    };
+    let span = match key {
+        "user" => s.user.map(|v| v.span()),
+        "group" => s.group.map(|v| v.span()),
+        "chown_paths" => s.chown_paths.and_then(|v| v.get(index).map(|v| v.span())),
+        "match_path" => s.match_path.map(|v| v.span()),
+        "hooks_dir" => s.hooks_dir.map(|v| v.span()),
+        "match_path_fallback" => s.match_path_fallback.map(|v| v.span()),
+        _ => None,
+    };
+    span.map_or(1, |r| {
+        text[..r.start.min(text.len())].matches('\n').count() + 1
+    })
+}
+
+/// Sudoers words that shadow's rules let through as names (the aliases'
+/// declarations); names written like an alias (`ALL`, `NOPASSWD`, `APP`) are
+/// refused by [`check_name`] as a class.
+const SUDOERS_WORDS: &[&str] = &[
+    "Defaults",
+    "Host_Alias",
+    "User_Alias",
+    "Runas_Alias",
+    "Cmnd_Alias",
+    "Cmd_Alias",
+];
+
+/// Whether `name` may be an account or group name here: shadow's portable
+/// rule (`[a-z_][a-z0-9_-]*`, at most 32; see [`crate::grouplink::valid_name`]),
+/// without the trailing `$` of machine accounts, and never a sudoers keyword
+/// or alias (the name is written into `/etc/sudoers.d/hostmatch`, where
+/// `ALL ALL=(ALL:ALL) NOPASSWD: ALL` would give everyone root).
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let alias_like = name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+    if alias_like || SUDOERS_WORDS.contains(&name) {
+        return Err(
+            "is a sudoers keyword or written like a sudoers alias (ALL, NOPASSWD, ...): \
+             sudoers would not read it as an account"
+                .into(),
+        );
+    }
+    if !crate::grouplink::valid_name(name) || name.ends_with('$') {
+        return Err(
+            "is not a valid name: lowercase letters, digits, '_' and '-', starting with a \
+             letter or '_', at most 32 characters (shadow's rules)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Trees no re-own may start in, hold or reach into: the system's own files
+/// (the entrypoint's binary in /usr/local/bin, its configuration and state
+/// in /etc/hostmatch and its marker in /dev are inside them), and root's home.
+pub const SYSTEM_TREES: &[&str] = &[
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root",
+    "/run", "/sbin", "/sys", "/usr",
+];
+
+/// Whether `p` is an absolute path without `..`.
+fn check_absolute(p: &Path) -> std::result::Result<(), String> {
+    if !p.is_absolute() {
+        return Err("must be an absolute path".into());
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err("must not hold '..'".into());
+    }
+    Ok(())
+}
+
+/// Whether `p` may be the root of a re-own: absolute, without `..`, not `/`,
+/// and neither inside nor above one of the [`SYSTEM_TREES`].
+pub fn check_tree(p: &Path) -> std::result::Result<(), String> {
+    check_absolute(p)?;
+    if p.components().all(|c| c == Component::RootDir) {
+        return Err("is the whole filesystem".into());
+    }
+    for sys in SYSTEM_TREES {
+        let sys = Path::new(sys);
+        if p.starts_with(sys) {
+            return Err(format!("is inside {}, a system tree", sys.display()));
+        }
+        if sys.starts_with(p) {
+            return Err(format!("holds {}, a system tree", sys.display()));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -244,6 +369,74 @@ unprivileged = "run"
     }
 
     #[test]
+    fn sudoers_keywords_and_alias_like_names_are_refused_naming_the_line() {
+        for bad in [
+            "ALL",
+            "Defaults",
+            "NOPASSWD",
+            "APP_1",
+            "User_Alias",
+            "Cmnd_Alias",
+        ] {
+            let e = parse(&format!("sudo = true\nuser = {bad:?}\n")).unwrap_err();
+            let s = e.to_string();
+            assert!(s.starts_with("/etc/hostmatch/entrypoint.toml:2: "), "{s}");
+            assert!(s.contains("sudoers"), "{s}");
+            assert!(e.is_bad_input());
+        }
+        let e = parse("group = \"ALL\"\n").unwrap_err().to_string();
+        assert!(e.contains(":1: group 'ALL'"), "{e}");
+    }
+
+    #[test]
+    fn names_outside_shadows_rules_are_refused() {
+        for bad in ["App", "a.b", "adm$", "-x", &"a".repeat(33)] {
+            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["app", "_svc", "dev-1", "a_b", &"a".repeat(32)] {
+            assert!(check_name(good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn system_trees_and_the_root_are_refused_as_chown_paths_naming_the_line() {
+        for (paths, line, why) in [
+            ("[\"/\"]", 1, "whole filesystem"),
+            ("[\"/opt/app\",\n \"/usr\"]", 2, "inside /usr"),
+            ("[\"/usr/local/bin\"]", 1, "inside /usr"),
+            ("[\"/etc/hostmatch\"]", 1, "inside /etc"),
+            ("[\"/lib64/x\"]", 1, "inside /lib64"),
+            ("[\"/dev\"]", 1, "inside /dev"),
+            ("[\"/root\"]", 1, "inside /root"),
+            ("[\"/home/../etc\"]", 1, ".."),
+        ] {
+            let e = parse(&format!("chown_paths = {paths}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("entrypoint.toml:{line}: ")),
+                "{paths}: {e}"
+            );
+            assert!(e.contains(why), "{paths}: {e}");
+        }
+        assert!(
+            parse("chown_paths = [\"/var/www\", \"/opt/app\", \"/srv\", \"/home/app\"]\n").is_ok()
+        );
+        assert!(check_tree(Path::new("/libx")).is_ok(), "not /lib");
+    }
+
+    #[test]
+    fn match_path_fallback_root_needs_a_mount_point() {
+        let c = parse("match_path = \"/work\"\nmatch_path_fallback = \"root\"\n").unwrap();
+        assert!(c.match_path_must_be_mount);
+        assert_eq!(c.match_path_fallback, Fallback::Root);
+        let e = parse("match_path_must_be_mount = false\nmatch_path_fallback = \"root\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2: match_path_fallback"), "{e}");
+    }
+
+    #[test]
     fn relative_paths_are_refused() {
         assert!(parse("match_path = \"work\"\n").is_err());
         assert!(parse("chown_paths = [\"opt\"]\n").is_err());
@@ -257,7 +450,7 @@ unprivileged = "run"
         }
 
         #[test]
-        fn valid_users_round_trip(user in "[a-z_][a-z0-9_.-]{0,31}", sudo in any::<bool>(), init in any::<bool>()) {
+        fn valid_users_round_trip(user in "[a-z_][a-z0-9_-]{0,31}", sudo in any::<bool>(), init in any::<bool>()) {
             let c = parse(&format!("user = {user:?}\nsudo = {sudo}\ninit = {init}\n")).unwrap();
             prop_assert_eq!(c.user, user);
             prop_assert_eq!(c.sudo, sudo);

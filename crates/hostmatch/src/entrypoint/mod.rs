@@ -2,28 +2,37 @@
 //! the steps that apply a plan (account edits, home, re-owning, sudoers,
 //! hooks, once-per-start marker, command environment, init loop).
 //!
-//! The binary `hostmatch-entrypoint` only calls these steps in order.
+//! The binary `hostmatch-entrypoint` only calls these steps in order. The
+//! attacks each step resists are in docs/threat-model.md.
 
 pub mod config;
 pub mod drop;
+pub mod fault;
+pub mod hooks;
+pub mod hostids;
 pub mod plan;
 pub mod proc;
+pub mod reach;
+pub mod steps;
+#[cfg(test)]
+mod test_util;
+
+pub use hooks::{hook_env, list_hooks, run_hooks};
+pub use hostids::root_mode_host_ids;
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::entrypoint::config::Config;
-use crate::entrypoint::plan::{HostIds, Plan, Target};
+use crate::entrypoint::plan::{Plan, Target};
 use crate::entrypoint::proc::{ProcStat, ProcStatus};
-use crate::fsedit::{self, FileEdit};
-use crate::ids::parse_id;
-use crate::own::{self, Mode as OwnMode, Options, Report};
+use crate::fsedit;
 use crate::sys::process::{self as sp, ChildExit};
-use crate::sysroot::{paths, Sysroot};
+use crate::sysroot::Sysroot;
 use crate::{Error, Result};
 
 /// Where the once-per-start marker lives: `/dev` is a fresh tmpfs on every
@@ -69,7 +78,9 @@ impl Mode {
 pub fn explain_unprivileged(exe: &Path, status: Option<&ProcStatus>) -> String {
     if status.is_some_and(|s| s.no_new_privs) {
         return "no-new-privileges is set (NoNewPrivs: 1), so the kernel ignored the setuid bit \
-                (docker run --security-opt no-new-privileges, or a parent process set it)"
+                (Docker: --security-opt no-new-privileges; Kubernetes: allowPrivilegeEscalation: \
+                false, which the restricted Pod Security Standard requires; or a parent process \
+                set it)"
             .into();
     }
     if let Ok(f) = sp::mount_flags(exe) {
@@ -137,39 +148,6 @@ pub fn load_config(root: &Sysroot, trusted_only: bool) -> Result<Config> {
     Config::parse(&text, Path::new(config::CONFIG_PATH))
 }
 
-/// Root mode's host ids: HOSTMATCH_UID (and HOSTMATCH_GID, default: the
-/// uid), else the owner of `match_path`, else none.
-pub fn root_mode_host_ids(
-    env: &dyn Fn(&str) -> Option<String>,
-    cfg: &Config,
-    root: &Sysroot,
-) -> Result<Option<HostIds>> {
-    if let Some(u) = env("HOSTMATCH_UID") {
-        let uid = parse_id(u.trim()).map_err(|e| Error::invalid(format!("HOSTMATCH_UID: {e}")))?;
-        let gid = match env("HOSTMATCH_GID") {
-            Some(g) => {
-                parse_id(g.trim()).map_err(|e| Error::invalid(format!("HOSTMATCH_GID: {e}")))?
-            }
-            None => uid,
-        };
-        return Ok(Some(HostIds { uid, gid }));
-    }
-    if let Some(mp) = &cfg.match_path {
-        let p = root.path(&mp.to_string_lossy());
-        match fs::metadata(&p) {
-            Ok(m) => {
-                return Ok(Some(HostIds {
-                    uid: m.uid(),
-                    gid: m.gid(),
-                }))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(p, e)),
-        }
-    }
-    Ok(None)
-}
-
 /// Once per container start: records (boot id, start time of PID 1) in
 /// [`MARKER_PATH`]; fails when the marker already names this start.
 pub fn claim_start(root: &Sysroot, marker: &Path) -> Result<()> {
@@ -216,175 +194,6 @@ pub fn claim_start(root: &Sysroot, marker: &Path) -> Result<()> {
     }
 }
 
-/// The file edits of a plan: passwd, group, and for added names shadow and
-/// gshadow (when those files exist), through the one model of
-/// [`crate::accounts`].
-pub fn account_edits(root: &Sysroot, plan: &Plan) -> Result<fsedit::Plan> {
-    use crate::accounts::{add_gshadow_members, add_locked_shadow, GshadowFile, ShadowFile};
-    let mut edits = fsedit::Plan::default();
-    if plan.passwd_changed {
-        let old = root.read_bytes_opt(paths::PASSWD)?;
-        edits.push(FileEdit::new(
-            root,
-            paths::PASSWD,
-            old,
-            plan.passwd.render(),
-            0o644,
-        ));
-    }
-    if plan.group_changed {
-        let old = root.read_bytes_opt(paths::GROUP)?;
-        edits.push(FileEdit::new(
-            root,
-            paths::GROUP,
-            old,
-            plan.group.render(),
-            0o644,
-        ));
-    }
-    if let Some(u) = &plan.new_user {
-        if let Some(old) = root.read_bytes_opt(paths::SHADOW)? {
-            let mut f = ShadowFile::parse(&old);
-            add_locked_shadow(&mut f, &u.as_str().into());
-            edits.push(FileEdit::new(
-                root,
-                paths::SHADOW,
-                Some(old),
-                f.render(),
-                0o640,
-            ));
-        }
-    }
-    if let Some(g) = &plan.new_group {
-        if let Some(old) = root.read_bytes_opt(paths::GSHADOW)? {
-            let mut f = GshadowFile::parse(&old);
-            add_gshadow_members(&mut f, &g.as_str().into(), &[]);
-            edits.push(FileEdit::new(
-                root,
-                paths::GSHADOW,
-                Some(old),
-                f.render(),
-                0o640,
-            ));
-        }
-    }
-    Ok(edits)
-}
-
-fn read_only_error(what: &str, plan: &Plan) -> Error {
-    let mut msg = format!(
-        "the root filesystem is read-only, but {what} must change: {}; run without --read-only \
-         once, or build the image with the account at the host's ids",
-        plan.summary().join("; ")
-    );
-    if plan.summary().is_empty() {
-        msg.push_str("(nothing else)");
-    }
-    Error::Permission(msg)
-}
-
-fn is_read_only(path: &Path) -> bool {
-    let mut p = Some(path);
-    while let Some(cur) = p {
-        if cur.exists() {
-            return sp::mount_flags(cur).is_ok_and(|f| f.rdonly);
-        }
-        p = cur.parent();
-    }
-    false
-}
-
-/// Writes the account edits atomically (nothing when nothing changes).
-pub fn apply_account_edits(root: &Sysroot, plan: &Plan) -> Result<()> {
-    let edits = account_edits(root, plan)?;
-    if edits.is_empty() {
-        return Ok(());
-    }
-    if is_read_only(&root.path("etc")) {
-        return Err(read_only_error("/etc/passwd or /etc/group", plan));
-    }
-    edits.apply()
-}
-
-/// Creates the account's home (owned by the target, mode 0700) when the plan
-/// says so and it is missing; for an account created now, a root-owned home
-/// directory (made by the runtime for a bind mount below it) is given to the
-/// account. Returns whether it changed anything.
-pub fn ensure_home(root: &Sysroot, plan: &Plan) -> Result<bool> {
-    let Some(home) = plan.home.as_ref().filter(|_| plan.create_home) else {
-        return Ok(false);
-    };
-    let p = root.path(&home.to_string_lossy());
-    let account_gid = plan
-        .passwd
-        .find(|u| u.name == plan.target.user)
-        .map_or(plan.target.gid, |u| u.gid);
-    if let Ok(m) = fs::symlink_metadata(&p) {
-        // A home the runtime made as root for a bind mount below it (e.g.
-        // `-v $PWD:/home/app/src` when the image has no /home/app) belongs to
-        // an account created just now: give the directory itself to it.
-        if plan.new_user.is_some() && m.is_dir() && m.uid() == 0 && plan.target.uid != 0 {
-            if is_read_only(&p) {
-                return Err(read_only_error(
-                    &format!("{} (home owned by root)", home.display()),
-                    plan,
-                ));
-            }
-            std::os::unix::fs::lchown(&p, Some(plan.target.uid), Some(account_gid))
-                .map_err(|e| Error::io(&p, e))?;
-            return Ok(true);
-        }
-        return Ok(false);
-    }
-    if is_read_only(&p) {
-        return Err(read_only_error(
-            &format!("{} (missing home)", home.display()),
-            plan,
-        ));
-    }
-    if let Some(parent) = p.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    fs::create_dir(&p).map_err(|e| Error::io(&p, e))?;
-    std::os::unix::fs::lchown(&p, Some(plan.target.uid), Some(account_gid))
-        .map_err(|e| Error::io(&p, e))?;
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(&p, e))?;
-    Ok(true)
-}
-
-/// Re-owns the plan's trees in order with the ownership engine. A missing
-/// tree is skipped. On a read-only filesystem the engine first counts what
-/// would change; nothing to change is fine, anything else is an error.
-pub fn reown(root: &Sysroot, plan: &Plan) -> Result<Vec<(PathBuf, Report)>> {
-    let mut out = Vec::new();
-    for r in &plan.reown {
-        let p = root.path(&r.path.to_string_lossy());
-        if fs::symlink_metadata(&p).is_err() {
-            continue;
-        }
-        let mut opts = Options {
-            depth: r.depth,
-            mode: OwnMode::Apply,
-            threads: 0,
-        };
-        if is_read_only(&p) {
-            opts.mode = OwnMode::DryRun;
-            let rep = own::apply(&p, &r.rule, &opts, &|_| {})?;
-            if rep.changed > 0 {
-                return Err(read_only_error(
-                    &format!("{} ({} entries)", r.path.display(), rep.changed),
-                    plan,
-                ));
-            }
-            out.push((r.path.clone(), rep));
-            continue;
-        }
-        let rep = own::apply(&p, &r.rule, &opts, &|_| {})?;
-        out.push((r.path.clone(), rep));
-    }
-    Ok(out)
-}
-
 /// Whether /etc/sudoers.d/hostmatch must be (re)written for the plan.
 pub fn write_sudoers_needed(root: &Sysroot, plan: &Plan) -> bool {
     let Some(content) = &plan.sudoers else {
@@ -406,8 +215,13 @@ pub fn write_sudoers(root: &Sysroot, plan: &Plan) -> Result<bool> {
     if !write_sudoers_needed(root, plan) {
         return Ok(false);
     }
-    if is_read_only(&p) {
-        return Err(read_only_error("/etc/sudoers.d/hostmatch", plan));
+    if steps::is_read_only(&p) {
+        return Err(Error::Permission(
+            "the root filesystem is read-only (Docker: --read-only; Kubernetes: \
+             readOnlyRootFilesystem: true), but /etc/sudoers.d/hostmatch must be written \
+             (sudo = true): put it into the image, or set sudo = false"
+                .into(),
+        ));
     }
     let dir = p.parent().expect("sudoers path has a parent");
     if !dir.exists() {
@@ -421,92 +235,6 @@ pub fn write_sudoers(root: &Sysroot, plan: &Plan) -> Result<bool> {
     }
     fsedit::write_atomic(&p, content.as_bytes(), 0o440)?;
     Ok(true)
-}
-
-/// The executables of `dir` (regular files with an execute bit, names not
-/// starting with `.`), in name order. With `trusted_only` each must be
-/// root-owned and not group/other-writable (and so must the directory).
-pub fn list_hooks(dir: &Path, trusted_only: bool) -> Result<Vec<PathBuf>> {
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(dir, e)),
-    };
-    if trusted_only {
-        check_trusted(dir)?;
-    }
-    let mut hooks = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| Error::io(dir, e))?;
-        if ent.file_name().as_encoded_bytes().first() == Some(&b'.') {
-            continue;
-        }
-        let p = ent.path();
-        let m = fs::symlink_metadata(&p).map_err(|e| Error::io(&p, e))?;
-        if !m.file_type().is_file() || m.mode() & 0o111 == 0 {
-            continue;
-        }
-        if trusted_only {
-            check_trusted(&p)?;
-        }
-        hooks.push(p);
-    }
-    hooks.sort();
-    Ok(hooks)
-}
-
-/// The environment of hooks: a fixed PATH, HOME=/root and HOSTMATCH_*
-/// describing the result. Nothing of the caller's.
-pub fn hook_env(mode: &Mode, target: Option<&Target>) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("PATH".to_string(), HOOK_PATH.to_string()),
-        ("HOME".into(), "/root".into()),
-        ("HOSTMATCH_MODE".into(), mode.name().into()),
-    ];
-    match target {
-        Some(t) => env.extend([
-            ("HOSTMATCH_USER".into(), t.user.clone()),
-            ("HOSTMATCH_GROUP".into(), t.group.clone()),
-            ("HOSTMATCH_UID".into(), t.uid.to_string()),
-            ("HOSTMATCH_GID".into(), t.gid.to_string()),
-            (
-                "HOSTMATCH_GROUPS".into(),
-                t.groups
-                    .iter()
-                    .map(|g| g.to_string())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("HOSTMATCH_HOME".into(), t.home.clone()),
-        ]),
-        None => env.extend([
-            ("HOSTMATCH_USER".into(), "root".into()),
-            ("HOSTMATCH_UID".into(), "0".into()),
-            ("HOSTMATCH_GID".into(), "0".into()),
-        ]),
-    }
-    env
-}
-
-/// Runs each hook as root with only `env`, cwd `/`, stdin from /dev/null;
-/// the first failure stops the start.
-pub fn run_hooks(hooks: &[PathBuf], env: &[(String, String)]) -> Result<()> {
-    for h in hooks {
-        let st = Command::new(h)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .current_dir("/")
-            .stdin(std::process::Stdio::null())
-            .status()
-            .map_err(|e| Error::io(h, e))?;
-        if !st.success() {
-            return Err(Error::invalid(format!(
-                "hook {} failed ({st})",
-                h.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The command's environment: the caller's (PATH included), with HOME,
@@ -584,22 +312,22 @@ pub fn exec_failure_status(e: &std::io::Error) -> i32 {
 /// Re-exported so the binary can name it.
 pub type Exit = ChildExit;
 
+/// The one line a panic prints (the binary's panic hook): the message only,
+/// never a backtrace, whatever `RUST_BACKTRACE` says (a setuid binary must
+/// not show its memory layout).
+pub fn panic_line(payload: &(dyn std::any::Any + Send)) -> String {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic");
+    format!("internal error: {msg}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entrypoint::plan::{plan, Decision, StartCreds};
-
-    fn target() -> Target {
-        Target {
-            user: "app".into(),
-            group: "app".into(),
-            uid: 1000,
-            gid: 1000,
-            groups: vec![1000],
-            home: "/home/app".into(),
-            shell: "/bin/bash".into(),
-        }
-    }
+    use crate::entrypoint::test_util::{plan_for, sysroot_with, target};
 
     #[test]
     fn mode_follows_real_and_effective_uid() {
@@ -627,50 +355,6 @@ mod tests {
         assert_eq!(get("LOGNAME").as_deref(), Some("app"));
         assert_eq!(get("SHELL").as_deref(), Some("/bin/bash"));
         assert_eq!(env.iter().filter(|(k, _)| k == "HOME").count(), 1);
-    }
-
-    #[test]
-    fn hook_env_holds_nothing_of_the_caller() {
-        let env = hook_env(&Mode::Setuid, Some(&target()));
-        let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
-        assert!(keys
-            .iter()
-            .all(|k| *k == "PATH" || *k == "HOME" || k.starts_with("HOSTMATCH_")));
-        assert!(env.contains(&("HOME".into(), "/root".into())));
-        assert!(env.contains(&("HOSTMATCH_UID".into(), "1000".into())));
-    }
-
-    #[test]
-    fn root_mode_ids_come_from_env_then_match_path() {
-        let d = tempfile::tempdir().unwrap();
-        let root = Sysroot::new(d.path());
-        fs::create_dir(d.path().join("work")).unwrap();
-        std::os::unix::fs::chown(d.path().join("work"), Some(1500), Some(1600)).ok();
-        let cfg = Config {
-            match_path: Some("/work".into()),
-            ..Config::default()
-        };
-        let env = |k: &str| (k == "HOSTMATCH_UID").then(|| "77".to_string());
-        assert_eq!(
-            root_mode_host_ids(&env, &cfg, &root).unwrap(),
-            Some(HostIds { uid: 77, gid: 77 })
-        );
-        let m = fs::metadata(d.path().join("work")).unwrap();
-        assert_eq!(
-            root_mode_host_ids(&|_| None, &cfg, &root).unwrap(),
-            Some(HostIds {
-                uid: m.uid(),
-                gid: m.gid()
-            })
-        );
-        assert_eq!(
-            root_mode_host_ids(&|_| None, &Config::default(), &root).unwrap(),
-            None
-        );
-        let bad = |k: &str| (k == "HOSTMATCH_UID").then(|| "x".to_string());
-        assert!(root_mode_host_ids(&bad, &cfg, &root)
-            .unwrap_err()
-            .is_bad_input());
     }
 
     #[test]
@@ -764,102 +448,6 @@ mod tests {
         assert_eq!(fs::read_to_string(&target).unwrap(), "keep\n");
     }
 
-    fn sysroot_with(passwd: &str, group: &str) -> (tempfile::TempDir, Sysroot) {
-        let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join("etc")).unwrap();
-        fs::write(d.path().join("etc/passwd"), passwd).unwrap();
-        fs::write(d.path().join("etc/group"), group).unwrap();
-        let r = Sysroot::new(d.path());
-        (d, r)
-    }
-
-    fn plan_for(root: &Sysroot, uid: u32, gid: u32, cfg: &Config) -> Plan {
-        let a = crate::accounts::Accounts::load(root).unwrap();
-        match plan(
-            &a.passwd,
-            &a.group,
-            Some(HostIds { uid, gid }),
-            &StartCreds::default(),
-            cfg,
-        )
-        .unwrap()
-        {
-            Decision::Match(p) => *p,
-            d => panic!("{d:?}"),
-        }
-    }
-
-    #[test]
-    fn new_account_edits_shadow_and_gshadow_and_makes_home() {
-        let (d, root) = sysroot_with("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
-        fs::write(d.path().join("etc/shadow"), "root:*:1:0:99999:7:::\n").unwrap();
-        fs::write(d.path().join("etc/gshadow"), "root:*::").unwrap();
-        let cfg = Config {
-            user: "dev".into(),
-            ..Config::default()
-        };
-        let p = plan_for(&root, 1000, 1000, &cfg);
-        apply_account_edits(&root, &p).unwrap();
-        let read = |f: &str| fs::read_to_string(d.path().join(f)).unwrap();
-        assert!(read("etc/passwd").ends_with("dev:x:1000:1000::/home/dev:/bin/sh\n"));
-        assert!(read("etc/group").ends_with("dev:x:1000:\n"));
-        assert_eq!(read("etc/shadow"), "root:*:1:0:99999:7:::\ndev:!:::::::\n");
-        assert_eq!(read("etc/gshadow"), "root:*::\ndev:!::\n");
-        if crate::sys::geteuid() == 0 {
-            assert!(ensure_home(&root, &p).unwrap());
-            let m = fs::metadata(d.path().join("home/dev")).unwrap();
-            assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (1000, 1000, 0o700));
-            assert!(
-                !ensure_home(&root, &p).unwrap(),
-                "second run changes nothing"
-            );
-        }
-    }
-
-    #[test]
-    fn root_owned_home_of_a_new_account_is_given_to_it() {
-        if crate::sys::geteuid() != 0 {
-            eprintln!("SKIP: needs root (chown)");
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI must run as root"
-            );
-            return;
-        }
-        let (d, root) = sysroot_with("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
-        // The runtime made /home/dev (root, 0755) for a bind mount below it.
-        fs::create_dir_all(d.path().join("home/dev/src")).unwrap();
-        let cfg = Config {
-            user: "dev".into(),
-            ..Config::default()
-        };
-        let p = plan_for(&root, 1000, 1000, &cfg);
-        assert!(ensure_home(&root, &p).unwrap());
-        let m = fs::metadata(d.path().join("home/dev")).unwrap();
-        assert_eq!((m.uid(), m.gid()), (1000, 1000));
-        let m = fs::metadata(d.path().join("home/dev/src")).unwrap();
-        assert_eq!(m.uid(), 0, "only the directory itself");
-        // An existing account's home is never touched this way.
-        let (d2, root2) = sysroot_with("app:x:1000:1000::/home/app:/bin/sh\n", "app:x:1000:\n");
-        fs::create_dir_all(d2.path().join("home/app")).unwrap();
-        let p = plan_for(&root2, 1000, 1000, &Config::default());
-        assert!(!ensure_home(&root2, &p).unwrap());
-        assert_eq!(fs::metadata(d2.path().join("home/app")).unwrap().uid(), 0);
-    }
-
-    #[test]
-    fn nothing_to_change_writes_nothing() {
-        let (d, root) = sysroot_with("app:x:1000:1000::/home/app:/bin/sh\n", "app:x:1000:\n");
-        let p = plan_for(&root, 1000, 1000, &Config::default());
-        let before = fs::metadata(d.path().join("etc/passwd")).unwrap().ino();
-        apply_account_edits(&root, &p).unwrap();
-        assert!(reown(&root, &p).unwrap().is_empty());
-        assert_eq!(
-            fs::metadata(d.path().join("etc/passwd")).unwrap().ino(),
-            before
-        );
-    }
-
     #[test]
     fn sudoers_is_written_0440_and_only_once() {
         if crate::sys::geteuid() != 0 {
@@ -884,48 +472,6 @@ mod tests {
             .unwrap()
             .contains("app ALL=(ALL:ALL) NOPASSWD: ALL"));
         assert!(!write_sudoers(&root, &p).unwrap());
-    }
-
-    #[test]
-    fn hooks_run_in_name_order_with_a_clean_environment() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("hooks");
-        fs::create_dir(&dir).unwrap();
-        let out = d.path().join("out");
-        for (name, body) in [
-            ("20-second", "echo second >> \"$OUT\"\n"),
-            (
-                "10-first",
-                "env | sort > \"$OUT.env\"; echo first >> \"$OUT\"\n",
-            ),
-            (".hidden", "echo hidden >> \"$OUT\"\n"),
-            ("README", "not executable\n"),
-        ] {
-            let p = dir.join(name);
-            let out_s = out.to_str().unwrap();
-            fs::write(&p, format!("#!/bin/sh\nOUT={out_s}\n{body}")).unwrap();
-            let mode = if name == "README" { 0o644 } else { 0o755 };
-            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-        }
-        let hooks = list_hooks(&dir, false).unwrap();
-        assert_eq!(hooks.len(), 2);
-        std::env::set_var("LD_PRELOAD_TEST_SECRET", "1");
-        run_hooks(&hooks, &hook_env(&Mode::Root, Some(&target()))).unwrap();
-        assert_eq!(fs::read_to_string(&out).unwrap(), "first\nsecond\n");
-        let env = fs::read_to_string(d.path().join("out.env")).unwrap();
-        assert!(!env.contains("LD_PRELOAD_TEST_SECRET"), "{env}");
-        assert!(env.contains("HOME=/root\n"), "{env}");
-        assert!(env.contains("HOSTMATCH_USER=app\n"), "{env}");
-    }
-
-    #[test]
-    fn failing_hook_stops_the_start() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("10-fail");
-        fs::write(&p, "#!/bin/sh\nexit 3\n").unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        let e = run_hooks(&[p], &hook_env(&Mode::Root, None)).unwrap_err();
-        assert!(e.to_string().contains("10-fail"), "{e}");
     }
 
     #[test]

@@ -66,6 +66,11 @@ pub const KNOWN_INITS: &[&str] = &[
     "catatonit",
 ];
 
+/// Infra processes at PID 1 of a pod whose containers share one PID
+/// namespace (Kubernetes `shareProcessNamespace: true`: `pause`; Podman
+/// pods: `catatonit`).
+pub const POD_INFRA: &[&str] = &["pause", "catatonit"];
+
 /// Why the process may do privileged work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FirstProgram {
@@ -73,6 +78,11 @@ pub enum FirstProgram {
     Pid1,
     /// It is the first child of a known init at PID 1.
     FirstChildOfInit,
+    /// Its parent is outside the PID namespace, whose PID 1 is a pod's infra
+    /// process: the runtime started it (a container of a pod sharing its
+    /// PID namespace, or an exec session; the once-per-start marker lets
+    /// only the first of them run privileged).
+    StartedByRuntime,
 }
 
 /// Whether a process (pid, ppid) is the container's first program, given the
@@ -84,6 +94,13 @@ pub enum FirstProgram {
 /// then; pids are handed out in increasing order). An orphan re-parented to
 /// PID 1, or any later child of the init, sees the first child below it; a
 /// shell at PID 1 is no known init.
+///
+/// A process whose parent is outside the namespace (`ppid == 0`) was started
+/// by the runtime from outside: an exec session (`docker exec`, `kubectl
+/// exec`), or, when PID 1 is a pod's infra process ([`POD_INFRA`]), a
+/// container of a pod that shares its PID namespace. The workload cannot
+/// make such a process (its children's parents are inside the namespace),
+/// so the latter is accepted; the marker decides which one runs privileged.
 pub fn first_program(
     pid: i32,
     ppid: i32,
@@ -94,6 +111,17 @@ pub fn first_program(
         return Ok(FirstProgram::Pid1);
     }
     let comm = pid1_comm.trim_end();
+    if ppid == 0 {
+        if POD_INFRA.contains(&comm) {
+            return Ok(FirstProgram::StartedByRuntime);
+        }
+        return Err(format!(
+            "this process (pid {pid}) was started from outside the container's PID namespace, \
+             as an exec session is (docker exec, kubectl exec), and PID 1 is '{comm}', not a \
+             pod's infra process ({}): exec sessions never run privileged",
+            POD_INFRA.join(", ")
+        ));
+    }
     if ppid != 1 {
         return Err(format!(
             "this process (pid {pid}) is neither PID 1 nor a child of PID 1 (its parent is pid {ppid})"
@@ -190,6 +218,24 @@ mod tests {
     }
 
     #[test]
+    fn a_container_of_a_pod_sharing_its_pid_namespace_is_started_by_the_runtime() {
+        for infra in POD_INFRA {
+            assert_eq!(
+                first_program(9, 0, &format!("{infra}\n"), &[1, 9, 12]),
+                Ok(FirstProgram::StartedByRuntime)
+            );
+        }
+    }
+
+    #[test]
+    fn an_exec_session_is_refused_and_said_to_be_one() {
+        let e = first_program(40, 0, "sleep\n", &[1, 40]).unwrap_err();
+        assert!(e.contains("exec session"), "{e}");
+        assert!(!e.contains("parent is pid 0"), "{e}");
+        assert!(first_program(40, 0, "docker-init", &[1, 7, 40]).is_err());
+    }
+
+    #[test]
     fn grandchild_is_refused() {
         assert!(first_program(3, 2, "docker-init", &[2]).is_err());
     }
@@ -204,12 +250,14 @@ mod tests {
         fn only_pid_1_or_the_oldest_child_of_a_known_init_pass(
             pid in 1i32..100_000,
             ppid in prop_oneof![Just(1i32), 0i32..100_000],
-            comm in prop_oneof![Just("tini".to_string()), Just("docker-init".to_string()), "[a-z-]{1,15}"],
+            comm in prop_oneof![Just("tini".to_string()), Just("docker-init".to_string()), Just("pause".to_string()), "[a-z-]{1,15}"],
             others in prop::collection::vec(1i32..100_000, 0..8),
         ) {
             let ok = first_program(pid, ppid, &comm, &others).is_ok();
             let oldest = others.iter().all(|&p| p <= 1 || p >= pid);
-            let want = pid == 1 || (ppid == 1 && KNOWN_INITS.contains(&comm.as_str()) && oldest);
+            let want = pid == 1
+                || (ppid == 1 && KNOWN_INITS.contains(&comm.as_str()) && oldest)
+                || (ppid == 0 && POD_INFRA.contains(&comm.as_str()));
             prop_assert_eq!(ok, want);
         }
     }

@@ -3,6 +3,7 @@
 //!
 //! The walk itself is in `walk.rs`; this file holds the interface.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -102,6 +103,32 @@ pub struct Options {
     pub mode: Mode,
     /// Worker threads; 0: one per CPU.
     pub threads: usize,
+    /// Walk on behalf of one account in a tree that less trusted processes
+    /// could have planted links in (see [`Guard`]). `None`: the walk of
+    /// `hostmatch chown` and `shift`, unchanged.
+    pub guard: Option<Guard>,
+}
+
+/// The rules of a walk done for one account (the container entrypoint's
+/// re-owning), where the account itself may have prepared the tree:
+///
+/// - a non-directory with more than one link changes a side (uid or gid)
+///   only from an id the account had ([`Guard::uids`], [`Guard::gids`]): a
+///   hard link the account made to a file of someone else (`/etc/shadow`)
+///   never makes that file the account's, with any rule (also
+///   [`Rule::Set`]); such entries are left alone and listed in
+///   [`Report::skipped`];
+/// - every change goes through a descriptor opened on the entry and checked
+///   to be the inode that was looked at (no change by name, which an entry
+///   swapped between the look and the change would redirect);
+/// - the kernel must report mount ids (`statx` `STATX_MNT_ID`, Linux 5.8):
+///   without them mount points cannot be told apart and the walk refuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Guard {
+    /// The uids the account had (before and after the change).
+    pub uids: Vec<Id>,
+    /// The gids the account had (its groups before and after the change).
+    pub gids: Vec<Id>,
 }
 
 /// A per-entry failure; the walk goes on past it.
@@ -120,6 +147,12 @@ pub struct Report {
     pub skipped_mounts: u64,
     /// Ids left alone by a shift because no range holds them.
     pub unmapped: u64,
+    /// Entries a [`Guard`] left alone (files of others linked into the tree).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_links: u64,
+    /// The first [`MAX_ERRORS`] of them, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<EntryError>,
     pub errors: Vec<EntryError>,
     /// Errors beyond the first [`MAX_ERRORS`] are counted here, not listed.
     pub errors_omitted: u64,
@@ -160,6 +193,12 @@ impl Report {
         self.changed += other.changed;
         self.skipped_mounts += other.skipped_mounts;
         self.unmapped += other.unmapped;
+        self.skipped_links += other.skipped_links;
+        for e in other.skipped {
+            if self.skipped.len() < MAX_ERRORS {
+                self.skipped.push(e);
+            }
+        }
         self.errors_omitted += other.errors_omitted;
         self.outside_omitted += other.outside_omitted;
         for p in other.outside {
@@ -192,6 +231,12 @@ impl Report {
         if self.unmapped > 0 {
             s += &format!(", {} id(s) outside every range left alone", self.unmapped);
         }
+        if self.skipped_links > 0 {
+            s += &format!(
+                ", {} file(s) of others linked into the tree left alone",
+                self.skipped_links
+            );
+        }
         let outside = self.outside.len() as u64 + self.outside_omitted;
         if outside > 0 {
             s += &format!(", {outside} left alone (owned by ids outside the ranges)");
@@ -216,4 +261,18 @@ pub fn no_progress(_: u64) {}
 /// itself cannot be looked at.
 pub fn apply(path: &Path, rule: &Rule, opts: &Options, progress: Progress<'_>) -> Result<Report> {
     walk::run(path, rule, opts, progress)
+}
+
+/// [`apply`] to the tree whose root the caller has opened already (an
+/// `O_PATH` or directory descriptor, e.g. reached without following
+/// symlinks): the walk starts from that inode, whatever its path names now.
+/// `path` names it in the report.
+pub fn apply_fd(
+    root: OwnedFd,
+    path: &Path,
+    rule: &Rule,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> Result<Report> {
+    walk::run_fd(root, path, rule, opts, progress)
 }

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::{AclChange, Depth, EntryError, Mode, Options, Progress, Report, Rule, MAX_ERRORS};
+use super::{
+    AclChange, Depth, EntryError, Guard, Mode, Options, Progress, Report, Rule, MAX_ERRORS,
+};
 use crate::acl::{self, Acl, FileCaps, Tag};
 use crate::ids::Id;
 use crate::sys::fs::{self as sfs, Stat};
@@ -43,6 +45,7 @@ struct Walk<'a> {
     rule: &'a Rule,
     dry: bool,
     depth: Depth,
+    guard: Option<&'a Guard>,
     root_mnt: u64,
     queue: Mutex<Queue>,
     cv: Condvar,
@@ -51,6 +54,8 @@ struct Walk<'a> {
     /// Entries scanned so far, for progress only (updated in batches).
     progress_count: AtomicU64,
     errors: Mutex<(Vec<EntryError>, u64)>,
+    /// Entries the guard left alone (the first MAX_ERRORS).
+    skipped: Mutex<Vec<EntryError>>,
     /// Entries left alone by a [`Rule::Gather`] (listed, and counted past the list).
     outside: Mutex<(Vec<PathBuf>, u64)>,
     links: Mutex<HashSet<u64>>,
@@ -59,12 +64,48 @@ struct Walk<'a> {
 
 const PROGRESS_EVERY: u64 = 2048;
 
+/// Where a walk starts: a directory (opened), a non-directory named below
+/// a directory, or a non-directory the caller opened (`O_PATH`).
+enum Start<'a> {
+    Dir(OwnedFd),
+    Named(BorrowedFd<'a>, &'a CStr),
+    Opened(OwnedFd),
+}
+
 pub(super) fn run(
     path: &Path,
     rule: &Rule,
     opts: &Options,
     progress: Progress<'_>,
 ) -> Result<Report> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid(format!("{}: path contains a NUL byte", path.display())))?;
+    let st = sfs::stat_at(sfs::CWD, &cpath).map_err(|e| Error::io(path, e))?;
+    let start = if st.is_dir() {
+        Start::Dir(sfs::open_dir_at(sfs::CWD, &cpath).map_err(|e| Error::io(path, e))?)
+    } else {
+        Start::Named(sfs::CWD, &cpath)
+    };
+    walk_from(start, &st, path, rule, opts, progress)
+}
+
+pub(super) fn run_fd(
+    root: OwnedFd,
+    path: &Path,
+    rule: &Rule,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> Result<Report> {
+    let st = sfs::stat_fd(root.as_fd()).map_err(|e| Error::io(path, e))?;
+    let start = if st.is_dir() {
+        Start::Dir(crate::sys::resolve::reopen_dir(root.as_fd()).map_err(|e| Error::io(path, e))?)
+    } else {
+        Start::Opened(root)
+    };
+    walk_from(start, &st, path, rule, opts, progress)
+}
+
+fn check_rule(rule: &Rule) -> Result<()> {
     if let Rule::Acl {
         change: AclChange::Grant { perms, .. },
         ..
@@ -74,14 +115,37 @@ pub(super) fn run(
             return Err(Error::invalid("ACL permissions must be rwx bits"));
         }
     }
-    let cpath = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::invalid(format!("{}: path contains a NUL byte", path.display())))?;
-    let st = sfs::stat_at(sfs::CWD, &cpath).map_err(|e| Error::io(path, e))?;
+    Ok(())
+}
+
+/// A guarded walk needs mount ids: refuses when the kernel gave none.
+fn check_mount_id(opts: &Options, st: &Stat, path: &Path) -> Result<()> {
+    if opts.guard.is_some() && st.mnt_id == 0 {
+        return Err(Error::Unsupported(format!(
+            "{}: the kernel reports no mount id (statx STATX_MNT_ID needs Linux 5.8); \
+             refusing to walk without telling mount points apart",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn walk_from(
+    start: Start<'_>,
+    st: &Stat,
+    path: &Path,
+    rule: &Rule,
+    opts: &Options,
+    progress: Progress<'_>,
+) -> Result<Report> {
+    check_rule(rule)?;
+    check_mount_id(opts, st, path)?;
     let _nofile = sfs::raise_nofile_limit();
     let walk = Walk {
         rule,
         dry: opts.mode == Mode::DryRun,
         depth: opts.depth,
+        guard: opts.guard.as_ref(),
         root_mnt: st.mnt_id,
         queue: Mutex::new(Queue {
             items: Vec::new(),
@@ -91,41 +155,34 @@ pub(super) fn run(
         totals: Mutex::new(Tally::default()),
         progress_count: AtomicU64::new(0),
         errors: Mutex::new((Vec::new(), 0)),
+        skipped: Mutex::new(Vec::new()),
         outside: Mutex::new((Vec::new(), 0)),
         links: Mutex::new(HashSet::new()),
         progress,
     };
-    if st.is_dir() {
-        let fd = sfs::open_dir_at(sfs::CWD, &cpath).map_err(|e| Error::io(path, e))?;
-        walk.queue
-            .lock()
-            .expect("queue lock")
-            .items
-            .push(Item::Root(fd, path.to_path_buf()));
-        let threads = match opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        let threads = if walk.depth == Depth::Recursive {
-            threads
-        } else {
-            1
-        };
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(|| walk.worker());
+    match start {
+        Start::Dir(fd) => walk.run_workers(fd, path, opts.threads),
+        Start::Named(dir, name) => {
+            let mut t = Tally {
+                scanned: 1,
+                ..Tally::default()
+            };
+            walk.entry(&mut t, dir, name, st, path);
+            walk.totals.lock().expect("totals lock").add(&t);
+        }
+        Start::Opened(fd) => {
+            let mut t = Tally {
+                scanned: 1,
+                ..Tally::default()
+            };
+            if !walk.left_outside(st, path) && walk.may_change(st) {
+                walk.apply(&mut t, fd.as_fd(), st, path);
             }
-            walk.worker();
-        });
-    } else {
-        let mut t = Tally {
-            scanned: 1,
-            ..Tally::default()
-        };
-        walk.entry(&mut t, sfs::CWD, &cpath, &st, path);
-        walk.totals.lock().expect("totals lock").add(&t);
+            walk.totals.lock().expect("totals lock").add(&t);
+        }
     }
     let (errors, errors_omitted) = walk.errors.into_inner().expect("errors lock");
+    let skipped = walk.skipped.into_inner().expect("skipped lock");
     let (outside, outside_omitted) = walk.outside.into_inner().expect("outside lock");
     let t = walk.totals.into_inner().expect("totals lock");
     Ok(Report {
@@ -133,6 +190,8 @@ pub(super) fn run(
         changed: t.changed,
         skipped_mounts: t.skipped_mounts,
         unmapped: t.unmapped,
+        skipped_links: t.skipped_links,
+        skipped,
         errors,
         errors_omitted,
         outside,
@@ -149,6 +208,43 @@ fn vanished(e: &std::io::Error) -> bool {
 }
 
 impl Walk<'_> {
+    /// Visits the tree below the directory `fd` with `threads` workers (one
+    /// for a walk that does not recurse).
+    fn run_workers(&self, fd: OwnedFd, path: &Path, threads: usize) {
+        self.queue
+            .lock()
+            .expect("queue lock")
+            .items
+            .push(Item::Root(fd, path.to_path_buf()));
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let threads = if self.depth == Depth::Recursive {
+            threads
+        } else {
+            1
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(|| self.worker());
+            }
+            self.worker();
+        });
+    }
+
+    /// Records an entry the guard left alone.
+    fn skip(&self, t: &mut Tally, path: &Path, why: &str) {
+        t.skipped_links += 1;
+        let mut v = self.skipped.lock().expect("skipped lock");
+        if v.len() < MAX_ERRORS {
+            v.push(EntryError {
+                path: path.to_path_buf(),
+                error: why.to_string(),
+            });
+        }
+    }
+
     fn error(&self, path: PathBuf, error: impl ToString) {
         let mut errs = self.errors.lock().expect("errors lock");
         if errs.0.len() < MAX_ERRORS {
@@ -351,7 +447,7 @@ impl Walk<'_> {
         if !self.may_change(st) {
             return;
         }
-        if let Some((uid, gid)) = self.owner_only(st) {
+        if let Some((uid, gid)) = self.owner_only(st).filter(|_| self.guard.is_none()) {
             // Only the owner changes: one fchownat by name, relative to the
             // parent's descriptor, not following a symlink.
             if !self.dry {
@@ -448,7 +544,7 @@ impl Walk<'_> {
                 change,
                 default,
             } => self.apply_acl(fd, st, *uid, *change, *default),
-            _ => self.apply_owner(t, fd, st),
+            _ => self.apply_owner(t, fd, st, path),
         };
         match r {
             Ok(true) => t.changed += 1,
@@ -457,7 +553,13 @@ impl Walk<'_> {
         }
     }
 
-    fn apply_owner(&self, t: &mut Tally, fd: BorrowedFd<'_>, st: &Stat) -> std::io::Result<bool> {
+    fn apply_owner(
+        &self,
+        t: &mut Tally,
+        fd: BorrowedFd<'_>,
+        st: &Stat,
+        path: &Path,
+    ) -> std::io::Result<bool> {
         let (new_uid, new_gid) = match self.rule {
             Rule::Chown { uid, gid } => (
                 uid.and_then(|(f, t)| (st.uid == f).then_some(t)),
@@ -478,6 +580,16 @@ impl Walk<'_> {
         };
         let new_uid = new_uid.filter(|&u| u != st.uid);
         let new_gid = new_gid.filter(|&g| g != st.gid);
+        let (new_uid, new_gid) = match self.guard {
+            Some(g) => match guarded(g, st, new_uid, new_gid) {
+                Ok(ids) => ids,
+                Err(why) => {
+                    self.skip(t, path, why);
+                    return Ok(false);
+                }
+            },
+            None => (new_uid, new_gid),
+        };
         let owner_changes = new_uid.is_some() || new_gid.is_some();
 
         // Xattrs: ACLs move with a shift; capabilities are dropped by the
@@ -633,6 +745,28 @@ impl Walk<'_> {
     }
 }
 
+/// The owner change a [`Guard`] allows for an entry: a non-directory with
+/// more than one link keeps every side whose id is not one the account had
+/// (a link to it may be all the account has: the file can be anyone's).
+/// `Err`: the entry is left alone entirely, with why.
+fn guarded(
+    g: &Guard,
+    st: &Stat,
+    uid: Option<Id>,
+    gid: Option<Id>,
+) -> std::result::Result<(Option<Id>, Option<Id>), &'static str> {
+    if st.is_dir() || st.nlink <= 1 || (uid.is_none() && gid.is_none()) {
+        return Ok((uid, gid));
+    }
+    let uid_ok = uid.is_none() || g.uids.contains(&st.uid);
+    let gid_ok = gid.is_none() || g.gids.contains(&st.gid);
+    if uid_ok && gid_ok {
+        Ok((uid, gid))
+    } else {
+        Err("a file of another owner with more than one link (a hard link to it was made in the tree); left alone")
+    }
+}
+
 /// How many entries of a directory are read, sorted and handled at a time.
 const LISTING_BATCH: usize = 16 * 1024;
 
@@ -644,6 +778,7 @@ struct Tally {
     changed: u64,
     skipped_mounts: u64,
     unmapped: u64,
+    skipped_links: u64,
 }
 
 impl Tally {
@@ -652,6 +787,7 @@ impl Tally {
         self.changed += o.changed;
         self.skipped_mounts += o.skipped_mounts;
         self.unmapped += o.unmapped;
+        self.skipped_links += o.skipped_links;
     }
 }
 
@@ -739,6 +875,60 @@ fn join_lazy<'a>(parent: &'a Path, name: &'a CStr) -> Joined<'a> {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    fn stat(uid: Id, gid: Id, nlink: u32, dir: bool) -> Stat {
+        Stat {
+            mode: if dir {
+                sfs::S_IFDIR | 0o755
+            } else {
+                sfs::S_IFREG | 0o644
+            },
+            uid,
+            gid,
+            ino: 9,
+            nlink,
+            mnt_id: 3,
+        }
+    }
+
+    #[test]
+    fn a_guarded_walk_changes_a_linked_file_only_from_the_accounts_ids() {
+        let g = Guard {
+            uids: vec![1234, 1000],
+            gids: vec![1234, 1000],
+        };
+        let set = (Some(1000), Some(1000));
+        // A link to root's file: left alone, whatever the rule wanted.
+        assert!(guarded(&g, &stat(0, 42, 2, false), set.0, set.1).is_err());
+        assert!(guarded(&g, &stat(1234, 42, 2, false), set.0, set.1).is_err());
+        // The account's own file, linked twice: changed.
+        assert_eq!(
+            guarded(&g, &stat(1234, 1234, 2, false), set.0, set.1),
+            Ok(set)
+        );
+        // One link, or a directory: the rule decides alone.
+        assert_eq!(guarded(&g, &stat(0, 0, 1, false), set.0, set.1), Ok(set));
+        assert_eq!(guarded(&g, &stat(0, 0, 5, true), set.0, set.1), Ok(set));
+        // Nothing to change: nothing to refuse.
+        assert_eq!(
+            guarded(&g, &stat(0, 0, 2, false), None, None),
+            Ok((None, None))
+        );
+    }
+
+    #[test]
+    fn a_guarded_walk_refuses_a_kernel_without_mount_ids() {
+        let opts = Options {
+            guard: Some(Guard::default()),
+            ..Options::default()
+        };
+        let mut st = stat(0, 0, 1, true);
+        st.mnt_id = 0;
+        let e = check_mount_id(&opts, &st, Path::new("/home/app")).unwrap_err();
+        assert!(e.to_string().contains("Linux 5.8"), "{e}");
+        // Unguarded walks (hostmatch chown) keep their behaviour.
+        assert!(check_mount_id(&Options::default(), &st, Path::new("/x")).is_ok());
+    }
 
     /// Reads `dir` batch by batch: (inode number, name) in the order handled.
     fn list_all(dir: &Path) -> Vec<Vec<(u64, Vec<u8>)>> {

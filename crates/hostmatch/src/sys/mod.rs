@@ -11,6 +11,7 @@ use crate::ids::Id;
 use crate::{Error, Result};
 
 pub mod process;
+pub mod slate;
 pub mod userns;
 
 fn check(call: &'static str, rc: libc::c_int) -> Result<()> {

@@ -95,6 +95,25 @@ pub fn open_no_symlinks(path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
     )
 }
 
+/// A readable descriptor of the directory that `fd` (an `O_PATH` handle or
+/// any descriptor of a directory) refers to: the same inode, whatever its
+/// path names now.
+pub fn reopen_dir(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        fd,
+        c".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )?)
+}
+
+/// Whether an error means the kernel lacks the system call (`openat2` before
+/// Linux 5.6, ...): callers refuse then, never fall back to a resolution that
+/// follows symlinks.
+pub fn is_missing_syscall(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOSYS)
+}
+
 fn openat2(
     dir: BorrowedFd<'_>,
     path: &Path,
@@ -173,5 +192,27 @@ mod tests {
         let same = open_beneath(a.as_fd(), Path::new(""), dir_flags()).unwrap();
         let ino = |fd: BorrowedFd<'_>| crate::sys::fs::stat_fd(fd).unwrap().ino;
         assert_eq!(ino(same.as_fd()), ino(a.as_fd()));
+    }
+    #[test]
+    fn a_reopened_directory_is_the_same_inode_whatever_its_path_names_now() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir(d.path().join("a")).unwrap();
+        let fd = open_no_symlinks(&d.path().join("a"), OFlags::PATH | OFlags::DIRECTORY).unwrap();
+        fs::rename(d.path().join("a"), d.path().join("b")).unwrap();
+        fs::create_dir(d.path().join("a")).unwrap();
+        let dir = reopen_dir(fd.as_fd()).unwrap();
+        let ino = fs::metadata(d.path().join("b")).unwrap().ino();
+        assert_eq!(crate::sys::fs::stat_fd(dir.as_fd()).unwrap().ino, ino);
+    }
+
+    #[test]
+    fn a_missing_syscall_is_told_apart() {
+        assert!(is_missing_syscall(&io::Error::from_raw_os_error(
+            libc::ENOSYS
+        )));
+        assert!(!is_missing_syscall(&io::Error::from_raw_os_error(
+            libc::ENOENT
+        )));
     }
 }
