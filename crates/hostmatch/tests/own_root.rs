@@ -828,9 +828,7 @@ fn directory_larger_than_one_listing_batch_is_walked_whole() {
 
 #[test]
 fn a_guarded_walk_leaves_hard_links_to_files_of_others_alone_and_reports_them() {
-    if !need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let outside = tmp();
     let secret = outside.path().join("secret");
@@ -871,9 +869,7 @@ fn a_guarded_walk_leaves_hard_links_to_files_of_others_alone_and_reports_them() 
 
 #[test]
 fn a_walk_from_an_opened_root_walks_that_inode() {
-    if !need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     std::fs::create_dir(d.path().join("a")).unwrap();
     std::fs::write(d.path().join("a/f"), "x").unwrap();
