@@ -702,12 +702,6 @@ fn missing_command_exits_127() {
     assert_eq!(r.code(), 127, "{}", r.stderr());
 }
 
-/// The ownership engine lands from another branch; until it is merged the
-/// entrypoint says so. Loud skip locally, failure in CI.
-fn engine_missing(r: &Ran) -> bool {
-    r.stderr().contains("ownership engine is not built yet")
-}
-
 #[test]
 fn home_is_re_owned_and_a_symlink_in_it_is_not_followed() {
     prereq!();
@@ -736,9 +730,6 @@ fn home_is_re_owned_and_a_symlink_in_it_is_not_followed() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     let owner = |p: &str| {
         let m = fs::symlink_metadata(fs_.path(p)).unwrap();
@@ -782,9 +773,6 @@ fn caveat1_files_of_the_account_that_moves_away_follow_it_in_chown_paths() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     let passwd = fs_.read("etc/passwd");
     let www: Vec<&str> = passwd
@@ -852,9 +840,6 @@ fn chown_home_all_re_owns_every_entry() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     for p in ["home/app", "home/app/sub/deeper/file", "home/app/root-file"] {
         assert_eq!(uid_of(&fs_, p), 1000, "{p}");
@@ -872,9 +857,6 @@ fn chown_home_top_stops_below_the_first_level() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     assert_eq!(uid_of(&fs_, "home/app"), 1000);
     assert_eq!(uid_of(&fs_, "home/app/top-file"), 1000);

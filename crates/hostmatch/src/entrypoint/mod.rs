@@ -31,7 +31,7 @@ use crate::entrypoint::config::Config;
 use crate::entrypoint::plan::{Plan, Target};
 use crate::entrypoint::proc::{ProcStat, ProcStatus};
 use crate::fsedit;
-use crate::sys::process::{self as sp, ChildExit};
+use crate::sys::process as sp;
 use crate::sysroot::Sysroot;
 use crate::{Error, Result};
 
@@ -308,9 +308,6 @@ pub fn exec_failure_status(e: &std::io::Error) -> i32 {
         126
     }
 }
-
-/// Re-exported so the binary can name it.
-pub type Exit = ChildExit;
 
 /// The one line a panic prints (the binary's panic hook): the message only,
 /// never a backtrace, whatever `RUST_BACKTRACE` says (a setuid binary must
