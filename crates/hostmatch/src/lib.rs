@@ -27,6 +27,7 @@ pub mod locks;
 pub mod logindefs;
 pub mod own;
 pub mod podman;
+pub mod procfs;
 pub mod remap;
 pub mod report;
 pub mod rootless;

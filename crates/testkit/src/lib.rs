@@ -44,7 +44,9 @@ pub type Result<T> = anyhow::Result<T>;
 #[macro_export]
 macro_rules! prereq {
     ($cond:expr, $($what:tt)+) => {
-        if !$crate::prereq_met($cond, module_path!(), &format!($($what)+)) {
+        // WHAT is formatted only when the prerequisite is missing.
+        if !$cond {
+            $crate::prereq_met(false, module_path!(), &format!($($what)+));
             return;
         }
     };
