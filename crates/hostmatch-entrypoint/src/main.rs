@@ -214,7 +214,7 @@ fn run_hooks(
     root: &Sysroot,
     cfg: &Config,
     mode: &Mode,
-    plan: Option<&plan::Plan>,
+    plan: Option<&plan::MatchPlan>,
 ) -> Result<(), Error> {
     let Some(dir) = &cfg.hooks_dir else {
         return Ok(());

@@ -142,12 +142,15 @@ fn with_locks<T>(root: &Sysroot, files: &[String], f: impl FnOnce() -> Result<T>
     f()
 }
 
-/// Whether [`edit`] writes or only plans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a command writes or only shows what it would do (`--dry-run`):
+/// for [`edit`] and for the ownership walk ([`crate::own`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Apply {
-    /// Plan only (no locks taken, nothing written): `--dry-run`.
+    /// Plan only (no locks taken, nothing written; the walk counts what
+    /// would change): `--dry-run`.
     DryRun,
     /// Lock, plan under the locks, write.
+    #[default]
     Write,
 }
 

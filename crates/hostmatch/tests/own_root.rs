@@ -9,8 +9,9 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hostmatch::fsedit::Apply;
 use hostmatch::ids::{Extent, IdMap};
-use hostmatch::own::{self, AclChange, Depth, Mode, Options, Report, Rule};
+use hostmatch::own::{self, AclChange, Depth, Options, Report, Rule};
 
 /// Whether we are root and have `tools`; a loud skip locally, a failure
 /// under CI=true (for proptest bodies, which cannot use `testkit::prereq!`).
@@ -110,7 +111,7 @@ fn dry_run_writes_nothing() {
     fs::write(&f, "x").unwrap();
     lchown(&f, 1234, 1234);
     let opts = Options {
-        mode: Mode::DryRun,
+        mode: Apply::DryRun,
         ..Options::default()
     };
     let rep = own::apply(

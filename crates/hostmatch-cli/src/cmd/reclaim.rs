@@ -9,7 +9,7 @@ use serde::Serialize;
 use hostmatch::accounts::Accounts;
 use hostmatch::ids::Id;
 use hostmatch::own::{Depth, Report};
-use hostmatch::rootless::{self, Caller, Engine, Give, Inputs, Plan, Stacking};
+use hostmatch::rootless::{self, Caller, Engine, Give, Inputs, ReclaimPlan, Stacking};
 use hostmatch::subid::{Kind, SubidFile};
 use hostmatch::sys::{userns, Credentials, RealCredentials};
 use hostmatch::Error;
@@ -61,7 +61,7 @@ struct Output<'a> {
     dir: &'a Path,
     dry_run: bool,
     #[serde(flatten)]
-    plan: &'a Plan,
+    plan: &'a ReclaimPlan,
     #[serde(flatten)]
     report: &'a Report,
 }
@@ -122,7 +122,12 @@ fn give(a: &ReclaimArgs) -> Result<Give, Error> {
 }
 
 /// Reads the subid files and the kernel's overflow ids, and plans.
-fn plan(ctx: &Context, accounts: &Accounts, caller: &Caller, give: Give) -> anyhow::Result<Plan> {
+fn plan(
+    ctx: &Context,
+    accounts: &Accounts,
+    caller: &Caller,
+    give: Give,
+) -> anyhow::Result<ReclaimPlan> {
     let read = |k: Kind| -> Result<SubidFile, Error> {
         Ok(SubidFile::parse(
             ctx.root.read_opt(k.rel_path())?.unwrap_or_default(),
@@ -151,7 +156,7 @@ fn plan(ctx: &Context, accounts: &Accounts, caller: &Caller, give: Give) -> anyh
 
 /// DIR must be a directory (not a symlink) owned by the caller or by one of
 /// the caller's subordinate uids.
-fn check_dir(dir: &Path, caller: &Caller, plan: &Plan) -> Result<(), Error> {
+fn check_dir(dir: &Path, caller: &Caller, plan: &ReclaimPlan) -> Result<(), Error> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {

@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use hostmatch::own::{self, Depth, Mode, Options, Report, Rule};
+use hostmatch::fsedit::Apply;
+use hostmatch::own::{self, Depth, Options, Report, Rule};
 use hostmatch::Error;
 
 use crate::cli::WalkArgs;
@@ -63,9 +64,9 @@ pub fn walk(
     let opts = Options {
         depth,
         mode: if args.dry_run {
-            Mode::DryRun
+            Apply::DryRun
         } else {
-            Mode::Apply
+            Apply::Write
         },
         threads: args.threads,
         ..Options::default()

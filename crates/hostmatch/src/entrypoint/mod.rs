@@ -28,7 +28,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::entrypoint::config::{Config, Unprivileged};
-use crate::entrypoint::plan::{Decision, Plan, Target};
+use crate::entrypoint::plan::{Decision, MatchPlan, Target};
 use crate::fsedit;
 use crate::procfs::{ProcStat, ProcStatus};
 use crate::sys::process as sp;
@@ -244,7 +244,7 @@ pub fn without_root<'p>(
 }
 
 /// Whether /etc/sudoers.d/hostmatch must be (re)written for the plan.
-pub fn write_sudoers_needed(root: &Sysroot, plan: &Plan) -> bool {
+pub fn write_sudoers_needed(root: &Sysroot, plan: &MatchPlan) -> bool {
     let Some(content) = &plan.sudoers else {
         return false;
     };
@@ -256,7 +256,7 @@ pub fn write_sudoers_needed(root: &Sysroot, plan: &Plan) -> bool {
 
 /// Writes /etc/sudoers.d/hostmatch (mode 0440, atomically) when the plan has
 /// a sudoers line and the file differs. Returns whether it wrote.
-pub fn write_sudoers(root: &Sysroot, plan: &Plan) -> Result<bool> {
+pub fn write_sudoers(root: &Sysroot, plan: &MatchPlan) -> Result<bool> {
     let Some(content) = &plan.sudoers else {
         return Ok(false);
     };

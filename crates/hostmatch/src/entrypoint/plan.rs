@@ -44,12 +44,12 @@ pub enum Decision {
     /// Run the command as root, untouched (host uid 0, or no host ids).
     StayRoot { reason: String },
     /// Match the account to the host ids.
-    Match(Box<Plan>),
+    Match(Box<MatchPlan>),
 }
 
 /// Whether a move is of a user or a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum UserOrGroup {
     User,
     Group,
 }
@@ -57,7 +57,7 @@ pub enum Kind {
 /// An account or group that gets a new id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Move {
-    pub kind: Kind,
+    pub kind: UserOrGroup,
     pub name: String,
     pub from: Id,
     pub to: Id,
@@ -95,7 +95,7 @@ pub struct Target {
 
 /// Everything the entrypoint changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct MatchPlan {
     /// /etc/passwd after the plan.
     pub passwd: PasswdFile,
     /// /etc/group after the plan.
@@ -127,7 +127,7 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-impl Plan {
+impl MatchPlan {
     /// Whether the account files change.
     pub fn edits_accounts(&self) -> bool {
         self.passwd_changed || self.group_changed
@@ -138,8 +138,8 @@ impl Plan {
         let mut out = Vec::new();
         for m in &self.moves {
             let what = match m.kind {
-                Kind::User => "user",
-                Kind::Group => "group",
+                UserOrGroup::User => "user",
+                UserOrGroup::Group => "group",
             };
             let why = if m.is_target {
                 " (to match the host)"
@@ -400,7 +400,7 @@ impl Draft {
                     gr.update(|x| x.name == g.name, |x| x.gid = host.gid);
                     pw.update(|u| u.gid == g.gid, |u| u.gid = host.gid);
                     moves.push(Move {
-                        kind: Kind::Group,
+                        kind: UserOrGroup::Group,
                         name: g.name.to_string(),
                         from: g.gid,
                         to: host.gid,
@@ -478,7 +478,7 @@ impl Draft {
             let to = free_id(&used_uids(pw), &avoid, o.uid < 1000)?;
             pw.update(|u| u.name == o.name, |u| u.uid = to);
             moves.push(Move {
-                kind: Kind::User,
+                kind: UserOrGroup::User,
                 name: o.name.to_string(),
                 from: o.uid,
                 to,
@@ -489,7 +489,7 @@ impl Draft {
             Some(u) => {
                 pw.update(|x| x.name == u.name, |x| x.uid = host.uid);
                 moves.push(Move {
-                    kind: Kind::User,
+                    kind: UserOrGroup::User,
                     name: u.name.to_string(),
                     from: u.uid,
                     to: host.uid,
@@ -544,7 +544,7 @@ fn make_room_for_gid(
         gr.update(|g| g.name == o.name, |g| g.gid = to);
         pw.update(|u| u.gid == o.gid, |u| u.gid = to);
         moves.push(Move {
-            kind: Kind::Group,
+            kind: UserOrGroup::Group,
             name: o.name.to_string(),
             from: o.gid,
             to,
@@ -615,13 +615,13 @@ pub fn reown_trees(
     host_uid: Id,
     account_gid: Id,
 ) -> Vec<Reown> {
-    let made_room = |k: Kind| {
+    let made_room = |k: UserOrGroup| {
         moves
             .iter()
             .find(|m| m.kind == k && !m.is_target)
             .map(|m| (m.from, m.to))
     };
-    let (room_uid, room_gid) = (made_room(Kind::User), made_room(Kind::Group));
+    let (room_uid, room_gid) = (made_room(UserOrGroup::User), made_room(UserOrGroup::Group));
     let mut reown = Vec::new();
     if room_uid.is_some() || room_gid.is_some() {
         let owner = Ids {
@@ -836,7 +836,7 @@ pub fn plan(
     let sudoers = cfg.sudo.then(|| sudoers_line(user_name));
     let passwd_changed = pw.render() != passwd.render();
     let group_changed = gr.render() != group.render();
-    Ok(Decision::Match(Box::new(Plan {
+    Ok(Decision::Match(Box::new(MatchPlan {
         passwd: pw,
         group: gr,
         passwd_changed,
@@ -881,7 +881,7 @@ nogroup:x:65534:\n";
         (PasswdFile::parse(PASSWD), GroupFile::parse(GROUP))
     }
 
-    fn run(uid: Id, gid: Id, cfg: &Config) -> Plan {
+    fn run(uid: Id, gid: Id, cfg: &Config) -> MatchPlan {
         let (p, g) = files();
         let start = StartCreds {
             uid,
@@ -894,10 +894,10 @@ nogroup:x:65534:\n";
         }
     }
 
-    fn user<'a>(p: &'a Plan, name: &str) -> &'a PasswdEntry {
+    fn user<'a>(p: &'a MatchPlan, name: &str) -> &'a PasswdEntry {
         p.passwd.find(|u| u.name == name).unwrap()
     }
-    fn group<'a>(p: &'a Plan, name: &str) -> &'a GroupEntry {
+    fn group<'a>(p: &'a MatchPlan, name: &str) -> &'a GroupEntry {
         p.group.find(|g| g.name == name).unwrap()
     }
 
@@ -1358,14 +1358,14 @@ nogroup:x:65534:\n";
         };
         let moves = vec![
             Move {
-                kind: Kind::User,
+                kind: UserOrGroup::User,
                 name: "www-data".into(),
                 from: 33,
                 to: 999,
                 is_target: false,
             },
             Move {
-                kind: Kind::User,
+                kind: UserOrGroup::User,
                 name: "app".into(),
                 from: 1234,
                 to: 33,

@@ -19,11 +19,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::fault;
-use super::plan::{Plan, Reown};
+use super::plan::{MatchPlan, Reown};
 use super::reach::{self, Ids, Reached};
 use crate::fsedit;
+use crate::fsedit::Apply;
 use crate::ids::Id;
-use crate::own::{self, Depth, Guard, Mode as OwnMode, Options, Report, Rule};
+use crate::own::{self, Depth, Guard, Options, Report, Rule};
 use crate::sys::fs as sfs;
 use crate::sys::process as sp;
 use crate::sysroot::{paths, Sysroot};
@@ -148,7 +149,7 @@ impl Tree {
                 TreeDepth::Recursive => Depth::Recursive,
                 TreeDepth::Top => Depth::Top,
             },
-            mode: if dry { OwnMode::DryRun } else { OwnMode::Apply },
+            mode: if dry { Apply::DryRun } else { Apply::Write },
             threads: WALK_THREADS,
             guard: Some(Guard {
                 uids: self.owner.uids.clone(),
@@ -185,7 +186,7 @@ fn with_locked_entry(text: &[u8], a: &Append) -> Option<Vec<u8>> {
 
 impl Steps {
     /// The steps of `plan`, with the account files as they are now.
-    pub fn from_plan(root: &Sysroot, plan: &Plan) -> Result<Steps> {
+    pub fn from_plan(root: &Sysroot, plan: &MatchPlan) -> Result<Steps> {
         let mut edits = Vec::new();
         let mut edit = |rel: &str, new: Vec<u8>, changed: bool| -> Result<()> {
             if changed {

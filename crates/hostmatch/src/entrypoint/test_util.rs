@@ -3,7 +3,7 @@
 use std::fs;
 
 use super::config::Config;
-use super::plan::{plan, Decision, HostIds, Plan, StartCreds, Target};
+use super::plan::{plan, Decision, HostIds, MatchPlan, StartCreds, Target};
 use crate::sysroot::Sysroot;
 
 /// A sysroot with these /etc/passwd and /etc/group.
@@ -17,7 +17,7 @@ pub fn sysroot_with(passwd: &str, group: &str) -> (tempfile::TempDir, Sysroot) {
 }
 
 /// The plan for host ids `uid:gid` on the sysroot's accounts.
-pub fn plan_for(root: &Sysroot, uid: u32, gid: u32, cfg: &Config) -> Plan {
+pub fn plan_for(root: &Sysroot, uid: u32, gid: u32, cfg: &Config) -> MatchPlan {
     let a = crate::accounts::Accounts::load(root).unwrap();
     let start = StartCreds::default();
     match plan(&a.passwd, &a.group, Some(HostIds { uid, gid }), &start, cfg).unwrap() {

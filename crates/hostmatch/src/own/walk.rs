@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::{
-    AclChange, Depth, EntryError, Guard, Mode, Options, Progress, Report, Rule, MAX_ERRORS,
-};
+use super::{AclChange, Depth, EntryError, Guard, Options, Progress, Report, Rule, MAX_ERRORS};
 use crate::acl::{self, Acl, FileCaps, Tag};
 use crate::ids::Id;
 use crate::sys::fs::{self as sfs, Stat};
@@ -143,7 +141,7 @@ fn walk_from(
     let _nofile = sfs::raise_nofile_limit();
     let walk = Walk {
         rule,
-        dry: opts.mode == Mode::DryRun,
+        dry: opts.mode == crate::fsedit::Apply::DryRun,
         depth: opts.depth,
         guard: opts.guard.as_ref(),
         root_mnt: st.mnt_id,
