@@ -62,14 +62,14 @@ fn busybox_setuid_mode_writes_files_owned_by_the_host_user() {
     );
     assert_eq!(out, "1000\n1000 4242\n");
 
-    // Caveat 2: host gid 0 -> gid 0, the account's own groups only.
+    // Host gid 0 -> gid 0, the account's own groups only.
     let out = ok(
         &d,
         &["run", "--rm", "--user", "1000:0", "hm-bb", "/bin/id", "-G"],
     );
     assert_eq!(out.trim(), "0 1234", "{out}");
 
-    // Caveat 1: host uid 33 is www-data's in the image: www-data moves.
+    // The ids collide: host uid 33 is www-data's in the image: www-data moves.
     let out = ok(
         &d,
         &[

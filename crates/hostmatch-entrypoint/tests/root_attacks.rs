@@ -412,7 +412,7 @@ fn write_failure_between_the_passwd_and_group_renames_is_finished_next_start() {
 }
 
 /// Two account changes, each on a fresh rootfs with the fault-injection
-/// build: caveat 1 in root mode (www-data makes room at uid 33, its files in
+/// build: colliding ids in root mode (www-data makes room at uid 33, its files in
 /// /var/www follow it, then app moves 1234 -> 33 with its home and its
 /// files in /var/www), and a new account whose home the runtime made as root.
 fn cut_short_fixture(scenario: usize, bin: &Path) -> (Rootfs, Vec<(&'static str, &'static str)>) {

@@ -254,7 +254,7 @@ fn root_mode_without_host_ids_stays_root() {
 }
 
 #[test]
-fn caveat2_host_uid_0_runs_as_root_untouched() {
+fn host_uid_0_runs_as_root_untouched() {
     prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let r = run(
@@ -273,7 +273,7 @@ fn caveat2_host_uid_0_runs_as_root_untouched() {
 }
 
 #[test]
-fn caveat2_gid_0_gives_gid_0_but_only_the_accounts_groups() {
+fn host_gid_0_gives_gid_0_but_only_the_accounts_groups() {
     prereq_root_test!();
     // root is a member of group 27: those groups must never reach the account.
     let group = GROUP.replace("root:x:0:\n", "root:x:0:\nsudo:x:27:root\n");
@@ -297,7 +297,7 @@ fn caveat2_gid_0_gives_gid_0_but_only_the_accounts_groups() {
 }
 
 #[test]
-fn caveat1_other_account_moves_out_of_the_way() {
+fn an_account_holding_the_host_uid_moves_out_of_the_way() {
     prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
@@ -746,7 +746,7 @@ fn home_is_re_owned_and_a_symlink_in_it_is_not_followed() {
 }
 
 #[test]
-fn caveat1_files_of_the_account_that_moves_away_follow_it_in_chown_paths() {
+fn files_of_an_account_moved_out_of_the_way_follow_it_in_chown_paths() {
     prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,

@@ -85,7 +85,7 @@ pub struct Target {
     pub user: String,
     pub group: String,
     pub uid: Id,
-    /// The process gid (the host gid; 0 under caveat 2).
+    /// The process gid (the host gid; 0 when the host gid is 0).
     pub gid: Id,
     /// Supplementary groups, sorted, without duplicates.
     pub groups: Vec<Id>,
@@ -375,7 +375,7 @@ pub struct Draft {
 impl Draft {
     /// Rule: the account's group takes the host gid; other groups at that gid
     /// move to a free gid first (users whose primary group it was follow).
-    /// With host gid 0 (caveat 2) the account's group stays (a new account
+    /// With host gid 0 the account's group stays (a new account
     /// gets its own group at a free gid).
     pub fn match_group(
         &mut self,
@@ -429,7 +429,7 @@ impl Draft {
             });
         }
         if cfg.create_user {
-            // Caveat 2 with a new account: its own group at a free gid.
+            // Host gid 0 with a new account: its own group at a free gid.
             let to = free_id(&used_gids(gr), &[0], false)?;
             gr.push(new_group_entry(group_name, to));
             return Ok(GroupMatch {
@@ -683,7 +683,7 @@ fn ids_of(change: Option<(Id, Id)>, now: Id) -> Vec<Id> {
 /// names the account, its primary group, and what the runtime added on its
 /// own (`--group-add`: what the process had, minus what the runtime derived
 /// from the image's accounts for the starting uid, minus the starting gid).
-/// With host gid 0 (caveat 2) root's group is never given.
+/// With host gid 0 root's group is never given.
 pub fn command_groups(
     gr: &GroupFile,
     image: (&PasswdFile, &GroupFile),
@@ -760,7 +760,7 @@ fn sudoers_line(user_name: &str) -> String {
 }
 
 /// Plans the match of `cfg.user` to `host`. `host = None` (root mode with no
-/// host ids) and host uid 0 (caveat 2) mean: run as root, untouched.
+/// host ids) and host uid 0 mean: run as root, untouched.
 pub fn plan(
     passwd: &PasswdFile,
     group: &GroupFile,
@@ -949,7 +949,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat1_other_account_and_group_move_to_free_system_ids() {
+    fn colliding_account_and_group_move_to_free_system_ids() {
         let cfg = Config {
             chown_paths: vec!["/var/www".into()],
             ..Config::default()
@@ -988,7 +988,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat1_moved_ids_never_reuse_the_host_or_old_ids() {
+    fn moved_ids_never_reuse_the_host_or_old_ids() {
         let p = run(65534, 65534, &Config::default());
         let nobody = user(&p, "nobody");
         assert!(![65534, 1234, 65535].contains(&nobody.uid));
@@ -999,7 +999,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat1_root_is_never_moved() {
+    fn root_is_never_moved_out_of_the_way() {
         let (p, g) = files();
         let cfg = Config {
             user: "root".into(),
@@ -1037,7 +1037,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat2_host_uid_0_stays_root_untouched() {
+    fn host_uid_0_stays_root_untouched() {
         let (p, g) = files();
         let d = plan(
             &p,
@@ -1053,7 +1053,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat2_gid_0_keeps_root_group_and_gives_only_the_accounts_groups() {
+    fn host_gid_0_keeps_root_group_and_gives_only_the_accounts_groups() {
         let (pw, gr) = files();
         // Root is listed in a group: its groups must never be given.
         let gr = GroupFile::parse(as_text(gr.render()).replace("sudo:x:27:", "sudo:x:27:root"));
@@ -1089,7 +1089,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat2_gid_0_with_a_new_account_gets_its_own_group() {
+    fn host_gid_0_with_a_new_account_gets_its_own_group() {
         let cfg = Config {
             user: "dev".into(),
             ..Config::default()
