@@ -1,8 +1,8 @@
 //! login.defs: never panics; a policy read from it is always usable.
 #![no_main]
 
-use hostmatch::logindefs::{LoginDefs, SubidPolicy};
-use hostmatch::subid::Kind;
+use hostmatch::logindefs::LoginDefs;
+use hostmatch::subid::{Kind, SubidPolicy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         passwd: PasswdFile::parse("alice:x:1000:1000::/h:/bin/sh\nbob:x:100000:100000::/h:/bin/sh\n"),
         group: GroupFile::parse("alice:x:1000:\n"),
     };
-    let _ = subid::check(&f, Kind::Uid, "/etc/subuid", &acc);
+    let _ = subid::check(data, Kind::Uid, "/etc/subuid", &acc);
     let ranges = subid::all_ranges(&f);
     if let Some(start) = subid::lowest_free(&ranges, 100_000, 600_100_000, 65_536) {
         let new = hostmatch::ids::IdRange::new(start, 65_536).unwrap();

@@ -342,7 +342,7 @@ pub struct ShiftArgs {
 pub enum AclCommand {
     /// Give USER (name or uid) an ACL entry; with --default also on directories' default ACLs.
     #[command(
-        after_help = "Example (seed 000's setfacl -Rdm u:alice:rwX plus -Rm):\n  hostmatch acl grant alice /srv/logs --recursive --default"
+        after_help = "Example (what setfacl -Rdm u:alice:rwX and setfacl -Rm u:alice:rwX do together):\n  hostmatch acl grant alice /srv/logs --recursive --default"
     )]
     Grant {
         user: String,
@@ -470,7 +470,8 @@ pub struct SubidAdd {
     /// The first id (default: the lowest free range in SUB_UID_MIN..SUB_UID_MAX).
     #[arg(long, value_name = "ID")]
     pub start: Option<u32>,
-    /// Seed 002's safe layout: USER:UID:1 first, then COUNT-1 fresh ids.
+    /// Container root is USER itself: USER:UID:1 first, then COUNT-1 fresh ids (files
+    /// container root writes belong to USER, and no other account is covered).
     #[arg(long = "self")]
     pub self_: bool,
     /// Show the diff, write nothing.

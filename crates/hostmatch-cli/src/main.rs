@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     hostmatch::sys::reset_sigpipe();
     let cli = cli::Cli::parse();
     let ctx = ui::Context::from_cli(&cli.global);
-    match ctx.check().and_then(|()| cmd::run(cli.command, &ctx)) {
+    match ctx.check().and_then(|()| cmd::run(&ctx, cli.command)) {
         Ok(code) => code.into(),
         Err(err) => {
             ui::print_error(&err);

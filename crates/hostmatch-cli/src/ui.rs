@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use hostmatch::report::Finding;
 use hostmatch::sysroot::Sysroot;
 
 use crate::cli::{ColorWhen, Global};
@@ -63,6 +64,40 @@ impl Context {
             _ => "2",
         };
         self.paint(sgr, s)
+    }
+}
+
+/// Findings (doctor's checks, audit's findings) as JSON objects, the
+/// sentence under `text_key` (`summary` for doctor, `observed` for audit).
+pub fn findings_json(findings: &[Finding], text_key: &str) -> serde_json::Value {
+    findings
+        .iter()
+        .map(|f| {
+            let mut o = serde_json::Map::new();
+            o.insert("id".into(), f.id.into());
+            o.insert("status".into(), f.status.as_str().into());
+            o.insert(text_key.into(), f.observed.clone().into());
+            o.insert("hint".into(), f.hint.clone().into());
+            serde_json::Value::Object(o)
+        })
+        .collect()
+}
+
+/// Prints findings one a line: the status, the id in a column `id_width`
+/// wide, what was seen; the hint below.
+pub fn print_findings(ctx: &Context, findings: &[Finding], id_width: usize) {
+    for f in findings {
+        let word = f.status.as_str();
+        let pad = " ".repeat(5 - word.len());
+        println!(
+            "{}{pad}{:<id_width$} {}",
+            ctx.status(word),
+            f.id,
+            f.observed
+        );
+        if !f.hint.is_empty() {
+            println!("     {:<id_width$} {} {}", "", ctx.paint("2", "→"), f.hint);
+        }
     }
 }
 

@@ -74,7 +74,7 @@ fn disabled_user_namespaces_fail_with_a_hint() {
 }
 
 #[test]
-fn seed_001_layout_fails_subid_health_and_names_the_account() {
+fn ci_agent_layout_fails_subid_health_and_names_the_account() {
     let s = Sysroot::new(Some("agent:999:65536\n"), Some("agent:999:65536\n"));
     let proc = proc_dir(&s, "1000\n", "6.1.0\n");
     let r = s.run(&["--proc", &proc, "doctor"]);

@@ -22,6 +22,19 @@ fn a_latin1_gecos_stops_nothing_and_is_kept_byte_for_byte() {
 }
 
 #[test]
+fn subid_check_reads_an_owner_that_is_not_utf8() {
+    let s = Sysroot::new(Some(""), Some(""));
+    std::fs::write(s.file("etc/subuid"), b"jos\xe9:100000:65536\n").unwrap();
+    let r = s.run(&["subid", "check"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("'jos\\xe9' is not a user"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn control_characters_from_files_never_reach_the_terminal_raw() {
     let s = Sysroot::new(
         Some("ev\x1b[2Jil:100000:65536\nbad:1:\r\x1b]0;x\x07\n"),

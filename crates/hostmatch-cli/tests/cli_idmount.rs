@@ -5,27 +5,6 @@ mod common;
 
 use common::Sysroot;
 
-fn is_root() -> bool {
-    // The effective uid, from /proc/self/status.
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
-}
-
-fn skip_without_root() -> bool {
-    if is_root() {
-        return false;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "these tests need root (CI=true)"
-    );
-    eprintln!("SKIP: hostmatch mount tests need root");
-    true
-}
-
 fn mounted_at(p: &std::path::Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let p = p.to_str().unwrap();
@@ -64,9 +43,7 @@ fn mount_usage_errors_exit_2_with_one_line() {
 
 #[test]
 fn mount_errors_name_the_cause_and_leave_nothing_mounted() {
-    if skip_without_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (mounting needs it)");
     let s = Sysroot::new(None, None);
     let dst = s.file("dst");
     let d = dst.to_str().unwrap();
@@ -85,9 +62,7 @@ fn mount_errors_name_the_cause_and_leave_nothing_mounted() {
 
 #[test]
 fn mount_list_and_umount_round_trip() {
-    if skip_without_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (mounting needs it)");
     let s = Sysroot::new(None, None);
     let base = tempfile::tempdir_in("/var/tmp").unwrap();
     let src = base.path().join("src");
@@ -167,9 +142,7 @@ fn mounts_lists_idmapped_mounts_from_mountinfo_and_records() {
 
 #[test]
 fn mount_without_root_is_a_permission_error_exit_3() {
-    if skip_without_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (mounting needs it)");
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let base = tempfile::tempdir_in("/var/tmp").unwrap();

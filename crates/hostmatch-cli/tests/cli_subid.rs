@@ -103,7 +103,7 @@ fn remove_deletes_name_and_uid_lines() {
 }
 
 #[test]
-fn check_reports_seed_001_hazard_as_error_json() {
+fn check_reports_a_ci_agent_range_over_accounts_as_error_json() {
     let s = Sysroot::new(Some("agent:999:65536\n"), Some("agent:999:65536\n"));
     let r = s.run(&["subid", "check", "--json"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
@@ -174,7 +174,7 @@ fn map_of_a_live_process_reads_proc() {
 }
 
 #[test]
-fn translate_seed_000_www_data() {
+fn translate_www_data_when_root_is_the_user_and_ids_start_at_100000() {
     let s = Sysroot::new(
         Some("alice:1000:1\nalice:100000:65536\n"),
         Some("alice:1000:1\nalice:100000:65536\n"),
@@ -237,9 +237,7 @@ fn nonexistent_root_is_refused() {
 
 #[test]
 fn writing_without_permission_fails_and_changes_nothing() {
-    if skip_unless_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (to drop to another user)");
     let s = Sysroot::new(Some(""), Some(""));
     let r = run_as_nobody(&s, &["subid", "add", "alice"]);
     r.assert_one_line_error(3, "permission denied");
@@ -249,27 +247,10 @@ fn writing_without_permission_fails_and_changes_nothing() {
 
 #[test]
 fn unreadable_subuid_file_is_a_one_line_error() {
-    if skip_unless_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (to drop to another user)");
     let s = Sysroot::new(Some("alice:100000:65536\n"), Some("alice:100000:65536\n"));
     std::fs::set_permissions(s.file("etc/subuid"), std::fs::Permissions::from_mode(0o600)).unwrap();
     run_as_nobody(&s, &["map", "alice"]).assert_one_line_error(3, "etc/subuid: Permission denied");
-}
-
-/// Tests that drop to another user need root: a loud skip locally, a failure in CI.
-fn skip_unless_root() -> bool {
-    let root = std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false);
-    if !root {
-        eprintln!("SKIP: needs root to drop to another user");
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must run this test as root"
-        );
-    }
-    !root
 }
 
 /// Runs `hostmatch --root SYSROOT ARGS` as uid/gid 65534, with the sysroot's

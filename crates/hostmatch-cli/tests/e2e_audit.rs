@@ -210,11 +210,11 @@ fn e2e_audit_human_output_starts_with_the_verdict_under_remap() {
 }
 
 #[test]
-fn e2e_audit_seed001_layout_names_the_account_container_root_becomes() {
+fn e2e_audit_ci_agent_layout_names_the_account_container_root_becomes() {
     testkit::prereq_dockerd!();
     testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
     let etc = EtcCopy::new().expect("copy of /etc");
-    // Seed 001: `agent:UID:65536`: container root IS the agent account, and container
+    // The CI-agent layout `agent:UID:65536`: container root IS the agent account, and container
     // uid 100 is the next account (5100).
     let passwd = etc.read("passwd");
     let free = |uid: u32| {

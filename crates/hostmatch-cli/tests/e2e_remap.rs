@@ -87,7 +87,7 @@ fn host_layout(kind: Kind) -> HostLayout {
     let subids =
         HostSubids::add(&layout.subuid, &layout.subgid).expect("appending test subid lines");
     let driver = match kind {
-        Kind::Seed001 | Kind::NumericLinesUidSpec => StorageDriver::Vfs,
+        Kind::CiAgent | Kind::NumericLinesUidSpec => StorageDriver::Vfs,
         _ => StorageDriver::Overlay2,
     };
     HostLayout {
@@ -249,8 +249,8 @@ macro_rules! layouts {
 
 layouts! {
     Single => e2e_remap_single_range_dockerd_truth, e2e_remap_single_range_map_matches_dockerd;
-    Seed002 => e2e_remap_seed002_own_uid_then_range_dockerd_truth, e2e_remap_seed002_own_uid_then_range_map_matches_dockerd;
-    Seed001 => e2e_remap_seed001_range_from_own_uid_dockerd_truth, e2e_remap_seed001_range_from_own_uid_map_matches_dockerd;
+    OwnUidFirst => e2e_remap_own_uid_then_range_dockerd_truth, e2e_remap_own_uid_then_range_map_matches_dockerd;
+    CiAgent => e2e_remap_ci_agent_range_from_own_uid_dockerd_truth, e2e_remap_ci_agent_range_from_own_uid_map_matches_dockerd;
     OutOfOrder => e2e_remap_unsorted_lines_stack_in_file_order_dockerd_truth, e2e_remap_unsorted_lines_stack_in_file_order_map_matches_dockerd;
     NumericLinesUidSpec => e2e_remap_uid_lines_beat_name_lines_uid_spec_dockerd_truth, e2e_remap_uid_lines_beat_name_lines_uid_spec_map_matches_dockerd;
     NumericLinesNameSpec => e2e_remap_uid_or_name_lines_chosen_per_file_dockerd_truth, e2e_remap_uid_or_name_lines_chosen_per_file_map_matches_dockerd;

@@ -5,21 +5,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn skip(why: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("prerequisite missing in CI: {why}");
-    }
-    eprintln!("SKIP: {why}");
-    true
-}
-
-fn need_root() -> bool {
-    if hostmatch::sys::geteuid() != 0 {
-        return skip("not root");
-    }
-    false
-}
-
 fn hm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hostmatch"))
         .args(args)
@@ -71,9 +56,7 @@ fn assert_refused(o: &Output, code: i32, needle: &str, d: &Path) {
 
 #[test]
 fn chown_reowns_and_reports_json() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&[
         "chown",
@@ -113,9 +96,7 @@ fn chown_reowns_and_reports_json() {
 
 #[test]
 fn chown_dry_run_changes_nothing() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&[
         "chown",
@@ -136,9 +117,7 @@ fn chown_dry_run_changes_nothing() {
 
 #[test]
 fn chown_unknown_user_is_refused_and_nothing_changes() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let root = tmp();
     fs::create_dir(root.path().join("etc")).unwrap();
@@ -176,9 +155,7 @@ fn chown_unknown_user_is_refused_and_nothing_changes() {
 
 #[test]
 fn chown_missing_path_is_refused_before_any_change() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let missing = d.path().join("nope");
     let o = hm(&[
@@ -195,9 +172,7 @@ fn chown_missing_path_is_refused_before_any_change() {
 
 #[test]
 fn shift_overlapping_or_overflowing_maps_are_refused() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&[
         "shift",
@@ -216,9 +191,7 @@ fn shift_overlapping_or_overflowing_maps_are_refused() {
 
 #[test]
 fn shift_and_reverse_round_trip_and_count_unmapped() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     let o = hm(&["shift", s(d.path()), "--map", "1000:101000:1000", "--json"]);
     assert!(o.status.success());
@@ -243,13 +216,8 @@ fn shift_and_reverse_round_trip_and_count_unmapped() {
 
 #[test]
 fn not_root_is_refused_with_one_line() {
-    if need_root() {
-        return;
-    }
-    let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
-    if !has_setpriv && skip("setpriv not installed") {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("setpriv"), "setpriv");
     let d = tree();
     let o = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
@@ -271,12 +239,8 @@ fn getfacl(p: &Path) -> String {
 
 #[test]
 fn acl_grant_recursive_default_then_revoke() {
-    if need_root() {
-        return;
-    }
-    if Command::new("getfacl").arg("--version").output().is_err() && skip("getfacl missing") {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("getfacl"), "getfacl");
     let d = tree();
     let o = hm(&[
         "acl",
@@ -311,7 +275,7 @@ fn sysroot() -> tempfile::TempDir {
         "root:x:0:\nalice:x:1000:\ndockremap:x:999:\n",
     )
     .unwrap();
-    // Seed 000's layout: container root is the host user, the rest from 100000.
+    // Container root is the host user, the rest from 100000.
     fs::write(
         r.path().join("etc/subuid"),
         "dockremap:1000:1\ndockremap:100000:65536\n",
@@ -327,9 +291,7 @@ fn sysroot() -> tempfile::TempDir {
 
 #[test]
 fn volume_prepare_with_host_ids_creates_group_writable_entries_with_acl() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let vol = d.path().join("www");
     let o = hm(&[
@@ -373,9 +335,7 @@ fn volume_prepare_with_host_ids_creates_group_writable_entries_with_acl() {
 
 #[test]
 fn volume_prepare_with_remap_uses_the_predicted_host_ids() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let r = sysroot();
     let d = tmp();
     let vol = d.path().join("www");
@@ -393,7 +353,7 @@ fn volume_prepare_with_remap_uses_the_predicted_host_ids() {
         "logs",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // www-data 33 -> 100032 (seed 000).
+    // www-data 33 -> 100032 (the remap user's ranges start at 100000).
     assert_eq!(owner(&vol.join("logs")), (100032, 100032));
 }
 
@@ -446,24 +406,18 @@ fn group_link_edits_group_under_root_with_dry_run_diff() {
 
 #[test]
 fn json_errors_name_non_utf8_paths_and_exit_1() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tree();
     use std::os::unix::ffi::OsStrExt;
     let bad = d.path().join(std::ffi::OsStr::from_bytes(b"stuck-\xff"));
     fs::write(&bad, "x").unwrap();
     std::os::unix::fs::lchown(&bad, Some(1234), Some(1234)).unwrap();
-    if !Command::new("chattr")
+    let immutable = Command::new("chattr")
         .arg("+i")
         .arg(&bad)
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-        && skip("chattr +i unavailable")
-    {
-        return;
-    }
+        .is_ok_and(|s| s.success());
+    testkit::prereq!(immutable, "chattr +i (a filesystem with immutable files)");
     let o = hm(&[
         "chown",
         s(d.path()),

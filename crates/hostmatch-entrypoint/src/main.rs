@@ -11,11 +11,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::exit;
 
-use hostmatch::entrypoint::config::{Config, LogLevel, Unprivileged};
+use hostmatch::entrypoint::config::{Config, LogLevel};
 use hostmatch::entrypoint::plan::{self, Decision, HostIds, StartCreds};
-use hostmatch::entrypoint::proc::{first_program, ProcStat, ProcStatus};
 use hostmatch::entrypoint::steps::{self, Finished, Outcome, Steps};
-use hostmatch::entrypoint::{self as ep, fault, Mode};
+use hostmatch::entrypoint::{self as ep, fault, Mode, WithoutRoot};
+use hostmatch::procfs::ProcStatus;
 use hostmatch::sys::{process as sp, slate, Credentials, RealCredentials};
 use hostmatch::sysroot::Sysroot;
 use hostmatch::{accounts::Accounts, Error};
@@ -53,7 +53,7 @@ fn run(args: &[OsString]) -> Result<i32, Error> {
     if mode == Mode::Setuid {
         refuse_a_test_build()?;
         forget_environment()?;
-        check_first_program(&root)?;
+        ep::first::check_first_program(&root)?;
     }
     let privileged = !matches!(mode, Mode::Unprivileged(_));
     if privileged {
@@ -149,29 +149,6 @@ fn forget_environment() -> Result<(), Error> {
     })
 }
 
-/// Setuid mode: privileged work only as the container's first program.
-fn check_first_program(root: &Sysroot) -> Result<(), Error> {
-    let me = ProcStat::parse(&root.read_proc("self/stat")?)
-        .ok_or_else(|| Error::invalid("/proc/self/stat: cannot parse"))?;
-    let comm = root.read_proc("1/comm").unwrap_or_default();
-    let others = live_pids(root)?;
-    first_program(me.pid, me.ppid, &comm, &others).map(|_| ()).map_err(|why| {
-        Error::Permission(format!(
-            "refusing to run privileged: {why}; the setuid entrypoint works only as the container's first program"
-        ))
-    })
-}
-
-/// The pids of the live processes of this PID namespace.
-fn live_pids(root: &Sysroot) -> Result<Vec<i32>, Error> {
-    let dir = root.proc_path("");
-    let rd = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-    Ok(rd
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect())
-}
-
 /// Setuid mode: all ids root, no groups, so that hooks are plain root.
 fn become_root(c: &mut RealCredentials) -> Result<(), Error> {
     c.setgroups(&[])?;
@@ -237,7 +214,7 @@ fn run_hooks(
     root: &Sysroot,
     cfg: &Config,
     mode: &Mode,
-    plan: Option<&plan::Plan>,
+    plan: Option<&plan::MatchPlan>,
 ) -> Result<(), Error> {
     let Some(dir) = &cfg.hooks_dir else {
         return Ok(());
@@ -246,8 +223,8 @@ fn run_hooks(
     ep::run_hooks(&hooks, &ep::hook_env(mode, plan.map(|p| &p.target)))
 }
 
-/// No privileges: fine when nothing has to change; otherwise explain, and
-/// run the command unchanged only when `unprivileged = "run"`.
+/// No privileges: the command as planned when nothing has to change;
+/// otherwise unchanged after a warning, or an error ([`ep::without_root`]).
 fn run_unprivileged(
     why: &str,
     decision: &Decision,
@@ -257,34 +234,19 @@ fn run_unprivileged(
     log: &Log,
     caller: Vec<(OsString, OsString)>,
 ) -> Result<i32, Error> {
-    if let Decision::Match(p) = decision {
-        let sudo_needed = ep::write_sudoers_needed(root, p);
-        let hooks = cfg.hooks_dir.as_ref().is_some_and(|d| {
-            ep::list_hooks(&root.path(&d.to_string_lossy()), false).is_ok_and(|h| !h.is_empty())
-        });
-        let pending = steps::is_pending(root);
-        if !p.edits_accounts() && p.reown.is_empty() && !sudo_needed && !hooks && !pending {
+    match ep::without_root(why, decision, cfg, root)? {
+        WithoutRoot::AsPlanned(target) => {
             log.info("nothing to change; running without privileges");
-            let env = ep::command_env(caller, &p.target);
-            return exec_or_init(args, &p.target.shell, &env, cfg);
+            let env = ep::command_env(caller, target);
+            exec_or_init(args, &target.shell, &env, cfg)
         }
-        let mut needed = p.summary();
-        if pending {
-            needed.push("an account change a start left unfinished".into());
+        WithoutRoot::Unchanged(warning) => {
+            if let Some(w) = warning {
+                log.warn(&w);
+            }
+            exec_or_init(args, "/bin/sh", &caller, cfg)
         }
-        let msg = format!("cannot gain root: {why}; needed for: {}", needed.join("; "));
-        if cfg.unprivileged == Unprivileged::Run {
-            log.warn(&format!(
-                "{msg}; running the command unchanged (unprivileged = \"run\")"
-            ));
-            return exec_or_init(args, "/bin/sh", &caller, cfg);
-        }
-        return Err(Error::Permission(format!(
-            "{msg}; set unprivileged = \"run\" in {} to run the command unchanged",
-            hostmatch::entrypoint::config::CONFIG_PATH
-        )));
     }
-    exec_or_init(args, "/bin/sh", &caller, cfg)
 }
 
 /// Becomes the command, or (init = true) runs it as a child and returns its status.

@@ -11,12 +11,6 @@ use common::host_dir;
 use testkit::images;
 use testkit::StorageDriver;
 
-/// The ownership engine lands on main from another branch; until then the
-/// entrypoint reports it as unsupported. Loud skip locally, failure in CI.
-fn engine_missing(o: &Out) -> bool {
-    o.stderr.contains("ownership engine is not built yet")
-}
-
 #[test]
 fn busybox_setuid_mode_writes_files_owned_by_the_host_user() {
     testkit::prereq_dockerd!();
@@ -68,14 +62,14 @@ fn busybox_setuid_mode_writes_files_owned_by_the_host_user() {
     );
     assert_eq!(out, "1000\n1000 4242\n");
 
-    // Caveat 2: host gid 0 -> gid 0, the account's own groups only.
+    // Host gid 0 -> gid 0, the account's own groups only.
     let out = ok(
         &d,
         &["run", "--rm", "--user", "1000:0", "hm-bb", "/bin/id", "-G"],
     );
     assert_eq!(out.trim(), "0 1234", "{out}");
 
-    // Caveat 1: host uid 33 is www-data's in the image: www-data moves.
+    // The ids collide: host uid 33 is www-data's in the image: www-data moves.
     let out = ok(
         &d,
         &[
@@ -658,9 +652,6 @@ fn home_is_re_owned_without_following_symlinks_or_crossing_bind_mounts_on_vfs() 
             "/etc/secret",
         ],
     );
-    if engine_missing(&o) {
-        testkit::prereq!(false, "the ownership engine (branch own, not merged yet)");
-    }
     assert_eq!(o.code, 0, "{}", o.stderr);
     let out = o.stdout;
     assert!(out.contains("/home/app 1000\n"), "{out}");

@@ -13,13 +13,6 @@ use std::fs;
 use std::os::unix::fs::{lchown, symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-macro_rules! prereq {
-    () => {
-        let p = prerequisites();
-        testkit::prereq!(p.is_ok(), "{}", p.as_ref().unwrap_err());
-    };
-}
-
 fn owner(fs_: &Rootfs, p: &str) -> (u32, u32) {
     let m = fs::symlink_metadata(fs_.path(p)).unwrap();
     (m.uid(), m.gid())
@@ -46,7 +39,7 @@ fn true_as_1000() -> Run<'static> {
 
 #[test]
 fn symlinked_prefix_of_a_chown_path_does_not_lead_the_walk_out_of_the_home() {
-    prereq!();
+    prereq_root_test!();
     // The workload replaced /home/app/x with a symlink to /: the chown path
     // /home/app/x/bin would be /bin.
     let fs_ = Rootfs::new(
@@ -68,7 +61,7 @@ fn symlinked_prefix_of_a_chown_path_does_not_lead_the_walk_out_of_the_home() {
 
 #[test]
 fn root_owned_directory_renamed_into_an_account_writable_place_is_not_walked() {
-    prereq!();
+    prereq_root_test!();
     // /srv is the account's; the image put a root-only directory in it. The
     // workload renamed that directory to the chown path's name.
     let fs_ = Rootfs::new(
@@ -90,7 +83,7 @@ fn root_owned_directory_renamed_into_an_account_writable_place_is_not_walked() {
 
 #[test]
 fn chown_path_of_the_account_in_its_own_directory_is_walked() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,
         GROUP,
@@ -106,7 +99,7 @@ fn chown_path_of_the_account_in_its_own_directory_is_walked() {
 
 #[test]
 fn chown_path_mounted_by_the_invoker_is_walked() {
-    prereq!();
+    prereq_root_test!();
     // A volume mounted at a path in the account's directory: the workload
     // cannot create or move mounts, so the mount point is trusted.
     let fs_ = Rootfs::new(
@@ -142,7 +135,7 @@ fn shadow_fixture(config: &str) -> Rootfs {
 
 #[test]
 fn hard_link_to_a_root_file_planted_in_the_home_is_left_alone() {
-    prereq!();
+    prereq_root_test!();
     // Where fs.protected_hardlinks is 0 the workload can link /etc/shadow
     // into its home; the test plants that link.
     let fs_ = shadow_fixture("chown_home = \"all\"\n");
@@ -159,7 +152,7 @@ fn hard_link_to_a_root_file_planted_in_the_home_is_left_alone() {
 
 #[test]
 fn hard_link_in_a_chown_path_is_left_alone() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = shadow_fixture("chown_home = \"all\"\nchown_paths = [\"/opt/app\"]\n");
     fs::create_dir_all(fs_.path("opt/app")).unwrap();
     fs::hard_link(fs_.path("etc/shadow"), fs_.path("opt/app/s")).unwrap();
@@ -172,7 +165,7 @@ fn hard_link_in_a_chown_path_is_left_alone() {
 
 #[test]
 fn files_of_the_account_with_several_links_are_re_owned() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"all\"\n"));
     fs::create_dir_all(fs_.path("home/app/a")).unwrap();
     fs_.write("home/app/a/f", "x");
@@ -186,7 +179,7 @@ fn files_of_the_account_with_several_links_are_re_owned() {
 
 #[test]
 fn root_mode_start_claims_the_once_per_start_marker() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,
         GROUP,
@@ -223,7 +216,7 @@ fn root_mode_start_claims_the_once_per_start_marker() {
 
 #[test]
 fn hooks_get_only_fds_0_to_2_default_signals_and_a_session_of_their_own() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,
         GROUP,
@@ -303,7 +296,7 @@ fn root_mode_id(fs_: &Rootfs, host: &Path) -> Ran {
 
 #[test]
 fn match_path_swapped_for_a_symlink_fails_closed() {
-    prereq!();
+    prereq_root_test!();
     // match_path below the bind mount: the workload (uid 1000, owner of the
     // mount) replaced it with a symlink to /etc (owner root).
     let (fs_, host) = match_path_fixture("/work/src");
@@ -317,7 +310,7 @@ fn match_path_swapped_for_a_symlink_fails_closed() {
 
 #[test]
 fn match_path_deleted_by_the_workload_fails_closed() {
-    prereq!();
+    prereq_root_test!();
     let (fs_, host) = match_path_fixture("/work/src");
     let r = root_mode_id(&fs_, host.path());
     assert_ne!(r.stdout().trim(), "0", "ran as root: {}", r.stderr());
@@ -327,7 +320,7 @@ fn match_path_deleted_by_the_workload_fails_closed() {
 
 #[test]
 fn match_path_that_is_no_mount_point_fails_closed() {
-    prereq!();
+    prereq_root_test!();
     // A directory of the image (nothing mounted): its owner says nothing
     // about the host user.
     let cfg = "chown_home = \"none\"\nmatch_path = \"/work\"\n";
@@ -349,7 +342,7 @@ fn match_path_that_is_no_mount_point_fails_closed() {
 
 #[test]
 fn match_path_owned_by_root_fails_closed_unless_staying_root_is_allowed() {
-    prereq!();
+    prereq_root_test!();
     let (fs_, _) = match_path_fixture("/work");
     let root_dir = host_dir(0, 0);
     let r = root_mode_id(&fs_, root_dir.path());
@@ -366,7 +359,7 @@ fn match_path_owned_by_root_fails_closed_unless_staying_root_is_allowed() {
 
 #[test]
 fn match_path_mount_point_gives_the_host_ids() {
-    prereq!();
+    prereq_root_test!();
     let (fs_, _) = match_path_fixture("/work");
     let host = host_dir(2001, 2002);
     let r = run(
@@ -394,7 +387,7 @@ fn big_group() -> String {
 
 #[test]
 fn write_failure_between_the_passwd_and_group_renames_is_finished_next_start() {
-    prereq!();
+    prereq_root_test!();
     // `--ulimit fsize`: writes past 1 KiB fail (SIGXFSZ). passwd fits, group
     // does not: before, passwd was replaced and group was not.
     let fs_ = Rootfs::new(PASSWD, &big_group(), None);
@@ -419,7 +412,7 @@ fn write_failure_between_the_passwd_and_group_renames_is_finished_next_start() {
 }
 
 /// Two account changes, each on a fresh rootfs with the fault-injection
-/// build: caveat 1 in root mode (www-data makes room at uid 33, its files in
+/// build: colliding ids in root mode (www-data makes room at uid 33, its files in
 /// /var/www follow it, then app moves 1234 -> 33 with its home and its
 /// files in /var/www), and a new account whose home the runtime made as root.
 fn cut_short_fixture(scenario: usize, bin: &Path) -> (Rootfs, Vec<(&'static str, &'static str)>) {
@@ -493,7 +486,7 @@ fn root_start(fs_: &Rootfs, env: &[(&'static str, &'static str)]) -> Ran {
 
 #[test]
 fn kill_or_failure_at_every_step_of_an_account_change_is_finished_by_the_next_start() {
-    prereq!();
+    prereq_root_test!();
     let bin = fault_injection_bin();
     for scenario in 0..2 {
         // The points an uninterrupted change passes, and what it leaves.
@@ -543,7 +536,7 @@ fn kill_or_failure_at_every_step_of_an_account_change_is_finished_by_the_next_st
 
 #[test]
 fn the_fault_injection_build_refuses_setuid_mode() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::with_binary(PASSWD, GROUP, None, &fault_injection_bin());
     let r = run(&fs_, &true_as_1000());
     assert_eq!(r.code(), 3, "{}", r.stderr());
@@ -553,7 +546,7 @@ fn the_fault_injection_build_refuses_setuid_mode() {
 
 #[test]
 fn stale_temp_files_of_a_killed_start_do_not_stop_the_next() {
-    prereq!();
+    prereq_root_test!();
     // A start killed between creating and renaming its temp files leaves
     // them; the next start has the same pid (1), so the same names.
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
@@ -568,7 +561,7 @@ fn stale_temp_files_of_a_killed_start_do_not_stop_the_next() {
 
 #[test]
 fn environment_key_with_an_equals_sign_does_not_panic_the_setuid_binary() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
         &fs_,
@@ -586,7 +579,7 @@ fn environment_key_with_an_equals_sign_does_not_panic_the_setuid_binary() {
 
 #[test]
 fn sudoers_keyword_as_the_account_name_is_refused_naming_the_line() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("sudo = true\nuser = \"ALL\"\n"));
     let r = run(&fs_, &true_as_1000());
     assert_eq!(r.code(), 2, "{}", r.stderr());
@@ -601,7 +594,7 @@ fn sudoers_keyword_as_the_account_name_is_refused_naming_the_line() {
 
 #[test]
 fn system_tree_in_chown_paths_is_refused_naming_the_line() {
-    prereq!();
+    prereq_root_test!();
     for (paths, line) in [
         ("[\"/opt/app\",\n  \"/usr\"]", 3),
         ("[\"/\"]", 2),
@@ -620,7 +613,7 @@ fn system_tree_in_chown_paths_is_refused_naming_the_line() {
 
 #[test]
 fn host_id_4294967295_is_refused_before_anything_is_written() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     for (uid, gid) in [("4294967295", "1000"), ("1000", "4294967295")] {
         let r = run(
@@ -643,7 +636,7 @@ fn host_id_4294967295_is_refused_before_anything_is_written() {
 
 #[test]
 fn first_program_of_a_pod_with_a_shared_pid_namespace_runs_privileged_once() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let pod = Pod::start(&fs_, "pause");
     let r = pod.enter(
@@ -674,7 +667,7 @@ fn first_program_of_a_pod_with_a_shared_pid_namespace_runs_privileged_once() {
 
 #[test]
 fn child_of_a_program_in_a_shared_pid_namespace_gains_nothing() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let pod = Pod::start(&fs_, "pause");
     let r = pod.enter(
@@ -694,7 +687,7 @@ fn child_of_a_program_in_a_shared_pid_namespace_gains_nothing() {
 
 #[test]
 fn exec_session_into_a_container_is_explained_as_such() {
-    prereq!();
+    prereq_root_test!();
     // PID 1 is the container's own program (no pod infra): a process whose
     // parent is outside the PID namespace is an exec session.
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
@@ -714,7 +707,7 @@ fn exec_session_into_a_container_is_explained_as_such() {
 
 #[test]
 fn podman_passwd_line_for_the_user_gives_way_to_the_account() {
-    prereq!();
+    prereq_root_test!();
     // Podman adds `UID:*:UID:GID:container user:WORKDIR:/bin/sh` (and a group
     // `GID:x:GID:UID`) for a --user uid the image lacks.
     let passwd = format!("{PASSWD}1000:*:1000:1000:container user:/:/bin/sh\n");
@@ -746,7 +739,7 @@ fn podman_passwd_line_for_the_user_gives_way_to_the_account() {
 
 #[test]
 fn cri_o_passwd_file_mounted_for_run_as_user_is_edited_in_place() {
-    prereq!();
+    prereq_root_test!();
     // CRI-O copies the image's /etc/passwd to a per-start file with
     // `default:x:UID:GID:default user:/tmp:/sbin/nologin` added and mounts it
     // over /etc/passwd (same for /etc/group with `GID:x:GID:`).
@@ -789,7 +782,7 @@ fn cri_o_passwd_file_mounted_for_run_as_user_is_edited_in_place() {
 
 #[test]
 fn gid_0_start_says_what_happens_and_what_to_set() {
-    prereq!();
+    prereq_root_test!();
     // Kubernetes runAsUser without runAsGroup, docker run --user UID.
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
@@ -807,7 +800,7 @@ fn gid_0_start_says_what_happens_and_what_to_set() {
 
 #[test]
 fn no_new_privileges_is_explained_with_the_kubernetes_field() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let r = run(
         &fs_,
@@ -827,7 +820,7 @@ fn no_new_privileges_is_explained_with_the_kubernetes_field() {
 
 #[test]
 fn read_only_root_says_what_works_with_rm_and_in_a_pod() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let r = run(
         &fs_,

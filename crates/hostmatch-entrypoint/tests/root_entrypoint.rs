@@ -8,20 +8,13 @@ use common::*;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-macro_rules! prereq {
-    () => {
-        let p = prerequisites();
-        need!(p.is_ok(), p.unwrap_err());
-    };
-}
-
 fn id_of(r: &Ran) -> String {
     r.stdout().trim().to_string()
 }
 
 #[test]
 fn setuid_mode_gives_the_account_the_host_ids() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
         &fs_,
@@ -57,7 +50,7 @@ fn setuid_mode_gives_the_account_the_host_ids() {
 
 #[test]
 fn command_gets_no_capabilities_and_cannot_regain_root() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
         &fs_,
@@ -80,7 +73,7 @@ fn command_gets_no_capabilities_and_cannot_regain_root() {
 
 #[test]
 fn hostile_environment_is_ignored_in_setuid_mode() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,
         GROUP,
@@ -125,7 +118,7 @@ fn hostile_environment_is_ignored_in_setuid_mode() {
 
 #[test]
 fn writable_hook_is_refused_in_setuid_mode() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,
         GROUP,
@@ -155,7 +148,7 @@ fn writable_hook_is_refused_in_setuid_mode() {
 
 #[test]
 fn insecure_config_is_refused_in_setuid_mode() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("user = \"www-data\"\n"));
     std::os::unix::fs::chown(fs_.path("etc/hostmatch/entrypoint.toml"), Some(1000), None).unwrap();
     let r = run(
@@ -176,7 +169,7 @@ fn insecure_config_is_refused_in_setuid_mode() {
 
 #[test]
 fn bad_config_names_the_line_and_writes_nothing() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("user = \"app\"\nchown_hme = \"all\"\n"));
     let r = run(
         &fs_,
@@ -196,7 +189,7 @@ fn bad_config_names_the_line_and_writes_nothing() {
 
 #[test]
 fn root_mode_takes_hostmatch_uid_and_gid() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
         &fs_,
@@ -217,7 +210,7 @@ fn root_mode_takes_hostmatch_uid_and_gid() {
 
 #[test]
 fn root_mode_takes_the_owner_of_match_path() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,
         GROUP,
@@ -245,7 +238,7 @@ fn root_mode_takes_the_owner_of_match_path() {
 
 #[test]
 fn root_mode_without_host_ids_stays_root() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let r = run(
         &fs_,
@@ -261,8 +254,8 @@ fn root_mode_without_host_ids_stays_root() {
 }
 
 #[test]
-fn caveat2_host_uid_0_runs_as_root_untouched() {
-    prereq!();
+fn host_uid_0_runs_as_root_untouched() {
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let r = run(
         &fs_,
@@ -280,8 +273,8 @@ fn caveat2_host_uid_0_runs_as_root_untouched() {
 }
 
 #[test]
-fn caveat2_gid_0_gives_gid_0_but_only_the_accounts_groups() {
-    prereq!();
+fn host_gid_0_gives_gid_0_but_only_the_accounts_groups() {
+    prereq_root_test!();
     // root is a member of group 27: those groups must never reach the account.
     let group = GROUP.replace("root:x:0:\n", "root:x:0:\nsudo:x:27:root\n");
     let fs_ = Rootfs::new(PASSWD, &group, Some("chown_home = \"none\"\n"));
@@ -304,8 +297,8 @@ fn caveat2_gid_0_gives_gid_0_but_only_the_accounts_groups() {
 }
 
 #[test]
-fn caveat1_other_account_moves_out_of_the_way() {
-    prereq!();
+fn an_account_holding_the_host_uid_moves_out_of_the_way() {
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
         &fs_,
@@ -325,7 +318,7 @@ fn caveat1_other_account_moves_out_of_the_way() {
 
 #[test]
 fn group_add_groups_are_kept() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
         &fs_,
@@ -341,7 +334,7 @@ fn group_add_groups_are_kept() {
 
 #[test]
 fn new_account_is_created_with_home() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         "root:x:0:0:root:/root:/bin/sh\n",
         "root:x:0:\n",
@@ -371,7 +364,7 @@ fn new_account_is_created_with_home() {
 
 #[test]
 fn ids_above_2_31_work() {
-    prereq!();
+    prereq_root_test!();
     let big: u32 = (1 << 31) + 7;
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
@@ -391,7 +384,7 @@ fn ids_above_2_31_work() {
 
 #[test]
 fn second_run_in_the_same_start_gains_nothing() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     // The command (now PID 1, as uid 1000) execs the entrypoint again.
     let r = run(
@@ -416,7 +409,7 @@ fn second_run_in_the_same_start_gains_nothing() {
 
 #[test]
 fn restart_works_again() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     run(
         &fs_,
@@ -451,7 +444,7 @@ fn restart_works_again() {
 
 #[test]
 fn shell_at_pid_1_running_it_as_a_child_gains_nothing() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let r = run(
         &fs_,
@@ -471,7 +464,7 @@ fn shell_at_pid_1_running_it_as_a_child_gains_nothing() {
 
 #[test]
 fn first_child_of_a_known_init_works() {
-    prereq!();
+    prereq_root_test!();
     for init in ["docker-init", "tini"] {
         let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
         let r = run(
@@ -489,7 +482,7 @@ fn first_child_of_a_known_init_works() {
 
 #[test]
 fn orphan_re_parented_to_the_init_gains_nothing() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     // The first run drops to 1000 and starts a double fork: the grandchild is
     // re-parented to PID 1 (the init) and runs the setuid entrypoint.
@@ -513,7 +506,7 @@ fn orphan_re_parented_to_the_init_gains_nothing() {
 
 #[test]
 fn missing_setuid_bit_is_explained() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     fs::set_permissions(
         fs_.path("usr/local/bin/hostmatch-entrypoint"),
@@ -534,7 +527,7 @@ fn missing_setuid_bit_is_explained() {
 
 #[test]
 fn no_new_privileges_is_explained_and_run_only_if_configured() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let nnp = Run {
         wrapper: vec!["/bin/setpriv", "--nnp"],
@@ -557,7 +550,7 @@ fn no_new_privileges_is_explained_and_run_only_if_configured() {
 
 #[test]
 fn nosuid_mount_is_explained() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     // A nosuid bind mount of /usr/local/bin.
     let bin = fs_.path("usr/local/bin");
@@ -577,7 +570,7 @@ fn nosuid_mount_is_explained() {
 
 #[test]
 fn read_only_root_works_when_nothing_must_change() {
-    prereq!();
+    prereq_root_test!();
     let passwd = PASSWD.replace("app:x:1234:1234:", "app:x:1000:1000:");
     let group = GROUP.replace("app:x:1234:", "app:x:1000:");
     let fs_ = Rootfs::new(&passwd, &group, None);
@@ -596,7 +589,7 @@ fn read_only_root_works_when_nothing_must_change() {
 
 #[test]
 fn read_only_root_says_what_must_change() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, None);
     let r = run(
         &fs_,
@@ -615,7 +608,7 @@ fn read_only_root_says_what_must_change() {
 
 #[test]
 fn sudo_true_writes_a_0440_sudoers_drop_in() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\nsudo = true\n"));
     run(
         &fs_,
@@ -635,7 +628,7 @@ fn sudo_true_writes_a_0440_sudoers_drop_in() {
 
 #[test]
 fn init_true_stays_pid_1_reaps_and_returns_the_status() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\ninit = true\n"));
     // The command sees the entrypoint as PID 1 (its parent), leaves an
     // orphan zombie behind for PID 1 to reap, and exits 7.
@@ -660,7 +653,7 @@ fn init_true_stays_pid_1_reaps_and_returns_the_status() {
 
 #[test]
 fn init_true_forwards_signals() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\ninit = true\n"));
     // The child asks PID 1 (the entrypoint, same uid now) to get SIGTERM; it
     // must be forwarded back to the child, which traps it.
@@ -681,7 +674,7 @@ fn init_true_forwards_signals() {
 
 #[test]
 fn no_command_runs_the_accounts_shell() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     // No command: /bin/sh of app reads stdin (empty) and exits 0.
     let r = run(&fs_, &Run::default());
@@ -690,7 +683,7 @@ fn no_command_runs_the_accounts_shell() {
 
 #[test]
 fn missing_command_exits_127() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
     let r = run(
         &fs_,
@@ -702,15 +695,9 @@ fn missing_command_exits_127() {
     assert_eq!(r.code(), 127, "{}", r.stderr());
 }
 
-/// The ownership engine lands from another branch; until it is merged the
-/// entrypoint says so. Loud skip locally, failure in CI.
-fn engine_missing(r: &Ran) -> bool {
-    r.stderr().contains("ownership engine is not built yet")
-}
-
 #[test]
 fn home_is_re_owned_and_a_symlink_in_it_is_not_followed() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_paths = [\"/opt/app\"]\n"));
     for d in ["home/app/sub", "opt/app"] {
         fs::create_dir_all(fs_.path(d)).unwrap();
@@ -736,9 +723,6 @@ fn home_is_re_owned_and_a_symlink_in_it_is_not_followed() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     let owner = |p: &str| {
         let m = fs::symlink_metadata(fs_.path(p)).unwrap();
@@ -762,8 +746,8 @@ fn home_is_re_owned_and_a_symlink_in_it_is_not_followed() {
 }
 
 #[test]
-fn caveat1_files_of_the_account_that_moves_away_follow_it_in_chown_paths() {
-    prereq!();
+fn files_of_an_account_moved_out_of_the_way_follow_it_in_chown_paths() {
+    prereq_root_test!();
     let fs_ = Rootfs::new(
         PASSWD,
         GROUP,
@@ -782,9 +766,6 @@ fn caveat1_files_of_the_account_that_moves_away_follow_it_in_chown_paths() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     let passwd = fs_.read("etc/passwd");
     let www: Vec<&str> = passwd
@@ -802,7 +783,7 @@ fn caveat1_files_of_the_account_that_moves_away_follow_it_in_chown_paths() {
 
 #[test]
 fn without_privileges_nothing_to_change_just_runs_the_command() {
-    prereq!();
+    prereq_root_test!();
     let passwd = PASSWD.replace("app:x:1234:1234:", "app:x:1000:1000:");
     let group = GROUP.replace("app:x:1234:", "app:x:1000:");
     let fs_ = Rootfs::new(&passwd, &group, Some("chown_home = \"none\"\n"));
@@ -843,7 +824,7 @@ fn uid_of(fs_: &Rootfs, p: &str) -> u32 {
 
 #[test]
 fn chown_home_all_re_owns_every_entry() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = home_fixture("chown_home = \"all\"\n");
     let r = run(
         &fs_,
@@ -852,9 +833,6 @@ fn chown_home_all_re_owns_every_entry() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     for p in ["home/app", "home/app/sub/deeper/file", "home/app/root-file"] {
         assert_eq!(uid_of(&fs_, p), 1000, "{p}");
@@ -863,7 +841,7 @@ fn chown_home_all_re_owns_every_entry() {
 
 #[test]
 fn chown_home_top_stops_below_the_first_level() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = home_fixture("chown_home = \"top\"\n");
     let r = run(
         &fs_,
@@ -872,9 +850,6 @@ fn chown_home_top_stops_below_the_first_level() {
             ..Run::default()
         },
     );
-    if engine_missing(&r) {
-        need!(false, "the ownership engine (branch own, not merged yet)");
-    }
     r.ok();
     assert_eq!(uid_of(&fs_, "home/app"), 1000);
     assert_eq!(uid_of(&fs_, "home/app/top-file"), 1000);
@@ -886,7 +861,7 @@ fn chown_home_top_stops_below_the_first_level() {
 
 #[test]
 fn chown_home_none_leaves_the_home_alone() {
-    prereq!();
+    prereq_root_test!();
     let fs_ = home_fixture("chown_home = \"none\"\n");
     run(
         &fs_,

@@ -6,28 +6,21 @@
 //! build with symbols (`CARGO_PROFILE_RELEASE_STRIP=false`) and add
 //! `--toggle-collect=bigsubid::parse_and_check`.
 
+#[path = "../benches/common/mod.rs"]
+mod common;
+
 use hostmatch::accounts::{Accounts, GroupFile, PasswdFile};
 use hostmatch::remap::{self, Inputs};
-use hostmatch::subid::{self, Kind, SubidFile};
+use hostmatch::subid::{self, Kind};
 
-/// Parses a subuid file and checks it: the operation `subid check` times.
+/// Reads a subuid file and checks it: what `subid check` does per file.
 #[inline(never)]
 fn parse_and_check(text: &str, accounts: &Accounts) -> usize {
-    let f = SubidFile::parse(text);
-    subid::check(&f, Kind::Uid, "/etc/subuid", accounts).len()
+    subid::check(text.as_bytes(), Kind::Uid, "/etc/subuid", accounts).len()
 }
 
 fn main() {
-    let (mut passwd, mut group, mut subuid) = (String::new(), String::new(), String::new());
-    for i in 0..100_000u32 {
-        passwd.push_str(&format!(
-            "u{i}:x:{}:{}::/home/u{i}:/bin/sh\n",
-            1000 + i,
-            1000 + i
-        ));
-        group.push_str(&format!("u{i}:x:{}:\n", 1000 + i));
-        subuid.push_str(&format!("u{i}:{}:42000\n", 200_000 + i * 42_000));
-    }
+    let (passwd, group, subuid) = common::host();
     let what = std::env::args().nth(1).unwrap_or_default();
     let accounts = Accounts {
         passwd: PasswdFile::parse(&passwd),
@@ -36,10 +29,7 @@ fn main() {
     match what.as_str() {
         "check" => println!("{}", parse_and_check(&subuid, &accounts)),
         "healthy" => {
-            let healthy: String = (0..65_535u32)
-                .map(|i| format!("u{i}:{}:65536\n", 100_000 + i as u64 * 65_536))
-                .collect();
-            println!("{}", parse_and_check(&healthy, &accounts));
+            println!("{}", parse_and_check(&common::healthy_subuid(), &accounts));
         }
         "map" => {
             let i = Inputs {

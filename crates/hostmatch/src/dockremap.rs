@@ -15,15 +15,9 @@ use crate::subid::{self, Kind, SubidEntry, SubidFile};
 use crate::sysroot::{paths, Sysroot};
 use crate::Result;
 
-/// The files the `dockremap` planning may edit (lock them all).
-pub const FILES: [&str; 6] = [
-    paths::PASSWD,
-    paths::SHADOW,
-    paths::GROUP,
-    paths::GSHADOW,
-    paths::SUBUID,
-    paths::SUBGID,
-];
+/// The files the `dockremap` planning may edit (lock them all): every
+/// account and subid file.
+pub const FILES: [&str; 6] = crate::locks::SHADOW_ORDER;
 
 /// The account files, parsed (shadow and gshadow: `None` when missing).
 #[derive(Debug, Clone, Default)]

@@ -3,50 +3,15 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 use crate::docker::RemapSetting;
 use crate::engine::podman_conf::PodmanSettings;
 use crate::engine::{Engine, EngineKind, Privilege, RemapConfig, RuleSet};
 use crate::kernel;
 use crate::podman::Userns;
 use crate::remap::{self, Inputs, Prediction, Target};
+use crate::report::{Finding, Status};
 use crate::subid::{Problem, Severity};
 use crate::sysroot::{paths, Sysroot};
-
-/// A check's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-    Skip,
-}
-
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub id: &'static str,
-    pub status: Status,
-    pub summary: String,
-    /// What to run or do about it (empty when nothing).
-    pub hint: String,
-}
-
-fn check(
-    id: &'static str,
-    status: Status,
-    summary: impl Into<String>,
-    hint: impl Into<String>,
-) -> Check {
-    Check {
-        id,
-        status,
-        summary: summary.into(),
-        hint: hint.into(),
-    }
-}
 
 /// A setuid helper rootless engines need (newuidmap, newgidmap).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,27 +235,35 @@ pub fn explain(p: &Prediction, rule_sets: &[RuleSet], why: &str) -> String {
 }
 
 /// Turns facts into checks.
-pub fn evaluate(f: &Facts) -> Vec<Check> {
-    use Status::*;
+pub fn evaluate(f: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    let version = f.osrelease.as_deref().and_then(kernel::parse_release);
+    userns_checks(f, &mut out);
+    idmap_checks(f, &mut out);
+    subid_checks(f, &mut out);
+    engine_checks(f, &mut out);
+    remap_checks(f, &mut out);
+    podman_checks(f, &mut out);
+    out
+}
 
-    // User namespaces.
+/// User namespaces: enabled at all, and for unprivileged users.
+fn userns_checks(f: &Facts, out: &mut Vec<Finding>) {
+    use Status::*;
     out.push(
         match f.max_user_namespaces.as_deref().map(str::parse::<u64>) {
-            Some(Result::Ok(0)) => check(
+            Some(Result::Ok(0)) => Finding::new(
                 "userns",
                 Fail,
                 "user namespaces are disabled (user.max_user_namespaces = 0)",
                 "sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d/)",
             ),
-            Some(Result::Ok(n)) => check(
+            Some(Result::Ok(n)) => Finding::new(
                 "userns",
                 Ok,
                 format!("user namespaces enabled (max {n})"),
                 "",
             ),
-            _ => check(
+            _ => Finding::new(
                 "userns",
                 Warn,
                 "cannot read /proc/sys/user/max_user_namespaces",
@@ -301,28 +274,32 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     let unpriv_off = f.unprivileged_userns_clone.as_deref() == Some("0");
     let apparmor_on = f.apparmor_restrict_userns.as_deref() == Some("1");
     out.push(if unpriv_off {
-        check("unprivileged-userns", Warn, "unprivileged user namespaces are off (kernel.unprivileged_userns_clone = 0): rootless Docker and Podman cannot start", "sysctl -w kernel.unprivileged_userns_clone=1")
+        Finding::new("unprivileged-userns", Warn, "unprivileged user namespaces are off (kernel.unprivileged_userns_clone = 0): rootless Docker and Podman cannot start", "sysctl -w kernel.unprivileged_userns_clone=1")
     } else if apparmor_on {
-        check("unprivileged-userns", Warn, "AppArmor restricts unprivileged user namespaces: rootless containers need a profile", "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give the runtime an AppArmor profile")
+        Finding::new("unprivileged-userns", Warn, "AppArmor restricts unprivileged user namespaces: rootless containers need a profile", "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give the runtime an AppArmor profile")
     } else {
-        check("unprivileged-userns", Ok, "unprivileged user namespaces allowed", "")
+        Finding::new("unprivileged-userns", Ok, "unprivileged user namespaces allowed", "")
     });
+}
 
-    // ID-mapped mounts.
+/// ID-mapped mounts: the kernel, and the filesystem of the engine's data root.
+fn idmap_checks(f: &Facts, out: &mut Vec<Finding>) {
+    use Status::*;
+    let version = f.osrelease.as_deref().and_then(kernel::parse_release);
     out.push(match version {
-        None => check(
+        None => Finding::new(
             "idmapped-mounts",
             Warn,
             "cannot read the kernel version",
             "is /proc mounted? (--proc DIR)",
         ),
-        Some(v) if v >= kernel::IDMAP_MIN => check(
+        Some(v) if v >= kernel::IDMAP_MIN => Finding::new(
             "idmapped-mounts",
             Ok,
             format!("kernel {}.{} has ID-mapped mounts", v.0, v.1),
             "",
         ),
-        Some(v) => check(
+        Some(v) => Finding::new(
             "idmapped-mounts",
             Fail,
             format!(
@@ -333,20 +310,23 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         ),
     });
     out.push(match (&f.data_root, version) {
-        (Some((dir, fs)), Some(v)) if kernel::supports_idmap(fs, v) => check("idmapped-data-root", Ok, format!("Docker data root {} is on {fs}, which supports ID-mapped mounts", dir.display()), ""),
-        (Some((dir, fs)), Some(_)) => check("idmapped-data-root", Warn, format!("Docker data root {} is on {fs}, which does not support ID-mapped mounts on this kernel", dir.display()), "keep ID-mapped volume sources on ext4, xfs or btrfs"),
-        _ => check("idmapped-data-root", Skip, "Docker data root not found", ""),
+        (Some((dir, fs)), Some(v)) if kernel::supports_idmap(fs, v) => Finding::new("idmapped-data-root", Ok, format!("Docker data root {} is on {fs}, which supports ID-mapped mounts", dir.display()), ""),
+        (Some((dir, fs)), Some(_)) => Finding::new("idmapped-data-root", Warn, format!("Docker data root {} is on {fs}, which does not support ID-mapped mounts on this kernel", dir.display()), "keep ID-mapped volume sources on ext4, xfs or btrfs"),
+        _ => Finding::new("idmapped-data-root", Skip, "Docker data root not found", ""),
     });
+}
 
-    // Subordinate ids.
+/// Subordinate ids: the files exist, and their problems.
+fn subid_checks(f: &Facts, out: &mut Vec<Finding>) {
+    use Status::*;
     for (id, exists, name) in [
         ("subuid", f.subuid_exists, "/etc/subuid"),
         ("subgid", f.subgid_exists, "/etc/subgid"),
     ] {
         out.push(if exists {
-            check(id, Ok, format!("{name} exists"), "")
+            Finding::new(id, Ok, format!("{name} exists"), "")
         } else {
-            check(id, Warn, format!("{name} does not exist: useradd allocates no ranges and userns-remap cannot work"), "hostmatch subid add USER (creates it)")
+            Finding::new(id, Warn, format!("{name} does not exist: useradd allocates no ranges and userns-remap cannot work"), "hostmatch subid add USER (creates it)")
         });
     }
     let errors: Vec<&Problem> = f
@@ -359,7 +339,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         let loc = first
             .line
             .map_or(first.file.to_string(), |l| format!("{}:{l}", first.file));
-        check(
+        Finding::new(
             "subid-health",
             Fail,
             format!(
@@ -371,33 +351,28 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         )
     } else if warnings > 0 {
         let first = &f.subid_problems[0];
-        check(
+        Finding::new(
             "subid-health",
             Warn,
             format!("{warnings} warnings; first: {}", first.message),
             "hostmatch subid check",
         )
     } else {
-        check(
+        Finding::new(
             "subid-health",
             Ok,
             "subordinate id ranges are consistent",
             "",
         )
     });
-
-    engine_checks(f, &mut out);
-    remap_checks(f, &mut out);
-    podman_checks(f, &mut out);
-    out
 }
 
 /// The engine: reachable, what it is, which rules apply.
-fn engine_checks(f: &Facts, out: &mut Vec<Check>) {
+fn engine_checks(f: &Facts, out: &mut Vec<Finding>) {
     use Status::*;
     out.push(match &f.engine {
-        None => check("engine", Skip, "not asked (--root is not /)", ""),
-        Some(Result::Ok(e)) => check(
+        None => Finding::new("engine", Skip, "not asked (--root is not /)", ""),
+        Some(Result::Ok(e)) => Finding::new(
             "engine",
             Ok,
             format!(
@@ -419,7 +394,7 @@ fn engine_checks(f: &Facts, out: &mut Vec<Check>) {
             ),
             "",
         ),
-        Some(Err(e)) => check(
+        Some(Err(e)) => Finding::new(
             "engine",
             Skip,
             format!("no engine reachable: {e}"),
@@ -428,8 +403,8 @@ fn engine_checks(f: &Facts, out: &mut Vec<Check>) {
     });
     if let Some(r) = &f.rules {
         out.push(match r.rules {
-            Some(rules) => check("engine-rules", Ok, format!("{}: {} ({})", rules.name(), rules.describe(), r.why), ""),
-            None => check(
+            Some(rules) => Finding::new("engine-rules", Ok, format!("{}: {} ({})", rules.name(), rules.describe(), r.why), ""),
+            None => Finding::new(
                 "engine-rules",
                 Warn,
                 format!("the Docker version is not known ({}): predictions hold only where Docker up to 27 and 28+ agree", r.why),
@@ -440,13 +415,13 @@ fn engine_checks(f: &Facts, out: &mut Vec<Check>) {
 }
 
 /// Docker's userns-remap setting and the prediction for the engine's setting.
-fn remap_checks(f: &Facts, out: &mut Vec<Check>) {
+fn remap_checks(f: &Facts, out: &mut Vec<Finding>) {
     use Status::*;
     let live = f.engine.as_ref().and_then(|e| e.as_ref().ok());
     let docker = live.is_none_or(|e| e.kind == EngineKind::Docker);
     if docker {
         match (&f.remap, &f.remap_error) {
-            (_, Some(e)) => out.push(check(
+            (_, Some(e)) => out.push(Finding::new(
                 "userns-remap",
                 Fail,
                 e.clone(),
@@ -457,7 +432,7 @@ fn remap_checks(f: &Facts, out: &mut Vec<Check>) {
         }
     }
     match (&f.target, &f.prediction) {
-        (None, _) | (_, None) => out.push(check(
+        (None, _) | (_, None) => out.push(Finding::new(
             "remap-mapping",
             Skip,
             if docker {
@@ -484,16 +459,21 @@ fn remap_checks(f: &Facts, out: &mut Vec<Check>) {
             );
             let small = p.uid_map.len_ids() < 65536 || p.gid_map.len_ids() < 65536;
             out.push(if !p.warnings.is_empty() {
-                check("remap-mapping", Fail, format!("{summary}; {}", p.warnings.join("; ")), "hostmatch subid check")
+                Finding::new("remap-mapping", Fail, format!("{summary}; {}", p.warnings.join("; ")), "hostmatch subid check")
             } else if small {
-                check("remap-mapping", Warn, summary, "fewer than 65536 ids: images with higher ids fail (hostmatch subid add --count 65536)")
+                Finding::new("remap-mapping", Warn, summary, "fewer than 65536 ids: images with higher ids fail (hostmatch subid add --count 65536)")
             } else {
-                check("remap-mapping", Ok, summary, "")
+                Finding::new("remap-mapping", Ok, summary, "")
             });
             let why = f.rules.as_ref().map_or("", |r| r.why.as_str());
-            out.push(check("remap-explained", Ok, explain(p, sets, why), ""));
+            out.push(Finding::new(
+                "remap-explained",
+                Ok,
+                explain(p, sets, why),
+                "",
+            ));
         }
-        (Some(_), Some(Err(e))) => out.push(check(
+        (Some(_), Some(Err(e))) => out.push(Finding::new(
             "remap-mapping",
             Fail,
             e.clone(),
@@ -503,7 +483,7 @@ fn remap_checks(f: &Facts, out: &mut Vec<Check>) {
 }
 
 /// Docker's setting against what the daemon does.
-fn docker_remap_check(r: &RemapSetting, live: Option<&Engine>) -> Check {
+fn docker_remap_check(r: &RemapSetting, live: Option<&Engine>) -> Finding {
     use Status::*;
     let active = live.map(|e| e.userns_remap_active);
     let spec = match live.map(|e| &e.remap) {
@@ -516,10 +496,10 @@ fn docker_remap_check(r: &RemapSetting, live: Option<&Engine>) -> Check {
             Some(RemapConfig::Docker { conflict: true, .. })
         );
     if conflict {
-        check("userns-remap", Fail, "userns-remap is set in daemon.json and on dockerd's command line: dockerd refuses an option given twice", "remove one of them (hostmatch docker disable, or the systemd drop-in)")
+        Finding::new("userns-remap", Fail, "userns-remap is set in daemon.json and on dockerd's command line: dockerd refuses an option given twice", "remove one of them (hostmatch docker disable, or the systemd drop-in)")
     } else if let Some(spec) = spec {
         match active {
-            Some(false) => check(
+            Some(false) => Finding::new(
                 "userns-remap",
                 Warn,
                 format!(
@@ -527,7 +507,7 @@ fn docker_remap_check(r: &RemapSetting, live: Option<&Engine>) -> Check {
                 ),
                 "restart the daemon (systemctl restart docker)",
             ),
-            _ => check(
+            _ => Finding::new(
                 "userns-remap",
                 Ok,
                 format!("userns-remap is on for '{spec}'"),
@@ -535,34 +515,34 @@ fn docker_remap_check(r: &RemapSetting, live: Option<&Engine>) -> Check {
             ),
         }
     } else if active == Some(true) {
-        check(
+        Finding::new(
             "userns-remap",
             Ok,
             "the running daemon remaps (setting not found in daemon.json or on its command line)",
             "",
         )
     } else if matches!(live.map(|e| &e.privilege), Some(Privilege::Rootless { .. })) {
-        check(
+        Finding::new(
             "userns-remap",
             Ok,
             "rootless Docker: the daemon itself is not root",
             "",
         )
     } else {
-        check("userns-remap", Warn, "userns-remap is off: container root is host root, and any docker user can modify host files", "hostmatch docker enable default (or: hostmatch docker enable USER)")
+        Finding::new("userns-remap", Warn, "userns-remap is off: container root is host root, and any docker user can modify host files", "hostmatch docker enable default (or: hostmatch docker enable USER)")
     }
 }
 
 /// Podman: its helpers, the rootless namespace, the runtime.
-fn podman_checks(f: &Facts, out: &mut Vec<Check>) {
+fn podman_checks(f: &Facts, out: &mut Vec<Finding>) {
     use Status::*;
     let live = f.engine.as_ref().and_then(|e| e.as_ref().ok());
     let rootless = matches!(live.map(|e| &e.privilege), Some(Privilege::Rootless { .. }));
     for h in &f.helpers {
         out.push(match (&h.path, h.privileged) {
-            (Some(p), true) => check(h.name, Ok, format!("{} is setuid root (or has file capabilities): rootless engines can map subordinate ids", p.display()), ""),
-            (Some(p), false) => check(h.name, if rootless { Fail } else { Warn }, format!("{} is neither setuid root nor has file capabilities: rootless engines get only the user's own id", p.display()), "reinstall the uidmap package (apt-get install --reinstall uidmap)"),
-            (None, _) => check(h.name, if rootless { Fail } else { Warn }, format!("{} is missing: rootless Podman and Docker get only the user's own id", h.name), "apt-get install uidmap"),
+            (Some(p), true) => Finding::new(h.name, Ok, format!("{} is setuid root (or has file capabilities): rootless engines can map subordinate ids", p.display()), ""),
+            (Some(p), false) => Finding::new(h.name, if rootless { Fail } else { Warn }, format!("{} is neither setuid root nor has file capabilities: rootless engines get only the user's own id", p.display()), "reinstall the uidmap package (apt-get install --reinstall uidmap)"),
+            (None, _) => Finding::new(h.name, if rootless { Fail } else { Warn }, format!("{} is missing: rootless Podman and Docker get only the user's own id", h.name), "apt-get install uidmap"),
         });
     }
     let Some(e) = live.filter(|e| e.kind == EngineKind::Podman) else {
@@ -573,12 +553,12 @@ fn podman_checks(f: &Facts, out: &mut Vec<Check>) {
             && crate::ids::IdMap::parse(g).ok().as_ref() == Some(&p.gid_map);
         let flat = |m: &str| m.split_whitespace().collect::<Vec<_>>().join(" ");
         out.push(if same || !matches!(f.target, Some(Target::PodmanRootless { userns: Userns::Host, .. })) {
-            check("rootless-namespace", Ok, format!("rootless Podman's namespace has uid_map {} gid_map {}", flat(u), flat(g)), "")
+            Finding::new("rootless-namespace", Ok, format!("rootless Podman's namespace has uid_map {} gid_map {}", flat(u), flat(g)), "")
         } else {
-            check("rootless-namespace", Warn, format!("rootless Podman's namespace has uid_map {} gid_map {}, but /etc/subuid and /etc/subgid now give other maps", flat(u), flat(g)), "podman system migrate (restarts the namespace with the current ranges)")
+            Finding::new("rootless-namespace", Warn, format!("rootless Podman's namespace has uid_map {} gid_map {}, but /etc/subuid and /etc/subgid now give other maps", flat(u), flat(g)), "podman system migrate (restarts the namespace with the current ranges)")
         });
     }
-    out.push(check(
+    out.push(Finding::new(
         "runtime",
         Ok,
         format!(
@@ -613,7 +593,7 @@ mod tests {
         }
     }
 
-    fn status(checks: &[Check], id: &str) -> Status {
+    fn status(checks: &[Finding], id: &str) -> Status {
         checks
             .iter()
             .find(|c| c.id == id)
@@ -723,7 +703,7 @@ mod tests {
             .iter()
             .find(|c| c.id == "remap-explained")
             .unwrap()
-            .summary;
+            .observed;
         for part in [
             "Docker 28 and later",
             "/etc/subuid line 2 'alice:100000:65536' (container 0-65535)",

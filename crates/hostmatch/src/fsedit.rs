@@ -142,12 +142,15 @@ fn with_locks<T>(root: &Sysroot, files: &[String], f: impl FnOnce() -> Result<T>
     f()
 }
 
-/// Whether [`edit`] writes or only plans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a command writes or only shows what it would do (`--dry-run`):
+/// for [`edit`] and for the ownership walk ([`crate::own`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Apply {
-    /// Plan only (no locks taken, nothing written): `--dry-run`.
+    /// Plan only (no locks taken, nothing written; the walk counts what
+    /// would change): `--dry-run`.
     DryRun,
     /// Lock, plan under the locks, write.
+    #[default]
     Write,
 }
 
@@ -276,6 +279,19 @@ fn split(rel: &str) -> (&str, &str) {
 /// The temp file name for `name` of this process.
 pub fn temp_name(name: &str) -> String {
     format!(".{name}.hostmatch-{}", std::process::id())
+}
+
+/// Creates the temp file `tmp` in `dir` afresh (a stale one left by an
+/// earlier process with this pid is removed first): write-only, mode 0600,
+/// never through a symlink.
+pub(crate) fn create_temp(dir: &OwnedFd, tmp: &str) -> std::io::Result<OwnedFd> {
+    let _ = rustix::fs::unlinkat(dir, tmp, AtFlags::empty());
+    Ok(rustix::fs::openat(
+        dir,
+        tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?)
 }
 
 /// Opens the directory `dir_rel` below the root (inside it), creating the
@@ -419,14 +435,7 @@ fn prepare_in(
     kept: Option<Kept>,
 ) -> Result<Prepared> {
     let tmp = temp_name(name);
-    let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
-    let fd = rustix::fs::openat(
-        &dir,
-        tmp.as_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .map_err(|err| io_error(path, err.into()))?;
+    let fd = create_temp(&dir, &tmp).map_err(|err| io_error(path, err))?;
     let prepared = Prepared {
         dir,
         dir_rel: dir_rel.to_string(),

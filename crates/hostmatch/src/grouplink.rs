@@ -1,5 +1,5 @@
 //! `group link`: a host group whose gid is the host gid a container gid maps
-//! to (seed 000's unix-socket recipe: container gid 60 -> host 100059), so
+//! to (a socket shared through a volume: container gid 60 -> host 100059), so
 //! that host users in it can use what the container's group owns. Edits
 //! /etc/group (and /etc/gshadow when present) losslessly, as a [`Plan`].
 

@@ -360,6 +360,31 @@ pub fn parse_id(s: &str) -> Result<Id> {
 /// the owner unchanged for it, and no user namespace can map it.
 pub const NO_ID: Id = u32::MAX;
 
+/// The highest id there is: the one below [`NO_ID`]. A user namespace can map
+/// up to it, a file can be owned by it.
+pub const MAX_ID: Id = NO_ID - 1;
+
+/// `UID[:GID]` as a user types it for `flag`: numbers (container ids have no
+/// names on the host), GID the same as UID when it is left out, neither
+/// [`NO_ID`]. `UID:` with nothing after the colon is refused, not read as
+/// `UID`.
+pub fn parse_id_pair(s: &str, flag: &str) -> Result<(Id, Id)> {
+    let bad = |e: Error| Error::invalid(format!("{flag} '{s}': {e} (expected UID[:GID])"));
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (parse_id(u).map_err(bad)?, parse_id(g).map_err(bad)?),
+        None => {
+            let u = parse_id(s).map_err(bad)?;
+            (u, u)
+        }
+    };
+    if u > MAX_ID || g > MAX_ID {
+        return Err(Error::invalid(format!(
+            "{flag} '{s}': {NO_ID} is not a valid id"
+        )));
+    }
+    Ok((u, g))
+}
+
 /// `id` as an owner to set (`what` names it in the message), or bad input
 /// when it is [`NO_ID`].
 pub fn target_id(id: Id, what: &str) -> Result<Id> {
@@ -391,6 +416,32 @@ pub fn target_map(map: &IdMap, what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_pairs_default_the_gid_and_refuse_edges() {
+        let pair = |s| parse_id_pair(s, "--for");
+        assert_eq!(pair("33").unwrap(), (33, 33));
+        assert_eq!(pair("33:4").unwrap(), (33, 4));
+        assert_eq!(pair("0").unwrap(), (0, 0));
+        assert_eq!(pair("4294967294").unwrap(), (MAX_ID, MAX_ID));
+        for bad in [
+            "33:",
+            ":33",
+            "",
+            "1:2:3",
+            "www-data",
+            "-1",
+            "4294967295",
+            "1:4294967295",
+            "4294967296",
+        ] {
+            let e = pair(bad).unwrap_err();
+            assert!(
+                e.is_bad_input() && e.to_string().starts_with(&format!("--for '{bad}'")),
+                "{bad}: {e}"
+            );
+        }
+    }
     use proptest::prelude::*;
 
     #[test]
@@ -433,8 +484,8 @@ mod tests {
     }
 
     #[test]
-    fn seed_000_www_data_maps_to_100032() {
-        // Seed 000's layout: `user:1000:1` then `user:100000:65536`.
+    fn www_data_maps_to_100032_after_the_own_uid() {
+        // `user:1000:1` then `user:100000:65536`: root is the user, then 100000 on.
         let m = IdMap::stacked(&[
             IdRange::new(1000, 1).unwrap(),
             IdRange::new(100000, 65536).unwrap(),

@@ -17,10 +17,10 @@
 
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::AtFlags;
 use serde::{Deserialize, Serialize};
 
-use crate::fsedit::{fault, io_error, open_dir_creating};
+use crate::fsedit::{create_temp, fault, io_error, open_dir_creating};
 use crate::sys::lock::pid_alive;
 use crate::sysroot::Sysroot;
 use crate::{Error, Result};
@@ -86,14 +86,7 @@ pub fn write(root: &Sysroot, renames: Vec<Rename>) -> Result<JournalFile> {
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         fault("journal")?;
-        let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
-        let fd = rustix::fs::openat(
-            &dir,
-            tmp.as_str(),
-            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )?;
-        let mut f = std::fs::File::from(fd);
+        let mut f = std::fs::File::from(create_temp(&dir, &tmp)?);
         f.write_all(&text)?;
         f.sync_all()?;
         rustix::fs::renameat(&dir, tmp.as_str(), &dir, name.as_str())?;

@@ -27,9 +27,12 @@ pub mod locks;
 pub mod logindefs;
 pub mod own;
 pub mod podman;
+pub mod procfs;
 pub mod remap;
+pub mod report;
 pub mod rootless;
 pub mod subid;
+pub mod subid_files;
 pub mod subid_readers;
 #[allow(unsafe_code)] // the one place with system calls; each block has a SAFETY line
 pub mod sys;

@@ -62,13 +62,7 @@ impl Field {
 
     /// The field as a number (ASCII digits only), when it is one.
     pub fn to_id(&self) -> Option<u32> {
-        let b = self.as_bytes();
-        if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        b.iter().try_fold(0u32, |n, d| {
-            n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-        })
+        id_of(self.as_bytes())
     }
 }
 
@@ -156,47 +150,26 @@ impl Ord for Field {
     }
 }
 
-impl PartialEq<str> for Field {
-    #[inline]
-    fn eq(&self, other: &str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
+/// `Field == text` and `text == Field`: the bytes compared.
+macro_rules! eq_text {
+    ($($t:ty),*) => {$(
+        impl PartialEq<$t> for Field {
+            #[inline]
+            fn eq(&self, other: &$t) -> bool {
+                self.as_bytes() == other.as_bytes()
+            }
+        }
+
+        impl PartialEq<Field> for $t {
+            #[inline]
+            fn eq(&self, other: &Field) -> bool {
+                self.as_bytes() == other.as_bytes()
+            }
+        }
+    )*};
 }
 
-impl PartialEq<&str> for Field {
-    #[inline]
-    fn eq(&self, other: &&str) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<String> for Field {
-    #[inline]
-    fn eq(&self, other: &String) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<Field> for str {
-    #[inline]
-    fn eq(&self, other: &Field) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<Field> for &str {
-    #[inline]
-    fn eq(&self, other: &Field) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl PartialEq<Field> for String {
-    #[inline]
-    fn eq(&self, other: &Field) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
+eq_text!(str, &str, String);
 
 /// Shown escaped: bytes that are not UTF-8 and control characters never
 /// reach a terminal raw.
@@ -491,25 +464,30 @@ pub fn render_fields(out: &mut Vec<u8>, fields: &[&[u8]]) {
     }
 }
 
+/// Bytes as a number, when they are one: ASCII digits only (leading zeros
+/// allowed), at most `u32::MAX`.
+pub fn id_of(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.iter().try_fold(0u32, |n, d| {
+        n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
+}
+
 /// Parses a numeric id field.
 pub fn id_field(s: &[u8], what: &str) -> std::result::Result<u32, String> {
-    if s.is_empty() || !s.iter().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "{what} '{}' is not a number",
-            crate::escape::line(s)
-        ));
-    }
-    s.iter()
-        .try_fold(0u32, |n, d| {
-            n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-        })
-        .ok_or_else(|| {
+    id_of(s).ok_or_else(|| {
+        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+            format!("{what} '{}' is not a number", crate::escape::line(s))
+        } else {
             format!(
                 "{what} {} is out of range (at most {})",
                 crate::escape::line(s),
                 u32::MAX
             )
-        })
+        }
+    })
 }
 
 /// Test helper: rendered bytes as text (panics on non-UTF-8).

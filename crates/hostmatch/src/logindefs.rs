@@ -62,78 +62,21 @@ fn parse_c_number(s: &str) -> Option<u32> {
     u32::from_str_radix(digits, radix).ok()
 }
 
-/// The subordinate-id allocation settings, with shadow's defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubidPolicy {
-    pub min: Id,
-    pub max: Id,
-    pub count: u32,
-}
-
-impl SubidPolicy {
-    /// `SUB_UID_*` (or `SUB_GID_*` for `gid`), defaults 100000 / 600100000 / 65536.
-    pub fn from_defs(defs: &LoginDefs, kind: crate::subid::Kind, path: &Path) -> Result<Self> {
-        let p = match kind {
-            crate::subid::Kind::Uid => "SUB_UID",
-            crate::subid::Kind::Gid => "SUB_GID",
-        };
-        let policy = SubidPolicy {
-            min: defs.get_id(&format!("{p}_MIN"), 100_000, path)?,
-            max: defs.get_id(&format!("{p}_MAX"), 600_100_000, path)?,
-            count: defs.get_id(&format!("{p}_COUNT"), 65_536, path)?,
-        };
-        if policy.count == 0 || policy.min > policy.max {
-            return Err(Error::InvalidFile {
-                path: path.to_path_buf(),
-                msg: format!("{p}_MIN..{p}_MAX is empty or {p}_COUNT is 0"),
-            });
-        }
-        Ok(policy)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subid::Kind;
 
     #[test]
-    fn defaults_apply_when_keys_are_missing() {
-        let d = LoginDefs::parse("# nothing\nUMASK 022\n");
-        let p = SubidPolicy::from_defs(&d, Kind::Uid, Path::new("x")).unwrap();
+    fn the_last_value_of_a_key_wins_and_numbers_read_like_shadow() {
+        let d = LoginDefs::parse("# c\nA 1\nA \"0x10\"\n  B\t010 \nC\n");
+        let p = Path::new("/etc/login.defs");
+        assert_eq!(d.get("A"), Some("0x10"));
+        assert_eq!(d.get_id("A", 7, p).unwrap(), 16);
+        assert_eq!(d.get_id("B", 7, p).unwrap(), 8);
+        assert_eq!(d.get_id("missing", 7, p).unwrap(), 7);
         assert_eq!(
-            p,
-            SubidPolicy {
-                min: 100000,
-                max: 600100000,
-                count: 65536
-            }
+            d.get_id("C", 7, p).unwrap_err().to_string(),
+            "/etc/login.defs:5: C '' is not a number from 0 to 4294967295"
         );
-    }
-
-    #[test]
-    fn values_are_read_like_shadow_does() {
-        let d = LoginDefs::parse("SUB_GID_MIN\t0x30000\nSUB_GID_COUNT 010\nSUB_GID_MAX 900000\n");
-        let p = SubidPolicy::from_defs(&d, Kind::Gid, Path::new("x")).unwrap();
-        assert_eq!(
-            p,
-            SubidPolicy {
-                min: 0x30000,
-                max: 900000,
-                count: 8
-            }
-        );
-    }
-
-    #[test]
-    fn malformed_value_names_the_line() {
-        let d = LoginDefs::parse("\nSUB_UID_MIN lots\n");
-        let e = SubidPolicy::from_defs(&d, Kind::Uid, Path::new("/etc/login.defs")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "/etc/login.defs:2: SUB_UID_MIN 'lots' is not a number from 0 to 4294967295"
-        );
-        let d = LoginDefs::parse("SUB_UID_MIN 4294967296\n");
-        assert!(SubidPolicy::from_defs(&d, Kind::Uid, Path::new("x")).is_err());
     }
 }

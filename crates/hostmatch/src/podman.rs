@@ -619,7 +619,7 @@ mod tests {
 
     #[test]
     fn rootless_refuses_a_range_holding_the_users_own_id() {
-        // Seed 002's layout, safe for Docker, stops rootless Podman.
+        // The own-uid-first layout (`user:UID:1`, then a range): safe for Docker, stops rootless Podman.
         let i = inputs("alice:1000:1\nalice:100000:65535\n", "alice:100000:65536\n");
         let e = rootless(&i, Userns::Host).unwrap_err();
         assert!(e.to_string().starts_with("/etc/subuid:1:"), "{e}");

@@ -174,7 +174,7 @@ pub struct Inputs<'a> {
 /// What `reclaim` does: the namespace to ask newuidmap/newgidmap for and
 /// the rule to walk with in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Plan {
+pub struct ReclaimPlan {
     /// The uid_map of the namespace: the caller's uid and subordinate uids,
     /// each mapped to itself (so that ids inside are host ids).
     pub uid_map: IdMap,
@@ -202,7 +202,7 @@ struct Side {
 }
 
 /// Plans a reclaim (pure).
-pub fn plan(inp: &Inputs<'_>, give: Give) -> Result<Plan> {
+pub fn plan(inp: &Inputs<'_>, give: Give) -> Result<ReclaimPlan> {
     let c = inp.caller;
     let uid = side(inp, Kind::Uid)?;
     let gid = side(inp, Kind::Gid)?;
@@ -228,7 +228,7 @@ pub fn plan(inp: &Inputs<'_>, give: Give) -> Result<Plan> {
         to_uid,
         to_gid,
     };
-    Ok(Plan {
+    Ok(ReclaimPlan {
         uid_map: identity_map(&uid)?,
         gid_map: identity_map(&gid)?,
         to_uid,
@@ -416,7 +416,7 @@ mod tests {
         }
     }
 
-    fn plan_for(subuid: &str, subgid: &str, give: Give) -> Result<Plan> {
+    fn plan_for(subuid: &str, subgid: &str, give: Give) -> Result<ReclaimPlan> {
         let (u, g, a, c) = (
             SubidFile::parse(subuid),
             SubidFile::parse(subgid),
@@ -513,7 +513,7 @@ mod tests {
 
     #[test]
     fn ids_of_real_accounts_and_other_owners_are_never_mapped() {
-        // Seed 001's layout (UID:65536 from the own uid) covers bob and nobody.
+        // The CI-agent layout (UID:65536 from the own uid) covers bob and nobody.
         let p = plan_for(
             "alice:1000:65537\nbob:60000:10\n",
             "alice:100000:10\n",

@@ -15,10 +15,15 @@
 //! [`refine`] adds an `engine-dependent` problem for each line (or user) they disagree
 //! on, and an error for a line Docker 28 and later read as host id 0.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::accounts::Accounts;
 use crate::engine::podman_conf::AUTO_USERNS_USER;
+use crate::ids::Id;
+use crate::linefile::Field;
 use crate::podman::shadow_line;
 use crate::remap::{go_parse_int, line_from_28, DEFAULT_USER};
 use crate::subid::{Kind, Problem, ProblemKind, Severity};
@@ -99,21 +104,68 @@ fn describe(r: &Reading) -> String {
     }
 }
 
-/// Whether `owner` is someone an engine may read lines for: a host account (by name or
-/// uid), `dockremap` (created by `userns-remap=default`) or `containers` (`--userns=auto`).
-fn relevant(owner: &str, accounts: &Accounts) -> bool {
-    let owner = owner.trim();
-    owner == DEFAULT_USER
-        || owner == AUTO_USERNS_USER
-        || accounts.passwd.find(|u| u.name == owner).is_some()
-        || owner
+/// The host's users as the readers look owners up: by name, and by uid (the
+/// first account with it).
+struct Users<'a> {
+    names: FxHashSet<&'a [u8]>,
+    by_uid: FxHashMap<Id, &'a Field>,
+}
+
+impl<'a> Users<'a> {
+    fn of(accounts: &'a Accounts) -> Self {
+        let mut users = Users {
+            names: FxHashSet::default(),
+            by_uid: FxHashMap::default(),
+        };
+        for (_, u) in accounts.passwd.records() {
+            users.names.insert(u.name.as_bytes());
+            users.by_uid.entry(u.uid).or_insert(&u.name);
+        }
+        users
+    }
+
+    /// The account whose uid `owner` is, written as a decimal number.
+    fn by_uid(&self, owner: &str) -> Option<&'a Field> {
+        owner
             .parse::<u32>()
             .ok()
-            .is_some_and(|uid| accounts.passwd.find(|u| u.uid == uid).is_some())
+            .and_then(|uid| self.by_uid.get(&uid).copied())
+    }
+
+    /// Whether `owner` is someone an engine may read lines for: a host account (by name
+    /// or uid), `dockremap` (created by `userns-remap=default`) or `containers`
+    /// (`--userns=auto`).
+    fn relevant(&self, owner: &str) -> bool {
+        let owner = owner.trim();
+        owner == DEFAULT_USER
+            || owner == AUTO_USERNS_USER
+            || self.names.contains(owner.as_bytes())
+            || self.by_uid(owner).is_some()
+    }
+}
+
+/// A line every reader reads alike, and so need not look at: `owner:start:count`
+/// with decimal numbers (no sign, no leading zero, nothing around them), no white
+/// space or `#` first, shorter than libsubid's limit. Most lines are. Its owner and
+/// start.
+fn plain(raw: &str) -> Option<(&str, u64)> {
+    if raw.starts_with(|c: char| c.is_ascii_whitespace() || c == '#') {
+        return None;
+    }
+    let (owner, range) = crate::subid::plain_line(raw.as_bytes())?;
+    let numbers = &raw[owner.len() + 1..];
+    let no_octal = numbers
+        .split(':')
+        .all(|n| n.len() == 1 || !n.starts_with('0'));
+    let owner = &raw[..owner.len()];
+    (no_octal && raw.len() < 1024).then_some((owner, u64::from(range.start)))
 }
 
 /// The problem of one line the readers disagree on, if any.
-fn line_problem(raw: &str, accounts: &Accounts) -> Option<(Severity, String)> {
+fn line_problem(raw: &str, users: &Users) -> Option<(Severity, String)> {
+    if plain(raw).is_some() {
+        return None;
+    }
     let (a, b, c) = (up_to_27(raw), from_28(raw), libsubid(raw));
     let whose = match &b {
         Reading::Range { owner, .. } => owner.clone(),
@@ -122,15 +174,15 @@ fn line_problem(raw: &str, accounts: &Accounts) -> Option<(Severity, String)> {
     // A line without three fields stops Docker up to 27 whoever it belongs to; a bad
     // number only on the remap user's line.
     let three = raw.trim().split(':').count() == 3;
-    let stops = matches!(a, Reading::StopsDaemon(_)) && (!three || relevant(&whose, accounts));
-    if !stops && !relevant(&whose, accounts) {
+    let stops = matches!(a, Reading::StopsDaemon(_)) && (!three || users.relevant(&whose));
+    if !stops && !users.relevant(&whose) {
         return None;
     }
     let host_zero = match (&a, &b) {
         (Reading::Range { .. }, _) => false,
         (_, Reading::Range { start, count, .. }) => {
             let start_field = raw.trim().split(':').nth(1).unwrap_or("");
-            *start == 0 && *count > 0 && !go_parse_int(start_field).1 && relevant(&whose, accounts)
+            *start == 0 && *count > 0 && !go_parse_int(start_field).1 && users.relevant(&whose)
         }
         _ => false,
     };
@@ -175,27 +227,47 @@ fn line_problem(raw: &str, accounts: &Accounts) -> Option<(Severity, String)> {
 }
 
 /// A user's lines as (line number, start) in file order, by name and by uid.
-type Forms = BTreeMap<String, (Vec<(usize, u64)>, Vec<(usize, u64)>)>;
+type Forms<'a> = BTreeMap<&'a str, (Vec<(usize, u64)>, Vec<(usize, u64)>)>;
+
+/// The user a line is of, as Docker up to 27 reads it: the account of its uid (then
+/// `true`: written as the uid) or the owner by name, when relevant; and its start.
+fn user_line<'a>(raw: &'a str, users: &Users) -> Option<(Cow<'a, str>, bool, u64)> {
+    let (owner, start): (Cow<str>, u64) = match plain(raw) {
+        Some((owner, start)) => (owner.into(), start),
+        None => match up_to_27(raw) {
+            Reading::Range { owner, start, .. } => {
+                (owner.into(), u64::try_from(start).unwrap_or(0))
+            }
+            _ => return None,
+        },
+    };
+    match users.by_uid(&owner) {
+        Some(u) => Some((u.to_string().into(), true, start)),
+        None if users.relevant(&owner) => Some((owner, false, start)),
+        None => None,
+    }
+}
 
 /// The per-user differences: name and uid lines mixed, lines not in host-id order.
-fn user_problems(text: &str, accounts: &Accounts) -> Vec<(usize, String)> {
+/// (Only a user with several lines can have them.)
+fn user_problems(text: &str, users: &Users) -> Vec<(usize, String)> {
+    let lines: Vec<(Cow<str>, bool, usize, u64)> = text
+        .split('\n')
+        .enumerate()
+        .filter_map(|(i, raw)| user_line(raw, users).map(|(n, num, start)| (n, num, i + 1, start)))
+        .collect();
+    let mut count: FxHashMap<&str, u32> = FxHashMap::default();
+    for (name, ..) in &lines {
+        *count.entry(name).or_default() += 1;
+    }
     let mut forms: Forms = BTreeMap::new();
-    for (i, raw) in text.split('\n').enumerate() {
-        let Reading::Range { owner, start, .. } = up_to_27(raw) else {
+    for (name, numeric, line, start) in &lines {
+        if count[name.as_ref()] < 2 {
             continue;
-        };
-        let by_uid = owner
-            .parse::<u32>()
-            .ok()
-            .and_then(|uid| accounts.passwd.find(|u| u.uid == uid));
-        let (name, numeric) = match by_uid {
-            Some(u) => (u.name.to_string(), true),
-            None if relevant(&owner, accounts) => (owner.clone(), false),
-            None => continue,
-        };
+        }
         let e = forms.entry(name).or_default();
-        let list = if numeric { &mut e.1 } else { &mut e.0 };
-        list.push((i + 1, u64::try_from(start).unwrap_or(0)));
+        let list = if *numeric { &mut e.1 } else { &mut e.0 };
+        list.push((*line, *start));
     }
     let mut out = Vec::new();
     for (name, (by_name, by_uid)) in forms {
@@ -239,23 +311,26 @@ pub fn refine(
         .first()
         .map(|p| p.file.clone())
         .unwrap_or_else(|| label.into());
+    let users = Users::of(accounts);
     let mut add = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
-        if let Some((sev, msg)) = line_problem(raw, accounts) {
+        if let Some((sev, msg)) = line_problem(raw, &users) {
             add.push((i + 1, sev, ProblemKind::EngineDependent, msg));
         }
-        if let Some((owner, start, count)) = shadow_line(raw) {
-            if owner == AUTO_USERNS_USER && accounts.passwd.find(|u| u.name == owner).is_none() {
-                if let Some(msg) = covers(kind, start, count, accounts) {
-                    add.push((i + 1, Severity::Error, ProblemKind::CoversAccount, msg));
-                }
+        // Podman reads `containers`' lines (--userns=auto) as libsubid does.
+        if !raw.starts_with(AUTO_USERNS_USER) || users.names.contains(AUTO_USERNS_USER.as_bytes()) {
+            continue;
+        }
+        if let Some((AUTO_USERNS_USER, start, count)) = shadow_line(raw) {
+            if let Some(msg) = covers(kind, start, count, accounts) {
+                add.push((i + 1, Severity::Error, ProblemKind::CoversAccount, msg));
             }
         }
     }
-    for (line, msg) in user_problems(text, accounts) {
+    for (line, msg) in user_problems(text, &users) {
         add.push((line, Severity::Warning, ProblemKind::EngineDependent, msg));
     }
-    let replaced: Vec<usize> = add
+    let replaced: FxHashSet<usize> = add
         .iter()
         .filter(|(_, s, k, _)| *s == Severity::Error && *k == ProblemKind::EngineDependent)
         .map(|(l, ..)| *l)
@@ -316,8 +391,7 @@ mod tests {
     }
 
     fn refined(text: &str) -> Vec<(Option<usize>, ProblemKind, Severity, String)> {
-        let f = crate::subid::SubidFile::parse(text);
-        let mut p = crate::subid::check(&f, Kind::Uid, "/etc/subuid", &accounts());
+        let mut p = crate::subid::check(text.as_bytes(), Kind::Uid, "/etc/subuid", &accounts());
         refine(&mut p, text, Kind::Uid, "/etc/subuid", &accounts());
         p.into_iter()
             .map(|p| (p.line, p.kind, p.severity, p.message.to_string()))

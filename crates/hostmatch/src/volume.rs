@@ -55,18 +55,6 @@ pub fn host_ids(uid_map: &IdMap, gid_map: &IdMap, cuid: Id, cgid: Id) -> Result<
     Ok((uid, gid))
 }
 
-/// `CUID[:CGID]` (numbers: container ids have no host names). CGID defaults to CUID.
-pub fn parse_for(s: &str) -> Result<(Id, Id)> {
-    let (u, g) = s.split_once(':').unwrap_or((s, s));
-    let u = crate::ids::parse_id(u)?;
-    let g = if g.is_empty() {
-        u
-    } else {
-        crate::ids::parse_id(g)?
-    };
-    Ok((u, g))
-}
-
 fn check_rel(name: &str) -> Result<PathBuf> {
     let p = Path::new(name);
     if name.is_empty()
@@ -437,6 +425,7 @@ mod tests {
 
     #[test]
     fn for_defaults_the_group_to_the_uid() {
+        let parse_for = |s| crate::ids::parse_id_pair(s, "--for");
         assert_eq!(parse_for("33").unwrap(), (33, 33));
         assert_eq!(parse_for("33:4").unwrap(), (33, 4));
         assert!(parse_for("www-data").is_err());

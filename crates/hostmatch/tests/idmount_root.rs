@@ -12,18 +12,6 @@ use hostmatch::idmount::{self, MapSpec, Mapping, MountRequest};
 use hostmatch::sysroot::Sysroot;
 use hostmatch::Error;
 
-/// Skips loudly without root; fails under CI=true.
-fn have_root() -> bool {
-    if hostmatch::sys::geteuid() == 0 {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("these tests need root (CI=true)");
-    }
-    eprintln!("SKIP: ID-mapped mount tests need root");
-    false
-}
-
 fn mounts_at(p: &Path) -> usize {
     let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
     let all = idmount::mountinfo::parse(&text).unwrap();
@@ -181,23 +169,19 @@ fn stored_and_seen_ids_both_ways(s: Scratch) {
 
 #[test]
 fn ext4_stored_and_seen_ids_both_ways() {
-    if have_root() {
-        stored_and_seen_ids_both_ways(Scratch::ext4());
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
+    stored_and_seen_ids_both_ways(Scratch::ext4());
 }
 
 #[test]
 fn tmpfs_stored_and_seen_ids_both_ways() {
-    if have_root() {
-        stored_and_seen_ids_both_ways(Scratch::tmpfs());
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
+    stored_and_seen_ids_both_ways(Scratch::tmpfs());
 }
 
 #[test]
 fn owner_as_maps_the_owner_and_keeps_other_ids() {
-    if !have_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
     let s = Scratch::ext4();
     let src = s.src();
     chown(&src, Some(1000), Some(1001)).unwrap();
@@ -216,9 +200,7 @@ fn owner_as_maps_the_owner_and_keeps_other_ids() {
 
 #[test]
 fn read_only_mount_refuses_writes_and_source_stays_writable() {
-    if !have_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
     let s = Scratch::ext4();
     let mut req = s.req(maps(&["0:0:65536"]));
     req.read_only = true;
@@ -236,9 +218,7 @@ fn read_only_mount_refuses_writes_and_source_stays_writable() {
 
 #[test]
 fn procfs_is_refused_by_name_and_nothing_is_left_mounted() {
-    if !have_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
     let s = Scratch::ext4();
     let mut req = s.req(maps(&["0:1000:1"]));
     req.src = PathBuf::from("/proc/sys");
@@ -252,9 +232,7 @@ fn procfs_is_refused_by_name_and_nothing_is_left_mounted() {
 
 #[test]
 fn missing_source_is_bad_input_and_creates_nothing() {
-    if !have_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
     let s = Scratch::ext4();
     let mut req = s.req(maps(&["0:1000:1"]));
     req.src = s.dir.path().join("does-not-exist");
@@ -266,9 +244,7 @@ fn missing_source_is_bad_input_and_creates_nothing() {
 
 #[test]
 fn busy_target_is_refused_and_the_first_mount_stays() {
-    if !have_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
     let s = Scratch::ext4();
     let root = s.root();
     idmount::mount(&root, &s.req(maps(&["0:0:65536"]))).unwrap();
@@ -296,9 +272,7 @@ fn overlapping_maps_never_reach_the_kernel() {
 
 #[test]
 fn umount_refuses_a_plain_directory_and_a_non_idmapped_mount() {
-    if !have_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
     let s = Scratch::ext4();
     let err = idmount::umount(&s.root(), &s.src()).unwrap_err();
     assert!(err.to_string().contains("nothing is mounted"), "{err}");
@@ -309,9 +283,7 @@ fn umount_refuses_a_plain_directory_and_a_non_idmapped_mount() {
 
 #[test]
 fn recursive_mount_maps_submounts_and_umount_removes_all() {
-    if !have_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (ID-mapped mounts need it)");
     let s = Scratch::ext4();
     let sub = s.src().join("sub");
     fs::create_dir(&sub).unwrap();

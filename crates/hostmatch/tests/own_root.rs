@@ -9,36 +9,17 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hostmatch::fsedit::Apply;
 use hostmatch::ids::{Extent, IdMap};
-use hostmatch::own::{self, AclChange, Depth, Mode, Options, Report, Rule};
+use hostmatch::own::{self, AclChange, Depth, Options, Report, Rule};
 
-/// A loud skip locally, a failure in CI.
-fn skip(why: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("prerequisite missing in CI: {why}");
-    }
-    eprintln!("SKIP: {why}");
-    true
-}
-
-fn need_root() -> bool {
-    if hostmatch::sys::geteuid() != 0 {
-        return skip("not root");
-    }
-    false
-}
-
-fn need_tool(t: &str) -> bool {
-    if Command::new("sh")
-        .args(["-c", &format!("command -v {t}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-    {
-        false
-    } else {
-        skip(&format!("{t} not installed"))
-    }
+/// Whether we are root and have `tools`; a loud skip locally, a failure
+/// under CI=true (for proptest bodies, which cannot use `testkit::prereq!`).
+fn have(tools: &[&str]) -> bool {
+    let root = testkit::prereq_met(testkit::is_root(), module_path!(), "root");
+    root && tools
+        .iter()
+        .all(|t| testkit::prereq_met(testkit::have_cmd(t), module_path!(), t))
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -94,9 +75,7 @@ fn shift_map(container: u32, host: u32, count: u32) -> IdMap {
 
 #[test]
 fn chown_changes_only_matching_ids_and_second_run_changes_nothing() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let r = d.path();
     for (name, u, g) in [
@@ -126,15 +105,13 @@ fn chown_changes_only_matching_ids_and_second_run_changes_nothing() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let f = d.path().join("f");
     fs::write(&f, "x").unwrap();
     lchown(&f, 1234, 1234);
     let opts = Options {
-        mode: Mode::DryRun,
+        mode: Apply::DryRun,
         ..Options::default()
     };
     let rep = own::apply(
@@ -150,9 +127,7 @@ fn dry_run_writes_nothing() {
 
 #[test]
 fn symlinks_are_reowned_themselves_never_their_targets() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let outside = tmp();
     let tfile = outside.path().join("file");
     let tdir = outside.path().join("dir");
@@ -204,9 +179,7 @@ impl Drop for MountGuard {
 
 #[test]
 fn same_filesystem_bind_mount_inside_is_not_crossed() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let src = tmp();
     fs::write(src.path().join("victim"), "keep").unwrap();
     lchown(&src.path().join("victim"), 1234, 1234);
@@ -221,9 +194,7 @@ fn same_filesystem_bind_mount_inside_is_not_crossed() {
         .arg(&mnt)
         .status()
         .unwrap();
-    if !st.success() && skip("mount --bind failed") {
-        return;
-    }
+    testkit::prereq!(st.success(), "mount --bind (bind mounts)");
     let _guard = MountGuard(mnt.clone());
     // Same filesystem: st_dev cannot tell them apart.
     assert_eq!(
@@ -238,9 +209,7 @@ fn same_filesystem_bind_mount_inside_is_not_crossed() {
 
 #[test]
 fn odd_and_non_utf8_names_are_reowned() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let names: Vec<&[u8]> = vec![
         b"\xff\xfe not utf8",
@@ -269,9 +238,7 @@ fn odd_and_non_utf8_names_are_reowned() {
 
 #[test]
 fn nesting_300_deep_is_walked_without_recursion_limits() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     // Built fd by fd: the full path is longer than PATH_MAX.
     use rustix::fs::{fstat, mkdirat, openat, Mode as M, OFlags, CWD};
@@ -310,9 +277,7 @@ fn nesting_300_deep_is_walked_without_recursion_limits() {
 
 #[test]
 fn setuid_and_setgid_bits_survive_a_chown() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let f = d.path().join("suid");
     fs::write(&f, "x").unwrap();
@@ -330,9 +295,7 @@ fn setuid_and_setgid_bits_survive_a_chown() {
 
 #[test]
 fn hardlinks_are_shifted_once() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let a = d.path().join("a");
     fs::write(&a, "x").unwrap();
@@ -358,9 +321,8 @@ fn getfacl(p: &Path) -> String {
 
 #[test]
 fn shift_moves_acl_entries_and_reverse_restores_them() {
-    if need_root() || need_tool("setfacl") {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("setfacl"), "setfacl");
     let d = tmp();
     let dir = d.path().join("shared");
     fs::create_dir(&dir).unwrap();
@@ -408,9 +370,8 @@ fn get_caps(p: &Path) -> Option<Vec<u8>> {
 
 #[test]
 fn file_capabilities_are_kept_on_chown_and_shifted_by_a_shift() {
-    if need_root() || need_tool("setcap") {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("setcap"), "setcap");
     let d = tmp();
     let f = d.path().join("ping");
     fs::write(&f, "#!/bin/sh\n").unwrap();
@@ -450,25 +411,20 @@ fn file_capabilities_are_kept_on_chown_and_shifted_by_a_shift() {
 
 #[test]
 fn errors_are_reported_and_the_walk_goes_on() {
-    if need_root() || need_tool("chattr") {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("chattr"), "chattr");
     let d = tmp();
     let stuck = d.path().join("immutable");
     fs::write(&stuck, "x").unwrap();
     fs::write(d.path().join("ok"), "x").unwrap();
     lchown(&stuck, 1234, 1234);
     lchown(&d.path().join("ok"), 1234, 1234);
-    if !Command::new("chattr")
+    let immutable = Command::new("chattr")
         .arg("+i")
         .arg(&stuck)
         .status()
-        .unwrap()
-        .success()
-        && skip("chattr +i unsupported here")
-    {
-        return;
-    }
+        .is_ok_and(|s| s.success());
+    testkit::prereq!(immutable, "chattr +i (a filesystem with immutable files)");
     let rep = run(d.path(), &chown_rule((1234, 1234), (1000, 1000)));
     let _ = Command::new("chattr").arg("-i").arg(&stuck).status();
     assert_eq!(rep.errors.len(), 1, "{rep:?}");
@@ -478,9 +434,7 @@ fn errors_are_reported_and_the_walk_goes_on() {
 
 #[test]
 fn depth_top_and_self_only_stop_where_asked() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     fs::create_dir_all(d.path().join("a/b")).unwrap();
     sh(&format!("chown -R 1234:1234 '{}'", d.path().display()));
@@ -503,9 +457,7 @@ fn depth_top_and_self_only_stop_where_asked() {
 
 #[test]
 fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let outside = tmp();
     let victim = outside.path().join("victim");
     fs::write(&victim, "keep").unwrap();
@@ -568,9 +520,8 @@ fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
 
 #[test]
 fn acl_grant_with_default_sets_mask_and_revoke_removes_it() {
-    if need_root() || need_tool("getfacl") {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
+    testkit::prereq!(testkit::have_cmd("getfacl"), "getfacl");
     let d = tmp();
     let dir = d.path().join("logs");
     fs::create_dir(&dir).unwrap();
@@ -678,7 +629,7 @@ mod round_trip {
 
         #[test]
         fn shift_then_reverse_restores_owners_modes_and_acls(nodes in prop::collection::vec(arb_node(), 1..25)) {
-            if need_root() || need_tool("getfacl") {
+            if !have(&["getfacl"]) {
                 return Ok(());
             }
             let d = tmp();
@@ -729,9 +680,7 @@ mod round_trip {
 
 #[test]
 fn parallel_walk_counts_every_entry_once() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     for i in 0..40 {
         let p = d.path().join(format!("d{i}/e{}", i % 3));
@@ -798,9 +747,7 @@ fn open_file_limit_is_restored_after_a_walk() {
 
 #[test]
 fn dir_replaced_by_symlink_after_listing_is_not_followed() {
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let outside = tmp();
     fs::write(outside.path().join("victim"), "keep").unwrap();
     lchown(&outside.path().join("victim"), 1234, 1234);
@@ -847,9 +794,7 @@ fn dir_replaced_by_symlink_after_listing_is_not_followed() {
 fn directory_larger_than_one_listing_batch_is_walked_whole() {
     // The walk reads a directory in sorted batches of 16 Ki entries; a
     // directory of 40,000 spans three batches.
-    if need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let big = d.path().join("big");
     fs::create_dir(&big).unwrap();
@@ -884,9 +829,7 @@ fn directory_larger_than_one_listing_batch_is_walked_whole() {
 
 #[test]
 fn a_guarded_walk_leaves_hard_links_to_files_of_others_alone_and_reports_them() {
-    if !need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     let outside = tmp();
     let secret = outside.path().join("secret");
@@ -927,9 +870,7 @@ fn a_guarded_walk_leaves_hard_links_to_files_of_others_alone_and_reports_them() 
 
 #[test]
 fn a_walk_from_an_opened_root_walks_that_inode() {
-    if !need_root() {
-        return;
-    }
+    testkit::prereq!(testkit::is_root(), "root (it changes owners)");
     let d = tmp();
     std::fs::create_dir(d.path().join("a")).unwrap();
     std::fs::write(d.path().join("a/f"), "x").unwrap();

@@ -35,7 +35,8 @@ pub type Result<T> = anyhow::Result<T>;
 
 /// Checks a test's prerequisite. When `cond` is false: with `CI=true` the test panics
 /// (`missing prerequisite: WHAT`); otherwise it prints `SKIP: ...` to stderr and returns
-/// from the calling test function (which must return `()`).
+/// from the calling test function (which must return `()`; elsewhere, such as in a
+/// proptest body, use [`prereq_met`]).
 ///
 /// ```ignore
 /// testkit::prereq!(testkit::is_root(), "root (dockerd needs it)");
@@ -43,21 +44,31 @@ pub type Result<T> = anyhow::Result<T>;
 #[macro_export]
 macro_rules! prereq {
     ($cond:expr, $($what:tt)+) => {
+        // WHAT is formatted only when the prerequisite is missing.
         if !$cond {
-            let what = format!($($what)+);
-            if $crate::in_ci() {
-                panic!("missing prerequisite: {what} (CI=true: a missing prerequisite fails)");
-            }
-            eprintln!(
-                "\n==================== SKIP ====================\n\
-                 SKIP: {}: missing prerequisite: {what}\n\
-                 (set CI=true to make this a failure)\n\
-                 ==============================================",
-                module_path!()
-            );
+            $crate::prereq_met(false, module_path!(), &format!($($what)+));
             return;
         }
     };
+}
+
+/// What [`prereq!`] does, as a function: whether the prerequisite `what` is met
+/// (`cond`). When it is not: a panic with `CI=true`, else a loud `SKIP` naming the
+/// test's module (`module`) on stderr, and `false`, so that the test returns.
+pub fn prereq_met(cond: bool, module: &str, what: &str) -> bool {
+    if cond {
+        return true;
+    }
+    if in_ci() {
+        panic!("missing prerequisite: {what} (CI=true: a missing prerequisite fails)");
+    }
+    eprintln!(
+        "\n==================== SKIP ====================\n\
+         SKIP: {module}: missing prerequisite: {what}\n\
+         (set CI=true to make this a failure)\n\
+         =============================================="
+    );
+    false
 }
 
 /// Checks everything a test with a private dockerd needs: root, `dockerd`, `docker`.

@@ -272,6 +272,20 @@ fn guarded(ran: &mut bool) {
     *ran = true;
 }
 
+fn met(ran: &mut bool) {
+    let missing: Result<(), String> = Ok(());
+    // The message is formatted only when the prerequisite is missing.
+    testkit::prereq!(missing.is_ok(), "{}", missing.as_ref().unwrap_err());
+    *ran = true;
+}
+
+#[test]
+fn prereq_formats_its_message_only_when_missing() {
+    let mut ran = false;
+    met(&mut ran);
+    assert!(ran);
+}
+
 #[test]
 fn prereq_skips_locally_and_fails_in_ci() {
     std::env::remove_var("CI");

@@ -6,7 +6,7 @@ use hostmatch::own::{spec, AclChange, Depth, Rule};
 use crate::cli::AclCommand;
 use crate::ui::{Context, Outcome};
 
-pub fn run(cmd: AclCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, cmd: &AclCommand) -> anyhow::Result<Outcome> {
     let accounts = Accounts::load(&ctx.root)?;
     let (user, paths, recursive, default, change, walk) = match cmd {
         AclCommand::Grant {
@@ -17,7 +17,7 @@ pub fn run(cmd: AclCommand, ctx: &Context) -> anyhow::Result<Outcome> {
             perms,
             walk,
         } => {
-            let change = spec::acl_grant(&perms)?;
+            let change = spec::acl_grant(perms)?;
             (user, paths, recursive, default, change, walk)
         }
         AclCommand::Revoke {
@@ -28,16 +28,16 @@ pub fn run(cmd: AclCommand, ctx: &Context) -> anyhow::Result<Outcome> {
             walk,
         } => (user, paths, recursive, default, AclChange::Revoke, walk),
     };
-    let uid = spec::user_id(&accounts, &user)?;
+    let uid = spec::user_id(&accounts, user)?;
     let rule = Rule::Acl {
         uid,
         change,
-        default,
+        default: *default,
     };
-    let depth = if recursive {
+    let depth = if *recursive {
         Depth::Recursive
     } else {
         Depth::SelfOnly
     };
-    super::walk::run(&paths, &rule, depth, &walk, ctx)
+    super::walk::run(ctx, paths, &rule, depth, walk)
 }

@@ -8,7 +8,7 @@ use hostmatch::audit::{self, run};
 use crate::cli::AuditArgs;
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(args: &AuditArgs, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, args: &AuditArgs) -> anyhow::Result<Outcome> {
     // Ctrl-C or SIGTERM: remove what was made so far, then exit 130.
     ctrlc::set_handler(|| {
         eprintln!(
@@ -26,20 +26,13 @@ pub fn run(args: &AuditArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         ui::print_json(&serde_json::json!({
             "container_root": a.container_root,
             "verdict": a.verdict,
-            "findings": a.findings,
+            "findings": ui::findings_json(&a.findings, "observed"),
         }))?;
     } else {
         let word = if a.failed() { "fail" } else { "ok" };
         println!("{} {}", ctx.status(word), ctx.paint("1", &a.verdict));
         println!();
-        for f in &a.findings {
-            let s = f.status.as_str();
-            let pad = " ".repeat(5 - s.len());
-            println!("{}{pad}{:<17} {}", ctx.status(s), f.id, f.observed);
-            if !f.hint.is_empty() {
-                println!("     {:<17} {} {}", "", ctx.paint("2", "→"), f.hint);
-            }
-        }
+        ui::print_findings(ctx, &a.findings, 17);
         if args.keep {
             println!("\nkept image {}", run::image_tag());
         }

@@ -7,7 +7,7 @@ use hostmatch::own::{spec, Depth, Rule};
 use crate::cli::ChownArgs;
 use crate::ui::{Context, Outcome};
 
-pub fn run(a: ChownArgs, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, a: &ChownArgs) -> anyhow::Result<Outcome> {
     let accounts = Accounts::load(&ctx.root)?;
     let rule = spec::chown_rule(&accounts, &a.from, &a.to)?;
     if let Rule::Chown { uid, gid } = &rule {
@@ -20,5 +20,5 @@ pub fn run(a: ChownArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     }
     super::walk::check_paths(&a.paths)?;
     super::walk::check_root("chown", a.walk.dry_run)?;
-    super::walk::run(&a.paths, &rule, Depth::Recursive, &a.walk, ctx)
+    super::walk::run(ctx, &a.paths, &rule, Depth::Recursive, &a.walk)
 }

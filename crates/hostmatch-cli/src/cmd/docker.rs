@@ -12,11 +12,11 @@ use super::engine::{self, Predicted, Selected};
 use crate::cli::{DockerCmd, EngineArgs};
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(cmd: DockerCmd, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, cmd: &DockerCmd) -> anyhow::Result<Outcome> {
     match cmd {
         DockerCmd::Status => status(ctx),
-        DockerCmd::Enable { spec, dry_run } => enable(ctx, &spec, dry_run),
-        DockerCmd::Disable { dry_run } => disable(ctx, dry_run),
+        DockerCmd::Enable { spec, dry_run } => enable(ctx, spec, *dry_run),
+        DockerCmd::Disable { dry_run } => disable(ctx, *dry_run),
     }
 }
 

@@ -5,7 +5,7 @@ use hostmatch::{grouplink, ids, remap, Error};
 use crate::cli::GroupCommand;
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(cmd: GroupCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, cmd: &GroupCommand) -> anyhow::Result<Outcome> {
     let GroupCommand::Link {
         cgid,
         remap: spec,
@@ -13,15 +13,16 @@ pub fn run(cmd: GroupCommand, ctx: &Context) -> anyhow::Result<Outcome> {
         add,
         dry_run,
     } = cmd;
-    let cgid = ids::parse_id(&cgid)?;
-    let p = remap::predict(&ctx.root, &spec)?;
+    let dry_run = *dry_run;
+    let cgid = ids::parse_id(cgid)?;
+    let p = remap::predict(&ctx.root, spec)?;
     let gid = p.gid_map.to_host(cgid).ok_or_else(|| {
         Error::invalid(format!(
             "container gid {cgid} is not mapped by userns-remap '{spec}'"
         ))
     })?;
     let (plan, ()) = ui::edit(ctx, &grouplink::FILES, dry_run, || {
-        Ok((grouplink::plan(&ctx.root, &name, gid, &add)?, ()))
+        Ok((grouplink::plan(&ctx.root, name, gid, add)?, ()))
     })?;
     if ctx.json {
         ui::print_json(&serde_json::json!({

@@ -23,27 +23,29 @@ mod walk;
 use crate::cli::Command;
 use crate::ui::{Context, Outcome};
 
-pub fn run(cmd: Command, ctx: &Context) -> anyhow::Result<Outcome> {
+/// Runs one subcommand. Every handler takes the context first, then its
+/// arguments by reference.
+pub fn run(ctx: &Context, cmd: Command) -> anyhow::Result<Outcome> {
     match cmd {
-        Command::Subid(c) => subid::run(c, ctx),
+        Command::Subid(c) => subid::run(ctx, &c),
         Command::Map(a) => map::map(ctx, &a),
         Command::Translate(a) => map::translate(ctx, &a),
-        Command::Docker(c) => docker::run(c, ctx),
+        Command::Docker(c) => docker::run(ctx, &c),
         Command::Doctor(a) => doctor::run(ctx, &a),
-        Command::Chown(a) => chown::run(a, ctx),
-        Command::Shift(a) => shift::run(a, ctx),
-        Command::Reclaim(a) => reclaim::run(a, ctx),
-        Command::Acl(a) => acl::run(a, ctx),
-        Command::Volume(a) => volume::run(a, ctx),
-        Command::Group(a) => group::run(a, ctx),
-        Command::Audit(a) => audit::run(&a, ctx),
+        Command::Chown(a) => chown::run(ctx, &a),
+        Command::Shift(a) => shift::run(ctx, &a),
+        Command::Reclaim(a) => reclaim::run(ctx, &a),
+        Command::Acl(a) => acl::run(ctx, &a),
+        Command::Volume(a) => volume::run(ctx, &a),
+        Command::Group(a) => group::run(ctx, &a),
+        Command::Audit(a) => audit::run(ctx, &a),
         Command::Probe { dir } => audit::probe(dir.as_deref()),
         Command::Completions { shell } => generate::completions(shell),
         Command::Man { dir } => generate::man(&dir),
         Command::Repair => repair::run(ctx),
-        Command::Mount(args) => mount::run(ctx, args),
+        Command::Mount(a) => mount::run(ctx, &a),
         Command::Mounts => mounts::run(ctx),
         Command::Umount { dst } => umount::run(ctx, &dst),
-        Command::VolumePlugin(args) => volume_plugin::run(ctx, args),
+        Command::VolumePlugin(a) => volume_plugin::run(ctx, &a),
     }
 }

@@ -5,7 +5,7 @@ use hostmatch::idmount::{self, MappingRequest, MountRequest};
 use crate::cli::MountArgs;
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(ctx: &Context, args: MountArgs) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, args: &MountArgs) -> anyhow::Result<Outcome> {
     if !args.for_docker && (args.remap.is_some() || args.container_user.is_some()) {
         return Err(
             hostmatch::Error::invalid("--remap and --container-user go with --for-docker").into(),
@@ -27,8 +27,8 @@ pub fn run(ctx: &Context, args: MountArgs) -> anyhow::Result<Outcome> {
     let record = idmount::mount(
         &ctx.root,
         &MountRequest {
-            src: args.src,
-            dst: args.dst,
+            src: args.src.clone(),
+            dst: args.dst.clone(),
             mapping,
             recursive: args.recursive,
             read_only: args.read_only,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use hostmatch::accounts::Accounts;
 use hostmatch::ids::Id;
 use hostmatch::own::{Depth, Report};
-use hostmatch::rootless::{self, Caller, Engine, Give, Inputs, Plan, Stacking};
+use hostmatch::rootless::{self, Caller, Engine, Give, Inputs, ReclaimPlan, Stacking};
 use hostmatch::subid::{Kind, SubidFile};
 use hostmatch::sys::{userns, Credentials, RealCredentials};
 use hostmatch::Error;
@@ -17,10 +17,10 @@ use hostmatch::Error;
 use crate::cli::{EngineArg, ReclaimArgs};
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(a: ReclaimArgs, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, a: &ReclaimArgs) -> anyhow::Result<Outcome> {
     let accounts = Accounts::load(&ctx.root)?;
     let caller = caller(&accounts)?;
-    let give = give(&a)?;
+    let give = give(a)?;
     let plan = plan(ctx, &accounts, &caller, give)?;
     check_dir(&a.dir, &caller, &plan)?;
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -37,11 +37,11 @@ pub fn run(a: ReclaimArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         (caller.uid, caller.gid),
     )?;
     let report = super::walk::walk(
+        ctx,
         std::slice::from_ref(&a.dir),
         &plan.rule,
         Depth::Recursive,
         &a.walk,
-        ctx,
     )?;
     if ctx.json {
         ui::print_json(&Output {
@@ -52,7 +52,7 @@ pub fn run(a: ReclaimArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         })?;
         return Ok(outcome(&report));
     }
-    super::walk::print_report(&report, a.walk.dry_run, ctx)
+    super::walk::print_report(ctx, &report, a.walk.dry_run)
 }
 
 /// The JSON output: the plan (maps, target ids, ids left out) and the walk's report.
@@ -61,7 +61,7 @@ struct Output<'a> {
     dir: &'a Path,
     dry_run: bool,
     #[serde(flatten)]
-    plan: &'a Plan,
+    plan: &'a ReclaimPlan,
     #[serde(flatten)]
     report: &'a Report,
 }
@@ -122,7 +122,12 @@ fn give(a: &ReclaimArgs) -> Result<Give, Error> {
 }
 
 /// Reads the subid files and the kernel's overflow ids, and plans.
-fn plan(ctx: &Context, accounts: &Accounts, caller: &Caller, give: Give) -> anyhow::Result<Plan> {
+fn plan(
+    ctx: &Context,
+    accounts: &Accounts,
+    caller: &Caller,
+    give: Give,
+) -> anyhow::Result<ReclaimPlan> {
     let read = |k: Kind| -> Result<SubidFile, Error> {
         Ok(SubidFile::parse(
             ctx.root.read_opt(k.rel_path())?.unwrap_or_default(),
@@ -151,7 +156,7 @@ fn plan(ctx: &Context, accounts: &Accounts, caller: &Caller, give: Give) -> anyh
 
 /// DIR must be a directory (not a symlink) owned by the caller or by one of
 /// the caller's subordinate uids.
-fn check_dir(dir: &Path, caller: &Caller, plan: &Plan) -> Result<(), Error> {
+fn check_dir(dir: &Path, caller: &Caller, plan: &ReclaimPlan) -> Result<(), Error> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(dir).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {

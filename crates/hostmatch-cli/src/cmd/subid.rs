@@ -1,100 +1,50 @@
 //! `hostmatch subid`: list, add, remove and check subordinate id ranges.
 
-use serde::Serialize;
-
-use hostmatch::accounts::Accounts;
-use hostmatch::engine::podman_conf::AUTO_USERNS_USER;
-use hostmatch::fsedit::{FileEdit, Plan};
-use hostmatch::ids::{Id, IdRange};
-use hostmatch::logindefs::{LoginDefs, SubidPolicy};
-use hostmatch::subid::{self, Kind, Placement, Problem, Severity, SubidFile};
-use hostmatch::sysroot::{paths, Sysroot};
+use hostmatch::fsedit::Plan;
+use hostmatch::ids::IdRange;
+use hostmatch::subid::{Layout, Severity};
+use hostmatch::subid_files::{self, AddOptions, FileChange, FILES};
+use hostmatch::sysroot::paths;
 
 use crate::cli::{SubidAdd, SubidCmd};
 use crate::ui::{self, Context, Outcome};
 
-const KINDS: [Kind; 2] = [Kind::Uid, Kind::Gid];
-
-pub fn run(cmd: SubidCmd, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, cmd: &SubidCmd) -> anyhow::Result<Outcome> {
     match cmd {
         SubidCmd::List { user } => list(ctx, user.as_deref()),
-        SubidCmd::Add(args) => add(ctx, &args),
-        SubidCmd::Remove { users, dry_run } => remove(ctx, &users, dry_run),
+        SubidCmd::Add(args) => add(ctx, args),
+        SubidCmd::Remove { users, dry_run } => remove(ctx, users, *dry_run),
         SubidCmd::Check => check(ctx),
     }
 }
 
-/// A subid file's bytes (missing: none) and parsed model, strictly parsed.
-fn load(root: &Sysroot, kind: Kind) -> hostmatch::Result<(Option<Vec<u8>>, SubidFile)> {
-    let path = root.path(kind.rel_path());
-    let bytes = root.read_bytes_opt(kind.rel_path())?;
-    let file = SubidFile::parse_strict(bytes.as_deref().unwrap_or_default(), &path)?;
-    Ok((bytes, file))
-}
-
-/// The files `subid add` and `subid remove` edit.
-const FILES: [&str; 2] = [paths::SUBUID, paths::SUBGID];
-
-#[derive(Serialize)]
-struct ListedRange {
-    owner: String,
-    start: u32,
-    count: u32,
-    line: usize,
-}
-
 fn list(ctx: &Context, user: Option<&str>) -> anyhow::Result<Outcome> {
-    let accounts = Accounts::load(&ctx.root)?;
-    let owners: Option<Vec<hostmatch::linefile::Field>> = match user {
-        None => None,
-        Some(u) => {
-            let e = accounts.user(u)?;
-            Some(vec![e.name.clone(), e.uid.to_string().into()])
-        }
-    };
-    let mut out = serde_json::Map::new();
-    for kind in KINDS {
-        let (_, file) = load(&ctx.root, kind)?;
-        let rows: Vec<ListedRange> = file
-            .records()
-            .filter(|(_, e)| owners.as_ref().is_none_or(|o| o.contains(&e.owner)))
-            .map(|(line, e)| ListedRange {
-                owner: e.owner.to_string(),
-                start: e.range.start,
-                count: e.range.count,
-                line,
-            })
-            .collect();
-        if !ctx.json {
-            println!("{}:", ctx.root.path(kind.rel_path()).display());
-            if rows.is_empty() {
-                println!("  (no ranges)");
-            }
-            for r in &rows {
-                let range = IdRange {
-                    start: r.start,
-                    count: r.count,
-                };
-                println!(
-                    "  {:<16} {:>10} {:>10}  ids {range}  (line {})",
-                    r.owner, r.start, r.count, r.line
-                );
-            }
-        }
-        out.insert(kind.file_name().into(), serde_json::to_value(rows)?);
-    }
+    let listed = subid_files::list(&ctx.root, user)?;
     if ctx.json {
+        let out: serde_json::Map<String, serde_json::Value> = listed
+            .into_iter()
+            .map(|(kind, rows)| Ok((kind.file_name().into(), serde_json::to_value(rows)?)))
+            .collect::<anyhow::Result<_>>()?;
         ui::print_json(&out)?;
+        return Ok(Outcome::Ok);
+    }
+    for (kind, rows) in &listed {
+        println!("{}:", ctx.root.path(kind.rel_path()).display());
+        if rows.is_empty() {
+            println!("  (no ranges)");
+        }
+        for r in rows {
+            let range = IdRange {
+                start: r.start,
+                count: r.count,
+            };
+            println!(
+                "  {:<16} {:>10} {:>10}  ids {range}  (line {})",
+                r.owner, r.start, r.count, r.line
+            );
+        }
     }
     Ok(Outcome::Ok)
-}
-
-#[derive(Serialize)]
-struct FileChange {
-    file: String,
-    added: Vec<IdRange>,
-    removed: Vec<IdRange>,
-    existing: Vec<IdRange>,
 }
 
 fn print_changes(
@@ -135,148 +85,32 @@ fn print_changes(
 }
 
 fn add(ctx: &Context, args: &SubidAdd) -> anyhow::Result<Outcome> {
-    let (plan, changes) = ui::edit(ctx, &FILES, args.dry_run, || plan_add(&ctx.root, args))?;
+    let opts = AddOptions {
+        count: args.count,
+        start: args.start,
+        layout: if args.self_ {
+            Layout::OwnIdFirst
+        } else {
+            Layout::Fresh
+        },
+    };
+    let (plan, changes) = ui::edit(ctx, &FILES, args.dry_run, || {
+        subid_files::plan_add(&ctx.root, &args.user, opts)
+    })?;
     print_changes(ctx, &changes, &plan, args.dry_run)?;
     Ok(Outcome::Ok)
 }
 
-/// Reads the accounts, login.defs and both files and plans the new ranges.
-fn plan_add(root: &Sysroot, args: &SubidAdd) -> hostmatch::Result<(Plan, Vec<FileChange>)> {
-    let accounts = Accounts::load(root)?;
-    let (name, uid, gid) = match accounts.user(&args.user) {
-        Ok(u) => (u.name.to_string(), u.uid, u.gid),
-        // Podman's --userns=auto takes the ranges of this name, which is no account.
-        Err(_) if args.user == AUTO_USERNS_USER => {
-            if args.self_ {
-                return Err(hostmatch::Error::invalid(format!(
-                    "'{AUTO_USERNS_USER}' is the name Podman's --userns=auto takes ranges from, not an account: it has no own id for --self"
-                )));
-            }
-            (AUTO_USERNS_USER.to_string(), Id::MAX, Id::MAX)
-        }
-        Err(e) => return Err(e),
-    };
-    let defs_path = root.path(paths::LOGIN_DEFS);
-    let defs = LoginDefs::parse(&root.read_opt(paths::LOGIN_DEFS)?.unwrap_or_default());
-    let mut plan = Plan::default();
-    let mut changes = Vec::new();
-    for kind in KINDS {
-        let policy = SubidPolicy::from_defs(&defs, kind, &defs_path)?;
-        let (old, mut file) = load(root, kind)?;
-        let (own_id, taken): (u32, Vec<(u32, String)>) = match kind {
-            Kind::Uid => (
-                uid,
-                accounts
-                    .passwd
-                    .records()
-                    .map(|(_, u)| (u.uid, u.name.to_string()))
-                    .collect(),
-            ),
-            Kind::Gid => (
-                gid,
-                accounts
-                    .group
-                    .records()
-                    .map(|(_, g)| (g.gid, g.name.to_string()))
-                    .collect(),
-            ),
-        };
-        let placement = args.start.map_or(Placement::Lowest, Placement::At);
-        let count = args.count.unwrap_or(policy.count);
-        let res = subid::plan_add(
-            &mut file, &name, uid, own_id, &policy, count, placement, args.self_, &taken,
-        )?;
-        plan.push(FileEdit::new(
-            root,
-            kind.rel_path(),
-            old,
-            file.render(),
-            0o644,
-        ));
-        changes.push(FileChange {
-            file: root.path(kind.rel_path()).display().to_string(),
-            added: res.added,
-            removed: vec![],
-            existing: res.existing,
-        });
-    }
-    Ok((plan, changes))
-}
-
 fn remove(ctx: &Context, users: &[String], dry_run: bool) -> anyhow::Result<Outcome> {
-    let (plan, changes) = ui::edit(ctx, &FILES, dry_run, || plan_remove(&ctx.root, users))?;
+    let (plan, changes) = ui::edit(ctx, &FILES, dry_run, || {
+        subid_files::plan_remove(&ctx.root, users)
+    })?;
     print_changes(ctx, &changes, &plan, dry_run)?;
     Ok(Outcome::Ok)
 }
 
-fn plan_remove(root: &Sysroot, users: &[String]) -> hostmatch::Result<(Plan, Vec<FileChange>)> {
-    let accounts = Accounts::load(root)?;
-    let mut plan = Plan::default();
-    let mut changes = Vec::new();
-    for kind in KINDS {
-        let (old, mut file) = load(root, kind)?;
-        let mut removed = Vec::new();
-        for u in users {
-            let found = hostmatch::accounts::find_user(&accounts.passwd, u);
-            let uid = found.map(|e| e.uid);
-            let name = found.map_or_else(|| u.as_str().into(), |e| e.name.clone());
-            if uid.is_none() && subid::ranges_of(&file, u).is_empty() {
-                return Err(hostmatch::Error::UnknownUser(
-                    hostmatch::escape::line(u.as_bytes()).into(),
-                ));
-            }
-            removed.extend(subid::plan_remove(&mut file, &name, uid));
-        }
-        if old.is_some() {
-            plan.push(FileEdit::new(
-                root,
-                kind.rel_path(),
-                old,
-                file.render(),
-                0o644,
-            ));
-        }
-        changes.push(FileChange {
-            file: root.path(kind.rel_path()).display().to_string(),
-            added: vec![],
-            removed,
-            existing: vec![],
-        });
-    }
-    Ok((plan, changes))
-}
-
-/// The problems of both files (a missing file is a warning, not an error).
-pub fn problems(root: &Sysroot) -> anyhow::Result<Vec<Problem>> {
-    let accounts = Accounts::load(root)?;
-    let mut all = Vec::new();
-    for kind in KINDS {
-        let path = root.path(kind.rel_path());
-        let label = path.display().to_string();
-        match root.read_opt(kind.rel_path())? {
-            None => all.push(Problem {
-                kind: subid::ProblemKind::Missing,
-                severity: Severity::Warning,
-                file: label.into(),
-                line: None,
-                message: format!(
-                    "{} does not exist: useradd allocates no ranges and userns-remap cannot work",
-                    path.display()
-                )
-                .into(),
-            }),
-            Some(text) => {
-                let mut p = subid::check(&SubidFile::parse(&text), kind, &label, &accounts);
-                hostmatch::subid_readers::refine(&mut p, &text, kind, &label, &accounts);
-                all.extend(p);
-            }
-        }
-    }
-    Ok(all)
-}
-
 fn check(ctx: &Context) -> anyhow::Result<Outcome> {
-    let problems = problems(&ctx.root)?;
+    let problems = subid_files::problems(&ctx.root)?;
     let errors = problems
         .iter()
         .filter(|p| p.severity == Severity::Error)

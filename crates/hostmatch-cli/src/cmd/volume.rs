@@ -8,7 +8,7 @@ use hostmatch::{remap, volume, Error};
 use crate::cli::VolumeCommand;
 use crate::ui::{self, Context, Outcome};
 
-pub fn run(cmd: VolumeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, cmd: &VolumeCommand) -> anyhow::Result<Outcome> {
     let VolumeCommand::Prepare {
         dir,
         for_ids,
@@ -18,9 +18,9 @@ pub fn run(cmd: VolumeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
         files,
         writable_by,
     } = cmd;
-    let (cuid, cgid) = volume::parse_for(&for_ids)?;
+    let (cuid, cgid) = hostmatch::ids::parse_id_pair(for_ids, "--for")?;
     let accounts = Accounts::load(&ctx.root)?;
-    let (uid, gid) = match (&remap_spec, &host_ids) {
+    let (uid, gid) = match (remap_spec, host_ids) {
         (Some(s), None) => {
             let p = remap::predict(&ctx.root, s)?;
             volume::host_ids(&p.uid_map, &p.gid_map, cuid, cgid)?
@@ -36,7 +36,8 @@ pub fn run(cmd: VolumeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
         }
     };
     let writable_by = writable_by
-        .map(|u| spec::user_id(&accounts, &u))
+        .as_deref()
+        .map(|u| spec::user_id(&accounts, u))
         .transpose()?;
     target_id(uid, "host uid")?;
     target_id(gid, "host gid")?;
@@ -45,11 +46,11 @@ pub fn run(cmd: VolumeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     }
     super::walk::check_root("volume prepare", false)?;
     let prepared = volume::prepare(&volume::Spec {
-        dir,
+        dir: dir.clone(),
         uid,
         gid,
-        dirs,
-        files,
+        dirs: dirs.clone(),
+        files: files.clone(),
         writable_by,
     })?;
     if ctx.json {

@@ -53,7 +53,7 @@ const WORKER_TIMEOUT: Duration = Duration::from_secs(120);
 /// Open files kept for other uses than connections.
 const SPARE_FILES: u64 = 64;
 
-pub fn run(ctx: &Context, args: VolumePluginArgs) -> anyhow::Result<Outcome> {
+pub fn run(ctx: &Context, args: &VolumePluginArgs) -> anyhow::Result<Outcome> {
     let plugin = Plugin::open(PluginConfig {
         state_dir: args.state.clone(),
         allow: args.allow.clone(),
@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, args: VolumePluginArgs) -> anyhow::Result<Outcome> {
     // A client that leaves before its answer must not end the plugin.
     hostmatch::sys::ignore_sigpipe();
     let nofile = hostmatch::sys::fs::raise_nofile_limit();
-    let limits = Limits::new(&args, nofile.current());
+    let limits = Limits::new(args, nofile.current());
     eprintln!(
         "hostmatch volume-plugin: serving {} (state {}; at most {} connections, read timeout {} s)",
         args.socket.display(),

@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use hostmatch::own::{self, Depth, Mode, Options, Report, Rule};
+use hostmatch::fsedit::Apply;
+use hostmatch::own::{self, Depth, Options, Report, Rule};
 use hostmatch::Error;
 
 use crate::cli::WalkArgs;
@@ -41,31 +42,31 @@ pub fn check_root(what: &str, dry_run: bool) -> Result<(), Error> {
 
 /// Runs `rule` over every path and prints the report.
 pub fn run(
+    ctx: &Context,
     paths: &[PathBuf],
     rule: &Rule,
     depth: Depth,
     args: &WalkArgs,
-    ctx: &Context,
 ) -> anyhow::Result<Outcome> {
-    let total = walk(paths, rule, depth, args, ctx)?;
-    print_report(&total, args.dry_run, ctx)
+    let total = walk(ctx, paths, rule, depth, args)?;
+    print_report(ctx, &total, args.dry_run)
 }
 
 /// Runs `rule` over every path, with a progress bar on a terminal.
 pub fn walk(
+    ctx: &Context,
     paths: &[PathBuf],
     rule: &Rule,
     depth: Depth,
     args: &WalkArgs,
-    ctx: &Context,
 ) -> anyhow::Result<Report> {
     check_paths(paths)?;
     let opts = Options {
         depth,
         mode: if args.dry_run {
-            Mode::DryRun
+            Apply::DryRun
         } else {
-            Mode::Apply
+            Apply::Write
         },
         threads: args.threads,
         ..Options::default()
@@ -98,7 +99,7 @@ pub fn walk(
     Ok(total)
 }
 
-pub fn print_report(r: &Report, dry_run: bool, ctx: &Context) -> anyhow::Result<Outcome> {
+pub fn print_report(ctx: &Context, r: &Report, dry_run: bool) -> anyhow::Result<Outcome> {
     if ctx.json {
         ui::print_json(r)?;
     } else {

@@ -46,9 +46,10 @@ pub enum Kind {
     /// One range per file, by name.
     Single,
     /// `user:UID:1` then `user:100000:65535` (gid likewise): root is the user itself.
-    Seed002,
-    /// `user:UID:65536`: covers real host accounts; dockerd takes it.
-    Seed001,
+    OwnUidFirst,
+    /// The CI-agent layout `agent:UID:65536`, a range from the own uid: covers real host
+    /// accounts; dockerd takes it.
+    CiAgent,
     /// Several lines, not sorted: stacked in file order.
     OutOfOrder,
     /// Lines written with the numeric uid, SPEC a uid, a name line too.
@@ -73,8 +74,8 @@ impl Kind {
     /// Every layout.
     pub const ALL: [Kind; 12] = [
         Kind::Single,
-        Kind::Seed002,
-        Kind::Seed001,
+        Kind::OwnUidFirst,
+        Kind::CiAgent,
         Kind::OutOfOrder,
         Kind::NumericLinesUidSpec,
         Kind::NumericLinesNameSpec,
@@ -125,7 +126,7 @@ pub fn docker_layout(kind: Kind, w: &Who) -> DockerLayout {
             lines(&[(n, 2_100_000, 65536)]),
             maps(&[(0, 2_000_000, 65536)], &[(0, 2_100_000, 65536)]),
         ),
-        Kind::Seed002 => same(
+        Kind::OwnUidFirst => same(
             n,
             lines(&[(n, uid, 1), (n, 100_000, 65535)]),
             lines(&[(n, gid, 1), (n, 100_000, 65535)]),
@@ -134,7 +135,7 @@ pub fn docker_layout(kind: Kind, w: &Who) -> DockerLayout {
                 &[(0, gid, 1), (1, 100_000, 65535)],
             ),
         ),
-        Kind::Seed001 => same(
+        Kind::CiAgent => same(
             n,
             lines(&[(n, uid, 65536)]),
             lines(&[(n, gid, 65536)]),

@@ -12,37 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// Checks a prerequisite: a loud skip locally, a failure under CI=true.
+/// Checks what every root test needs ([`prerequisites`]): a loud skip locally,
+/// a failure under CI=true (testkit's `prereq!`).
 #[macro_export]
-macro_rules! need {
-    ($cond:expr, $what:expr) => {
-        if !$cond {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("missing prerequisite under CI: {}", $what);
-            }
-            eprintln!("SKIP: {}", $what);
-            return;
-        }
+macro_rules! prereq_root_test {
+    () => {
+        let p = $crate::common::prerequisites();
+        testkit::prereq!(p.is_ok(), "{}", p.as_ref().unwrap_err());
     };
-}
-
-pub fn is_root() -> bool {
-    // SAFETY-free: read from /proc instead of calling geteuid.
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-pub fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// The busybox-static binary of the host.
@@ -62,11 +39,11 @@ pub fn busybox() -> Option<PathBuf> {
 
 /// Prerequisites of every root test; returns a reason when missing.
 pub fn prerequisites() -> Result<(), String> {
-    if !is_root() {
+    if !testkit::is_root() {
         return Err("root tests need root".into());
     }
     for c in ["unshare", "chroot", "mount"] {
-        if !have(c) {
+        if !testkit::have_cmd(c) {
             return Err(format!("{c} not found"));
         }
     }

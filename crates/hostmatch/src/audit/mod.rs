@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineKind;
 use crate::ids::{Id, IdMap};
+use crate::report::{Finding, Status};
 
 /// The version of the probe report format.
 pub const PROBE_FORMAT: u32 = 1;
@@ -41,50 +42,6 @@ pub mod files {
     pub const CREATED: &str = "created-by-probe";
     /// The content the scratch files start with.
     pub const CONTENT: &str = "hostmatch audit scratch file\n";
-}
-
-/// A finding's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-        }
-    }
-}
-
-/// One finding: what was seen, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    pub id: String,
-    pub status: Status,
-    /// What was observed, as a sentence.
-    pub observed: String,
-    /// What to run or do about it ("" when nothing).
-    pub hint: String,
-}
-
-fn finding(
-    id: &str,
-    status: Status,
-    observed: impl Into<String>,
-    hint: impl Into<String>,
-) -> Finding {
-    Finding {
-        id: id.to_string(),
-        status,
-        observed: observed.into(),
-        hint: hint.into(),
-    }
 }
 
 /// The outcome of one operation the probe tried.
@@ -111,11 +68,16 @@ impl Attempt {
     }
 
     fn word(&self) -> &'static str {
-        if self.ok {
-            "succeeded"
-        } else {
-            "refused"
-        }
+        word(self.ok)
+    }
+}
+
+/// How an attempt ended, in a sentence.
+fn word(succeeded: bool) -> &'static str {
+    if succeeded {
+        "succeeded"
+    } else {
+        "refused"
     }
 }
 
@@ -277,7 +239,7 @@ pub struct Observations {
 }
 
 /// The audit's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Audit {
     pub container_root: ContainerRoot,
     pub verdict: String,
@@ -294,7 +256,7 @@ pub struct ContainerRoot {
 impl Audit {
     /// Whether any finding failed.
     pub fn failed(&self) -> bool {
-        self.findings.iter().any(|f| f.status == Status::Fail)
+        crate::report::failed(&self.findings)
     }
 }
 
@@ -352,11 +314,17 @@ fn root_of(r: &ProbeReport) -> Option<Id> {
     r.maps().ok().and_then(|(u, _)| u.to_host(0))
 }
 
-fn refusal_finding(o: &Observations, id: &str, what: &str, t: &Trial, allowed: Status) -> Finding {
+fn refusal_finding(
+    o: &Observations,
+    id: &'static str,
+    what: &str,
+    t: &Trial,
+    allowed: Status,
+) -> Finding {
     let remapped = !matches!(o.mode, DaemonMode::Plain);
     match (t, &o.mode) {
-        (Trial::Refused(_), _) => finding(id, Status::Ok, t.describe(what), ""),
-        (Trial::Allowed(_) | Trial::StartFailed(_), DaemonMode::Rootless { user }) => finding(
+        (Trial::Refused(_), _) => Finding::new(id, Status::Ok, t.describe(what), ""),
+        (Trial::Allowed(_) | Trial::StartFailed(_), DaemonMode::Rootless { user }) => Finding::new(
             id,
             Status::Ok,
             format!(
@@ -368,7 +336,7 @@ fn refusal_finding(o: &Observations, id: &str, what: &str, t: &Trial, allowed: S
         ),
         // It ran, and its own maps show its root is not host root (a user namespace:
         // Podman's --userns=auto keeps one even for --privileged).
-        (Trial::Allowed(Some(r)), _) if root_of(r).is_some_and(|u| u != 0) => finding(
+        (Trial::Allowed(Some(r)), _) if root_of(r).is_some_and(|u| u != 0) => Finding::new(
             id,
             Status::Ok,
             format!(
@@ -378,7 +346,7 @@ fn refusal_finding(o: &Observations, id: &str, what: &str, t: &Trial, allowed: S
             ),
             "",
         ),
-        (Trial::Allowed(_) | Trial::StartFailed(_), _) => finding(
+        (Trial::Allowed(_) | Trial::StartFailed(_), _) => Finding::new(
             id,
             allowed,
             t.describe(what),
@@ -388,30 +356,81 @@ fn refusal_finding(o: &Observations, id: &str, what: &str, t: &Trial, allowed: S
                 hint_enable(o.kind)
             },
         ),
-        (Trial::Error(_), _) => finding(id, Status::Warn, t.describe(what), ""),
+        (Trial::Error(_), _) => Finding::new(id, Status::Warn, t.describe(what), ""),
+    }
+}
+
+/// What the verdicts share, derived from the observations once.
+struct Derived<'a> {
+    root: ContainerRoot,
+    /// Whether containers get a user namespace (rootless or remapped).
+    remapped: bool,
+    /// A rootless engine's user: its container root is that user, by design.
+    rootless_user: Option<&'a str>,
+    /// The host account container root is, when it is one (neither host root
+    /// nor the rootless engine's user).
+    account: Option<&'a MappedAccount>,
+}
+
+impl<'a> Derived<'a> {
+    fn of(o: &'a Observations) -> Self {
+        let rootless_user = match &o.mode {
+            DaemonMode::Rootless { user } => Some(user.as_str()),
+            _ => None,
+        };
+        let account = o
+            .mapped_accounts
+            .iter()
+            .find(|a| a.container_uid == 0 && a.host_uid != 0)
+            .filter(|a| Some(a.name.as_str()) != rootless_user);
+        Derived {
+            root: container_root(o),
+            remapped: !matches!(o.mode, DaemonMode::Plain),
+            rootless_user,
+            account,
+        }
     }
 }
 
 /// Computes the findings and the one-line verdict.
 pub fn evaluate(o: &Observations) -> Audit {
-    let root = container_root(o);
-    let remapped = !matches!(o.mode, DaemonMode::Plain);
-    let root_is_root = root.uid == Some(0);
-    // A rootless engine's container root is its own user, by design.
-    let rootless_user = match &o.mode {
-        DaemonMode::Rootless { user } => Some(user.as_str()),
-        _ => None,
-    };
-    let account = o
-        .mapped_accounts
+    let d = Derived::of(o);
+    let mut out = vec![container_root_finding(o, &d)];
+    out.extend(mapped_accounts_finding(o, &d));
+    out.extend(scratch_findings(o, &d));
+    // Risky options.
+    for (id, what, trial, allowed) in [
+        ("privileged", "--privileged", &o.privileged, Status::Fail),
+        ("net-host", "--net=host", &o.net_host, Status::Warn),
+        ("pid-host", "--pid=host", &o.pid_host, Status::Warn),
+    ] {
+        out.push(refusal_finding(o, id, what, trial, allowed));
+    }
+    out.push(userns_host_finding(o, &d));
+    out.push(mapping_finding(o));
+    out.push(daemon_mode_finding(o));
+    out.extend(
+        o.socket
+            .as_ref()
+            .map(|s| socket_finding(s, d.remapped, o.kind)),
+    );
+    out.push(userns_limit_finding(o));
+    let write = out
         .iter()
-        .find(|a| a.container_uid == 0 && a.host_uid != 0)
-        .filter(|a| Some(a.name.as_str()) != rootless_user);
-    let mut out = Vec::new();
+        .find(|f| f.id == "write-root-owned")
+        .map(|f| f.status);
+    Audit {
+        verdict: verdict(o, &d, write),
+        container_root: d.root,
+        findings: out,
+    }
+}
 
-    // Container root.
-    out.push(match (root.uid, account) {
-        (Some(u), None) if rootless_user.is_some() && u != 0 => finding(
+/// Who container root is on the host.
+fn container_root_finding(o: &Observations, d: &Derived) -> Finding {
+    let (root, account, rootless_user) = (d.root, d.account, d.rootless_user);
+    match (root.uid, account) {
+        (Some(u), None) if rootless_user.is_some() && u != 0 => Finding::new(
             "container-root",
             Status::Ok,
             format!(
@@ -420,13 +439,13 @@ pub fn evaluate(o: &Observations) -> Audit {
             ),
             "",
         ),
-        (Some(0), _) => finding(
+        (Some(0), _) => Finding::new(
             "container-root",
             Status::Fail,
             "container root is host root (uid 0)",
             hint_enable(o.kind),
         ),
-        (Some(u), Some(a)) => finding(
+        (Some(u), Some(a)) => Finding::new(
             "container-root",
             Status::Fail,
             format!(
@@ -438,7 +457,7 @@ pub fn evaluate(o: &Observations) -> Audit {
                 a.name
             ),
         ),
-        (Some(u), None) => finding(
+        (Some(u), None) => Finding::new(
             "container-root",
             Status::Ok,
             format!(
@@ -447,59 +466,104 @@ pub fn evaluate(o: &Observations) -> Audit {
             ),
             "",
         ),
-        (None, _) => finding(
+        (None, _) => Finding::new(
             "container-root",
             Status::Warn,
             "container root's host uid could not be observed",
             "",
         ),
-    });
+    }
+}
 
-    // Other accounts the map reaches.
-    let others: Vec<&MappedAccount> = o
+/// Other host accounts the remapped uid range reaches (only when remapped).
+fn mapped_accounts_finding(o: &Observations, d: &Derived) -> Option<Finding> {
+    if !d.remapped {
+        return None;
+    }
+    let others: Vec<String> = o
         .mapped_accounts
         .iter()
         .filter(|a| a.host_uid != 0 && a.container_uid != 0)
+        .map(|a| {
+            format!(
+                "{} (host uid {} = container uid {})",
+                a.name, a.host_uid, a.container_uid
+            )
+        })
         .collect();
-    if remapped {
-        out.push(if others.is_empty() {
-            finding(
-                "mapped-accounts",
-                Status::Ok,
-                "no host account lies in the remapped uid range",
-                "",
-            )
-        } else {
-            let names: Vec<String> = others
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} (host uid {} = container uid {})",
-                        a.name, a.host_uid, a.container_uid
-                    )
-                })
-                .collect();
-            finding(
-                "mapped-accounts",
-                Status::Fail,
-                format!(
-                    "container users own these host accounts' files: {}",
-                    names.join(", ")
-                ),
-                "move the remap user's sub-ids above every account (hostmatch subid check; hostmatch subid add USER --self)",
-            )
-        });
-    }
+    Some(if others.is_empty() {
+        Finding::new(
+            "mapped-accounts",
+            Status::Ok,
+            "no host account lies in the remapped uid range",
+            "",
+        )
+    } else {
+        Finding::new(
+            "mapped-accounts",
+            Status::Fail,
+            format!(
+                "container users own these host accounts' files: {}",
+                others.join(", ")
+            ),
+            "move the remap user's sub-ids above every account (hostmatch subid check; hostmatch subid add USER --self)",
+        )
+    })
+}
 
-    // Writes to root-owned files.
+/// What container root did to the scratch files: write, chown, read, and
+/// write a user's file.
+fn scratch_findings(o: &Observations, d: &Derived) -> Vec<Finding> {
+    let mut out = vec![write_finding(o, d)];
+    if let Some(ops) = &o.probe.ops {
+        let chowned = ops.chown.ok || o.host.root_file_chowned;
+        out.push(tried(
+            o,
+            "chown-root-owned",
+            "chown of a root-owned file",
+            chowned,
+        ));
+        let read = ops.read_private.ok;
+        out.push(tried(
+            o,
+            "read-private",
+            "reading a root-owned 0600 file",
+            read,
+        ));
+        let (uid, name) = &o.host.user_owner;
+        let who = match name {
+            Some(n) => format!("{n} (uid {uid})"),
+            None => format!("uid {uid}"),
+        };
+        let what = format!("modifying a 0644 file of host user {who}");
+        let changed = ops.modify_user.ok || o.host.user_file_changed;
+        out.push(tried(o, "write-user-owned", &what, changed));
+    }
+    out
+}
+
+/// One thing container root tried: a failure (with what to do) when it
+/// succeeded.
+fn tried(o: &Observations, id: &'static str, what: &str, succeeded: bool) -> Finding {
+    let text = format!("container root: {what} {}", word(succeeded));
+    if succeeded {
+        Finding::new(id, Status::Fail, text, hint_enable(o.kind))
+    } else {
+        Finding::new(id, Status::Ok, text, "")
+    }
+}
+
+/// Whether container root could create, modify or delete root-owned files.
+fn write_finding(o: &Observations, d: &Derived) -> Finding {
+    let root_is_root = d.root.uid == Some(0);
     let ops = o.probe.ops.as_ref();
     let scratch_note = if o.scratch_root_owned {
         ""
     } else {
         " (audit did not run as root: the scratch files belong to the invoking user)"
     };
-    out.push(match ops {
-        Some(ops) if !ops.read_public.ok => finding(
+    match ops {
+        Some(ops) if !ops.read_public.ok => Finding::new(
             "write-root-owned",
             Status::Warn,
             format!(
@@ -517,8 +581,8 @@ pub fn evaluate(o: &Observations) -> Audit {
             let text = format!(
                 "container root: create in a root-owned dir {}, modify a root-owned file {}, delete one {}{scratch_note}",
                 ops.create.word(),
-                if modify { "succeeded" } else { "refused" },
-                if delete { "succeeded" } else { "refused" },
+                word(modify),
+                word(delete),
             );
             if create || modify || delete {
                 let text = if root_is_root {
@@ -526,132 +590,67 @@ pub fn evaluate(o: &Observations) -> Audit {
                 } else {
                     text
                 };
-                finding("write-root-owned", Status::Fail, text, hint_enable(o.kind))
+                Finding::new("write-root-owned", Status::Fail, text, hint_enable(o.kind))
             } else {
-                finding("write-root-owned", Status::Ok, text, "")
+                Finding::new("write-root-owned", Status::Ok, text, "")
             }
         }
-        None => finding(
+        None => Finding::new(
             "write-root-owned",
             Status::Warn,
             "the probe did not run against the scratch directory",
             "",
         ),
-    });
-    if let Some(ops) = ops {
-        let chowned = ops.chown.ok || o.host.root_file_chowned;
-        out.push(finding(
-            "chown-root-owned",
-            if chowned { Status::Fail } else { Status::Ok },
-            format!(
-                "container root: chown of a root-owned file {}",
-                if chowned { "succeeded" } else { "refused" }
-            ),
-            if chowned { hint_enable(o.kind) } else { "" },
-        ));
-        out.push(finding(
-            "read-private",
-            if ops.read_private.ok {
-                Status::Fail
-            } else {
-                Status::Ok
-            },
-            format!(
-                "container root: reading a root-owned 0600 file {}",
-                ops.read_private.word()
-            ),
-            if ops.read_private.ok {
-                hint_enable(o.kind)
-            } else {
-                ""
-            },
-        ));
-        let (uid, name) = &o.host.user_owner;
-        let who = match name {
-            Some(n) => format!("{n} (uid {uid})"),
-            None => format!("uid {uid}"),
-        };
-        let changed = ops.modify_user.ok || o.host.user_file_changed;
-        out.push(finding(
-            "write-user-owned",
-            if changed { Status::Fail } else { Status::Ok },
-            format!(
-                "container root: modifying a 0644 file of host user {who} {}",
-                if changed { "succeeded" } else { "refused" }
-            ),
-            if changed { hint_enable(o.kind) } else { "" },
-        ));
     }
+}
 
-    // Risky options.
-    out.push(refusal_finding(
-        o,
-        "privileged",
-        "--privileged",
-        &o.privileged,
-        Status::Fail,
-    ));
-    out.push(refusal_finding(
-        o,
-        "net-host",
-        "--net=host",
-        &o.net_host,
-        Status::Warn,
-    ));
-    out.push(refusal_finding(
-        o,
-        "pid-host",
-        "--pid=host",
-        &o.pid_host,
-        Status::Warn,
-    ));
-
-    // The opt-out.
-    out.push(match (&o.userns_host, remapped) {
-        (Trial::Allowed(_) | Trial::StartFailed(_), true) if rootless_user.is_some() => finding(
+/// The user-namespace opt-out, `--userns=host`.
+fn userns_host_finding(o: &Observations, d: &Derived) -> Finding {
+    let (remapped, rootless_user) = (d.remapped, d.rootless_user);
+    match (&o.userns_host, remapped) {
+        (Trial::Allowed(_) | Trial::StartFailed(_), true) if rootless_user.is_some() => Finding::new(
             "userns-host",
             Status::Ok,
             format!("--userns=host runs in the namespace of the user running {}, not the host's", o.engine),
             "",
         ),
-        (Trial::Allowed(_) | Trial::StartFailed(_), true) => finding(
+        (Trial::Allowed(_) | Trial::StartFailed(_), true) => Finding::new(
             "userns-host",
             Status::Warn,
             "--userns=host is allowed: anyone who can reach the socket can run a container as host root (the remap opt-out)",
             "only trusted users may reach the engine's socket (see docker-socket); an authorization plugin can refuse --userns=host",
         ),
-        (Trial::Allowed(_) | Trial::StartFailed(_), false) => finding(
+        (Trial::Allowed(_) | Trial::StartFailed(_), false) => Finding::new(
             "userns-host",
             Status::Fail,
             "no remapping: every container already runs in the host user namespace",
             hint_enable(o.kind),
         ),
-        (Trial::Refused(msg), _) => finding(
+        (Trial::Refused(msg), _) => Finding::new(
             "userns-host",
             Status::Ok,
             format!("the daemon refused --userns=host: {msg}"),
             "",
         ),
-        (Trial::Error(msg), _) => finding(
+        (Trial::Error(msg), _) => Finding::new(
             "userns-host",
             Status::Warn,
             format!("could not tell whether --userns=host is allowed: {msg}"),
             "",
         ),
-    });
+    }
+}
 
-    // Observed vs predicted mapping.
-    out.push(mapping_finding(o));
-
-    // Daemon mode.
-    out.push(match &o.mode {
-        DaemonMode::Rootless { user } => finding(
+/// How the engine runs: rootless, with user namespaces, or neither.
+fn daemon_mode_finding(o: &Observations) -> Finding {
+    match &o.mode {
+        DaemonMode::Rootless { user } => Finding::new(
             "daemon-mode",
             Status::Ok,
             format!("{}: the engine runs as {user}, not root", o.engine),
             "",
         ),
-        DaemonMode::PodmanUserns(u) => finding(
+        DaemonMode::PodmanUserns(u) => Finding::new(
             "daemon-mode",
             Status::Ok,
             format!(
@@ -660,7 +659,7 @@ pub fn evaluate(o: &Observations) -> Audit {
             ),
             "",
         ),
-        DaemonMode::UsernsRemap(spec) => finding(
+        DaemonMode::UsernsRemap(spec) => Finding::new(
             "daemon-mode",
             Status::Ok,
             match spec {
@@ -669,7 +668,7 @@ pub fn evaluate(o: &Observations) -> Audit {
             },
             "",
         ),
-        DaemonMode::Plain => finding(
+        DaemonMode::Plain => Finding::new(
             "daemon-mode",
             Status::Fail,
             format!(
@@ -678,40 +677,38 @@ pub fn evaluate(o: &Observations) -> Audit {
             ),
             hint_enable(o.kind),
         ),
-    });
-
-    // Socket.
-    if let Some(s) = &o.socket {
-        out.push(socket_finding(s, remapped, o.kind));
     }
+}
 
-    // Kernel.
-    out.push(match o.max_user_namespaces {
-        Some(0) => finding(
+/// Whether the kernel allows user namespaces at all.
+fn userns_limit_finding(o: &Observations) -> Finding {
+    match o.max_user_namespaces {
+        Some(0) => Finding::new(
             "userns-limit",
             Status::Warn,
             "user namespaces are disabled (max_user_namespaces = 0)",
             "sysctl -w user.max_user_namespaces=15000 (and in /etc/sysctl.d/)",
         ),
-        Some(n) => finding(
+        Some(n) => Finding::new(
             "userns-limit",
             Status::Ok,
             format!("max_user_namespaces = {n}"),
             "",
         ),
-        None => finding(
+        None => Finding::new(
             "userns-limit",
             Status::Warn,
             "max_user_namespaces could not be read",
             "",
         ),
-    });
+    }
+}
 
-    let write = out
-        .iter()
-        .find(|f| f.id == "write-root-owned")
-        .map(|f| f.status);
-    let verdict = match (root.uid, account) {
+/// The one-line verdict: who container root is, and whether root-owned host
+/// files were safe (`write`: the write-root-owned finding's status).
+fn verdict(o: &Observations, d: &Derived, write: Option<Status>) -> String {
+    let (root, account) = (d.root, d.account);
+    match (root.uid, account) {
         (Some(0), _) => format!(
             "container root is host root: {} can modify /etc",
             who_can(o.kind)
@@ -732,11 +729,6 @@ pub fn evaluate(o: &Observations) -> Audit {
             ),
         },
         (None, _) => "container root's host uid could not be observed".to_string(),
-    };
-    Audit {
-        container_root: root,
-        verdict,
-        findings: out,
     }
 }
 
@@ -744,7 +736,7 @@ fn mapping_finding(o: &Observations) -> Finding {
     let observed = match o.probe.maps() {
         Ok(m) => m,
         Err(e) => {
-            return finding(
+            return Finding::new(
                 "mapping-matches",
                 Status::Warn,
                 format!("the probe's id maps could not be parsed: {e}"),
@@ -766,7 +758,7 @@ fn mapping_finding(o: &Observations) -> Finding {
             gid_map,
         } => {
             if (uid_map, gid_map) == (&observed.0, &observed.1) {
-                finding(
+                Finding::new(
                     "mapping-matches",
                     Status::Ok,
                     format!(
@@ -777,7 +769,7 @@ fn mapping_finding(o: &Observations) -> Finding {
                     "",
                 )
             } else {
-                finding(
+                Finding::new(
                     "mapping-matches",
                     Status::Fail,
                     format!(
@@ -794,14 +786,14 @@ fn mapping_finding(o: &Observations) -> Finding {
         Predicted::Identity => {
             let id = IdMap::identity();
             if observed.0 == id && observed.1 == id {
-                finding(
+                Finding::new(
                     "mapping-matches",
                     Status::Ok,
                     "no remap: identity maps observed, as predicted",
                     "",
                 )
             } else {
-                finding(
+                Finding::new(
                     "mapping-matches",
                     Status::Warn,
                     format!(
@@ -813,7 +805,7 @@ fn mapping_finding(o: &Observations) -> Finding {
                 )
             }
         }
-        Predicted::Unknown(why) => finding(
+        Predicted::Unknown(why) => Finding::new(
             "mapping-matches",
             Status::Warn,
             format!(
@@ -839,21 +831,21 @@ fn socket_finding(s: &SocketFacts, remapped: bool, kind: EngineKind) -> Finding 
         s.mode & 0o7777
     );
     if s.mode & 0o002 != 0 {
-        finding(
+        Finding::new(
             "docker-socket",
             Status::Fail,
             format!("{base}: every local user can start containers"),
             format!("chmod 660 {}", s.path),
         )
     } else if !remapped && !s.members.is_empty() && s.mode & 0o020 != 0 {
-        finding(
+        Finding::new(
             "docker-socket",
             Status::Warn,
             format!("{base}: each of them is effectively host root"),
             hint_enable(kind),
         )
     } else {
-        finding("docker-socket", Status::Ok, base, "")
+        Finding::new("docker-socket", Status::Ok, base, "")
     }
 }
 

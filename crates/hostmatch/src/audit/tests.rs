@@ -223,7 +223,7 @@ fn observed_map_other_than_predicted_fails_mapping_matches() {
 }
 
 #[test]
-fn seed_001_layout_names_the_account_container_root_becomes() {
+fn ci_agent_layout_names_the_account_container_root_becomes() {
     let mut o = remapped();
     o.probe = report("0 5000 65536\n", ops(denied));
     o.host.created_owner = None;

@@ -240,7 +240,7 @@ fn docker_remap(root: &Sysroot, server: Option<&ServerProcess>) -> Result<RemapC
 fn environ(root: &Sysroot, pid: u32) -> Option<Vec<(String, String)>> {
     let raw = std::fs::read(root.proc_path(&format!("{pid}/environ"))).ok()?;
     Some(
-        procs::split_cmdline(&raw)
+        crate::procfs::split_nul(&raw)
             .into_iter()
             .filter_map(|kv| {
                 kv.split_once('=')

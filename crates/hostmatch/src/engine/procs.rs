@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::endpoint::{unix_socket, DOCKER_SOCKET};
+use crate::procfs::{pids, split_nul, status_uid};
 use crate::sysroot::Sysroot;
 
 /// A process of the host.
@@ -34,42 +35,24 @@ impl Process {
     }
 }
 
-/// Splits a NUL-separated `/proc/PID/cmdline`.
-pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
-    raw.split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// The real uid on the `Uid:` line of `/proc/PID/status`.
-pub fn status_uid(status: &str) -> Option<u32> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|u| u.parse().ok())
-}
-
 /// Every process whose program is one of `programs`, by pid.
 pub fn processes(root: &Sysroot, programs: &[&str]) -> Vec<Process> {
-    let Ok(dir) = std::fs::read_dir(root.proc_path("")) else {
-        return Vec::new();
-    };
+    let dir = root.proc_path("");
     let mut out = Vec::new();
-    for ent in dir.flatten() {
-        let Some(pid) = ent.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+    for pid in pids(&dir).unwrap_or_default() {
+        let Ok(pid) = u32::try_from(pid) else {
             continue;
         };
-        let Ok(raw) = std::fs::read(ent.path().join("cmdline")) else {
+        let path = dir.join(pid.to_string());
+        let Ok(raw) = std::fs::read(path.join("cmdline")) else {
             continue;
         };
-        let argv = split_cmdline(&raw);
+        let argv = split_nul(&raw);
         let p = Process { pid, uid: 0, argv };
         if !programs.contains(&p.program()) {
             continue;
         }
-        let uid = std::fs::read_to_string(ent.path().join("status"))
+        let uid = std::fs::read_to_string(path.join("status"))
             .ok()
             .and_then(|s| status_uid(&s))
             .unwrap_or(0);
@@ -393,7 +376,7 @@ mod tests {
     #[test]
     fn proc_files_are_read() {
         assert_eq!(
-            split_cmdline(b"/usr/bin/dockerd\0-H\0fd://\0"),
+            split_nul(b"/usr/bin/dockerd\0-H\0fd://\0"),
             ["/usr/bin/dockerd", "-H", "fd://"]
         );
         assert_eq!(

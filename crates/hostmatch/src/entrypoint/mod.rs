@@ -8,10 +8,10 @@
 pub mod config;
 pub mod drop;
 pub mod fault;
+pub mod first;
 pub mod hooks;
 pub mod hostids;
 pub mod plan;
-pub mod proc;
 pub mod reach;
 pub mod steps;
 #[cfg(test)]
@@ -27,11 +27,11 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use crate::entrypoint::config::Config;
-use crate::entrypoint::plan::{Plan, Target};
-use crate::entrypoint::proc::{ProcStat, ProcStatus};
+use crate::entrypoint::config::{Config, Unprivileged};
+use crate::entrypoint::plan::{Decision, MatchPlan, Target};
 use crate::fsedit;
-use crate::sys::process::{self as sp, ChildExit};
+use crate::procfs::{ProcStat, ProcStatus};
+use crate::sys::process as sp;
 use crate::sysroot::Sysroot;
 use crate::{Error, Result};
 
@@ -157,7 +157,7 @@ pub fn claim_start(root: &Sysroot, marker: &Path) -> Result<()> {
     let boot_id = root
         .read_proc("sys/kernel/random/boot_id")
         .unwrap_or_default();
-    let content = proc::marker_content(&boot_id, pid1.start_time);
+    let content = first::marker_content(&boot_id, pid1.start_time);
     let open = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -194,8 +194,57 @@ pub fn claim_start(root: &Sysroot, marker: &Path) -> Result<()> {
     }
 }
 
+/// What an entrypoint that could not gain root does with its command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WithoutRoot<'p> {
+    /// Nothing had to change: run it as the plan's account (its shell and
+    /// environment).
+    AsPlanned(&'p Target),
+    /// Run it unchanged, as the caller (`/bin/sh` for no command); the
+    /// warning to print, when something that had to change did not.
+    Unchanged(Option<String>),
+}
+
+/// Decides for an entrypoint without privileges (`why`: the reason, from
+/// [`explain_unprivileged`]): fine when nothing has to change (accounts,
+/// re-owning, sudoers, hooks, an unfinished account change); otherwise an
+/// error naming what was needed, or, with `unprivileged = "run"`, the
+/// command unchanged after a warning.
+pub fn without_root<'p>(
+    why: &str,
+    decision: &'p Decision,
+    cfg: &Config,
+    root: &Sysroot,
+) -> Result<WithoutRoot<'p>> {
+    let Decision::Match(p) = decision else {
+        return Ok(WithoutRoot::Unchanged(None));
+    };
+    let hooks = cfg.hooks_dir.as_ref().is_some_and(|d| {
+        list_hooks(&root.path(&d.to_string_lossy()), false).is_ok_and(|h| !h.is_empty())
+    });
+    let pending = steps::is_pending(root);
+    let nothing = !p.edits_accounts() && p.reown.is_empty() && !write_sudoers_needed(root, p);
+    if nothing && !hooks && !pending {
+        return Ok(WithoutRoot::AsPlanned(&p.target));
+    }
+    let mut needed = p.summary();
+    if pending {
+        needed.push("an account change a start left unfinished".into());
+    }
+    let msg = format!("cannot gain root: {why}; needed for: {}", needed.join("; "));
+    if cfg.unprivileged == Unprivileged::Run {
+        return Ok(WithoutRoot::Unchanged(Some(format!(
+            "{msg}; running the command unchanged (unprivileged = \"run\")"
+        ))));
+    }
+    Err(Error::Permission(format!(
+        "{msg}; set unprivileged = \"run\" in {} to run the command unchanged",
+        config::CONFIG_PATH
+    )))
+}
+
 /// Whether /etc/sudoers.d/hostmatch must be (re)written for the plan.
-pub fn write_sudoers_needed(root: &Sysroot, plan: &Plan) -> bool {
+pub fn write_sudoers_needed(root: &Sysroot, plan: &MatchPlan) -> bool {
     let Some(content) = &plan.sudoers else {
         return false;
     };
@@ -207,7 +256,7 @@ pub fn write_sudoers_needed(root: &Sysroot, plan: &Plan) -> bool {
 
 /// Writes /etc/sudoers.d/hostmatch (mode 0440, atomically) when the plan has
 /// a sudoers line and the file differs. Returns whether it wrote.
-pub fn write_sudoers(root: &Sysroot, plan: &Plan) -> Result<bool> {
+pub fn write_sudoers(root: &Sysroot, plan: &MatchPlan) -> Result<bool> {
     let Some(content) = &plan.sudoers else {
         return Ok(false);
     };
@@ -309,9 +358,6 @@ pub fn exec_failure_status(e: &std::io::Error) -> i32 {
     }
 }
 
-/// Re-exported so the binary can name it.
-pub type Exit = ChildExit;
-
 /// The one line a panic prints (the binary's panic hook): the message only,
 /// never a backtrace, whatever `RUST_BACKTRACE` says (a setuid binary must
 /// not show its memory layout).
@@ -374,15 +420,11 @@ mod tests {
 
     #[test]
     fn group_writable_config_is_refused_in_setuid_mode() {
-        if crate::sys::geteuid() != 0 {
-            eprintln!("SKIP: needs root to own files as root");
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI must run as root"
-            );
+        testkit::prereq!(crate::sys::geteuid() == 0, "root (to own files as root)");
+        // Not under /tmp: setuid mode trusts no path below a directory others can write.
+        let Some(d) = crate::entrypoint::test_util::trusted_tempdir() else {
             return;
-        }
-        let d = tempfile::tempdir().unwrap();
+        };
         fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let root = Sysroot::new(d.path());
         let dir = d.path().join("etc/hostmatch");
@@ -392,10 +434,6 @@ mod tests {
         fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(d.path().join("etc"), fs::Permissions::from_mode(0o755)).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
-        if check_trusted(d.path()).is_err() {
-            eprintln!("SKIP: temp dir parents are not root-owned/0755");
-            return;
-        }
         assert_eq!(load_config(&root, true).unwrap().user, "dev");
         fs::set_permissions(&f, fs::Permissions::from_mode(0o664)).unwrap();
         let e = load_config(&root, true).unwrap_err().to_string();
@@ -450,14 +488,10 @@ mod tests {
 
     #[test]
     fn sudoers_is_written_0440_and_only_once() {
-        if crate::sys::geteuid() != 0 {
-            eprintln!("SKIP: needs root (sudoers must be root-owned)");
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI must run as root"
-            );
-            return;
-        }
+        testkit::prereq!(
+            crate::sys::geteuid() == 0,
+            "root (sudoers must be root-owned)"
+        );
         let (d, root) = sysroot_with("app:x:1000:1000::/home/app:/bin/sh\n", "app:x:1000:\n");
         let cfg = Config {
             sudo: true,
@@ -472,6 +506,55 @@ mod tests {
             .unwrap()
             .contains("app ALL=(ALL:ALL) NOPASSWD: ALL"));
         assert!(!write_sudoers(&root, &p).unwrap());
+    }
+
+    #[test]
+    fn without_root_runs_as_planned_only_when_nothing_has_to_change() {
+        let (_d, root) = sysroot_with("app:x:1000:1000::/home/app:/bin/sh\n", "app:x:1000:\n");
+        let cfg = Config::default();
+        let same = Decision::Match(Box::new(plan_for(&root, 1000, 1000, &cfg)));
+        match without_root("no setuid bit", &same, &cfg, &root).unwrap() {
+            WithoutRoot::AsPlanned(t) => assert_eq!((t.user.as_str(), t.uid), ("app", 1000)),
+            other => panic!("{other:?}"),
+        }
+        let root_stays = Decision::StayRoot {
+            reason: "host uid 0".into(),
+        };
+        assert_eq!(
+            without_root("no setuid bit", &root_stays, &cfg, &root).unwrap(),
+            WithoutRoot::Unchanged(None)
+        );
+    }
+
+    #[test]
+    fn without_root_refuses_a_needed_change_unless_told_to_run_unchanged() {
+        let (d, root) = sysroot_with("app:x:1000:1000::/home/app:/bin/sh\n", "app:x:1000:\n");
+        let mut cfg = Config::default();
+        let moved = Decision::Match(Box::new(plan_for(&root, 2000, 2000, &cfg)));
+        let e = without_root("no setuid bit", &moved, &cfg, &root).unwrap_err();
+        let text = e.to_string();
+        assert!(!e.is_bad_input(), "{e}");
+        assert!(
+            text.contains("cannot gain root: no setuid bit; needed for: "),
+            "{text}"
+        );
+        assert!(text.contains("set unprivileged = \"run\""), "{text}");
+        cfg.unprivileged = Unprivileged::Run;
+        match without_root("no setuid bit", &moved, &cfg, &root).unwrap() {
+            WithoutRoot::Unchanged(Some(w)) => {
+                assert!(w.contains("running the command unchanged"), "{w}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // An account change a start left unfinished has to be finished first.
+        let same = Decision::Match(Box::new(plan_for(&root, 1000, 1000, &cfg)));
+        fs::create_dir_all(root.path(steps::PENDING_PATH).parent().unwrap()).unwrap();
+        fs::write(root.path(steps::PENDING_PATH), "{}").unwrap();
+        match without_root("no setuid bit", &same, &cfg, &root).unwrap() {
+            WithoutRoot::Unchanged(Some(w)) => assert!(w.contains("left unfinished"), "{w}"),
+            other => panic!("{other:?}"),
+        }
+        drop(d);
     }
 
     #[test]

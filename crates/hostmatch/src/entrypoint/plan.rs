@@ -44,12 +44,12 @@ pub enum Decision {
     /// Run the command as root, untouched (host uid 0, or no host ids).
     StayRoot { reason: String },
     /// Match the account to the host ids.
-    Match(Box<Plan>),
+    Match(Box<MatchPlan>),
 }
 
 /// Whether a move is of a user or a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum UserOrGroup {
     User,
     Group,
 }
@@ -57,7 +57,7 @@ pub enum Kind {
 /// An account or group that gets a new id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Move {
-    pub kind: Kind,
+    pub kind: UserOrGroup,
     pub name: String,
     pub from: Id,
     pub to: Id,
@@ -85,7 +85,7 @@ pub struct Target {
     pub user: String,
     pub group: String,
     pub uid: Id,
-    /// The process gid (the host gid; 0 under caveat 2).
+    /// The process gid (the host gid; 0 when the host gid is 0).
     pub gid: Id,
     /// Supplementary groups, sorted, without duplicates.
     pub groups: Vec<Id>,
@@ -95,7 +95,7 @@ pub struct Target {
 
 /// Everything the entrypoint changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct MatchPlan {
     /// /etc/passwd after the plan.
     pub passwd: PasswdFile,
     /// /etc/group after the plan.
@@ -127,7 +127,7 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-impl Plan {
+impl MatchPlan {
     /// Whether the account files change.
     pub fn edits_accounts(&self) -> bool {
         self.passwd_changed || self.group_changed
@@ -138,8 +138,8 @@ impl Plan {
         let mut out = Vec::new();
         for m in &self.moves {
             let what = match m.kind {
-                Kind::User => "user",
-                Kind::Group => "group",
+                UserOrGroup::User => "user",
+                UserOrGroup::Group => "group",
             };
             let why = if m.is_target {
                 " (to match the host)"
@@ -375,7 +375,7 @@ pub struct Draft {
 impl Draft {
     /// Rule: the account's group takes the host gid; other groups at that gid
     /// move to a free gid first (users whose primary group it was follow).
-    /// With host gid 0 (caveat 2) the account's group stays (a new account
+    /// With host gid 0 the account's group stays (a new account
     /// gets its own group at a free gid).
     pub fn match_group(
         &mut self,
@@ -400,7 +400,7 @@ impl Draft {
                     gr.update(|x| x.name == g.name, |x| x.gid = host.gid);
                     pw.update(|u| u.gid == g.gid, |u| u.gid = host.gid);
                     moves.push(Move {
-                        kind: Kind::Group,
+                        kind: UserOrGroup::Group,
                         name: g.name.to_string(),
                         from: g.gid,
                         to: host.gid,
@@ -429,7 +429,7 @@ impl Draft {
             });
         }
         if cfg.create_user {
-            // Caveat 2 with a new account: its own group at a free gid.
+            // Host gid 0 with a new account: its own group at a free gid.
             let to = free_id(&used_gids(gr), &[0], false)?;
             gr.push(new_group_entry(group_name, to));
             return Ok(GroupMatch {
@@ -478,7 +478,7 @@ impl Draft {
             let to = free_id(&used_uids(pw), &avoid, o.uid < 1000)?;
             pw.update(|u| u.name == o.name, |u| u.uid = to);
             moves.push(Move {
-                kind: Kind::User,
+                kind: UserOrGroup::User,
                 name: o.name.to_string(),
                 from: o.uid,
                 to,
@@ -489,7 +489,7 @@ impl Draft {
             Some(u) => {
                 pw.update(|x| x.name == u.name, |x| x.uid = host.uid);
                 moves.push(Move {
-                    kind: Kind::User,
+                    kind: UserOrGroup::User,
                     name: u.name.to_string(),
                     from: u.uid,
                     to: host.uid,
@@ -544,7 +544,7 @@ fn make_room_for_gid(
         gr.update(|g| g.name == o.name, |g| g.gid = to);
         pw.update(|u| u.gid == o.gid, |u| u.gid = to);
         moves.push(Move {
-            kind: Kind::Group,
+            kind: UserOrGroup::Group,
             name: o.name.to_string(),
             from: o.gid,
             to,
@@ -615,13 +615,13 @@ pub fn reown_trees(
     host_uid: Id,
     account_gid: Id,
 ) -> Vec<Reown> {
-    let made_room = |k: Kind| {
+    let made_room = |k: UserOrGroup| {
         moves
             .iter()
             .find(|m| m.kind == k && !m.is_target)
             .map(|m| (m.from, m.to))
     };
-    let (room_uid, room_gid) = (made_room(Kind::User), made_room(Kind::Group));
+    let (room_uid, room_gid) = (made_room(UserOrGroup::User), made_room(UserOrGroup::Group));
     let mut reown = Vec::new();
     if room_uid.is_some() || room_gid.is_some() {
         let owner = Ids {
@@ -683,7 +683,7 @@ fn ids_of(change: Option<(Id, Id)>, now: Id) -> Vec<Id> {
 /// names the account, its primary group, and what the runtime added on its
 /// own (`--group-add`: what the process had, minus what the runtime derived
 /// from the image's accounts for the starting uid, minus the starting gid).
-/// With host gid 0 (caveat 2) root's group is never given.
+/// With host gid 0 root's group is never given.
 pub fn command_groups(
     gr: &GroupFile,
     image: (&PasswdFile, &GroupFile),
@@ -760,7 +760,7 @@ fn sudoers_line(user_name: &str) -> String {
 }
 
 /// Plans the match of `cfg.user` to `host`. `host = None` (root mode with no
-/// host ids) and host uid 0 (caveat 2) mean: run as root, untouched.
+/// host ids) and host uid 0 mean: run as root, untouched.
 pub fn plan(
     passwd: &PasswdFile,
     group: &GroupFile,
@@ -836,7 +836,7 @@ pub fn plan(
     let sudoers = cfg.sudo.then(|| sudoers_line(user_name));
     let passwd_changed = pw.render() != passwd.render();
     let group_changed = gr.render() != group.render();
-    Ok(Decision::Match(Box::new(Plan {
+    Ok(Decision::Match(Box::new(MatchPlan {
         passwd: pw,
         group: gr,
         passwd_changed,
@@ -881,7 +881,7 @@ nogroup:x:65534:\n";
         (PasswdFile::parse(PASSWD), GroupFile::parse(GROUP))
     }
 
-    fn run(uid: Id, gid: Id, cfg: &Config) -> Plan {
+    fn run(uid: Id, gid: Id, cfg: &Config) -> MatchPlan {
         let (p, g) = files();
         let start = StartCreds {
             uid,
@@ -894,10 +894,10 @@ nogroup:x:65534:\n";
         }
     }
 
-    fn user<'a>(p: &'a Plan, name: &str) -> &'a PasswdEntry {
+    fn user<'a>(p: &'a MatchPlan, name: &str) -> &'a PasswdEntry {
         p.passwd.find(|u| u.name == name).unwrap()
     }
-    fn group<'a>(p: &'a Plan, name: &str) -> &'a GroupEntry {
+    fn group<'a>(p: &'a MatchPlan, name: &str) -> &'a GroupEntry {
         p.group.find(|g| g.name == name).unwrap()
     }
 
@@ -949,7 +949,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat1_other_account_and_group_move_to_free_system_ids() {
+    fn colliding_account_and_group_move_to_free_system_ids() {
         let cfg = Config {
             chown_paths: vec!["/var/www".into()],
             ..Config::default()
@@ -988,7 +988,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat1_moved_ids_never_reuse_the_host_or_old_ids() {
+    fn moved_ids_never_reuse_the_host_or_old_ids() {
         let p = run(65534, 65534, &Config::default());
         let nobody = user(&p, "nobody");
         assert!(![65534, 1234, 65535].contains(&nobody.uid));
@@ -999,7 +999,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat1_root_is_never_moved() {
+    fn root_is_never_moved_out_of_the_way() {
         let (p, g) = files();
         let cfg = Config {
             user: "root".into(),
@@ -1037,7 +1037,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat2_host_uid_0_stays_root_untouched() {
+    fn host_uid_0_stays_root_untouched() {
         let (p, g) = files();
         let d = plan(
             &p,
@@ -1053,7 +1053,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat2_gid_0_keeps_root_group_and_gives_only_the_accounts_groups() {
+    fn host_gid_0_keeps_root_group_and_gives_only_the_accounts_groups() {
         let (pw, gr) = files();
         // Root is listed in a group: its groups must never be given.
         let gr = GroupFile::parse(as_text(gr.render()).replace("sudo:x:27:", "sudo:x:27:root"));
@@ -1089,7 +1089,7 @@ nogroup:x:65534:\n";
     }
 
     #[test]
-    fn caveat2_gid_0_with_a_new_account_gets_its_own_group() {
+    fn host_gid_0_with_a_new_account_gets_its_own_group() {
         let cfg = Config {
             user: "dev".into(),
             ..Config::default()
@@ -1358,14 +1358,14 @@ nogroup:x:65534:\n";
         };
         let moves = vec![
             Move {
-                kind: Kind::User,
+                kind: UserOrGroup::User,
                 name: "www-data".into(),
                 from: 33,
                 to: 999,
                 is_target: false,
             },
             Move {
-                kind: Kind::User,
+                kind: UserOrGroup::User,
                 name: "app".into(),
                 from: 1234,
                 to: 33,

@@ -19,11 +19,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::fault;
-use super::plan::{Plan, Reown};
+use super::plan::{MatchPlan, Reown};
 use super::reach::{self, Ids, Reached};
 use crate::fsedit;
+use crate::fsedit::Apply;
 use crate::ids::Id;
-use crate::own::{self, Depth, Guard, Mode as OwnMode, Options, Report, Rule};
+use crate::own::{self, Depth, Guard, Options, Report, Rule};
 use crate::sys::fs as sfs;
 use crate::sys::process as sp;
 use crate::sysroot::{paths, Sysroot};
@@ -148,7 +149,7 @@ impl Tree {
                 TreeDepth::Recursive => Depth::Recursive,
                 TreeDepth::Top => Depth::Top,
             },
-            mode: if dry { OwnMode::DryRun } else { OwnMode::Apply },
+            mode: if dry { Apply::DryRun } else { Apply::Write },
             threads: WALK_THREADS,
             guard: Some(Guard {
                 uids: self.owner.uids.clone(),
@@ -185,7 +186,7 @@ fn with_locked_entry(text: &[u8], a: &Append) -> Option<Vec<u8>> {
 
 impl Steps {
     /// The steps of `plan`, with the account files as they are now.
-    pub fn from_plan(root: &Sysroot, plan: &Plan) -> Result<Steps> {
+    pub fn from_plan(root: &Sysroot, plan: &MatchPlan) -> Result<Steps> {
         let mut edits = Vec::new();
         let mut edit = |rel: &str, new: Vec<u8>, changed: bool| -> Result<()> {
             if changed {
@@ -699,7 +700,7 @@ fn check_pending(s: &Steps) -> std::result::Result<(), String> {
 mod tests {
     use super::*;
     use crate::entrypoint::config::Config;
-    use crate::entrypoint::test_util::{need_root, plan_for, sysroot_with};
+    use crate::entrypoint::test_util::{plan_for, sysroot_with, trusted_tempdir};
 
     fn steps_for(root: &Sysroot, uid: u32, gid: u32, cfg: &Config) -> Steps {
         Steps::from_plan(root, &plan_for(root, uid, gid, cfg)).unwrap()
@@ -707,9 +708,7 @@ mod tests {
 
     #[test]
     fn new_account_edits_shadow_and_gshadow_and_makes_home() {
-        if !need_root() {
-            return;
-        }
+        testkit::prereq!(crate::sys::geteuid() == 0, "root (it changes owners)");
         let (d, root) = sysroot_with("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
         fs::write(d.path().join("etc/shadow"), "root:*:1:0:99999:7:::\n").unwrap();
         fs::write(d.path().join("etc/gshadow"), "root:*::").unwrap();
@@ -735,9 +734,7 @@ mod tests {
 
     #[test]
     fn root_owned_home_of_a_new_account_is_given_to_it() {
-        if !need_root() {
-            return;
-        }
+        testkit::prereq!(crate::sys::geteuid() == 0, "root (it changes owners)");
         let (d, root) = sysroot_with("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
         // The runtime made /home/dev (root, 0755) for a bind mount below it.
         fs::create_dir_all(d.path().join("home/dev/src")).unwrap();
@@ -849,9 +846,14 @@ mod tests {
 
     #[test]
     fn a_cut_start_is_finished_and_the_record_removed() {
+        testkit::prereq!(
+            crate::sys::geteuid() == 0,
+            "root (the record is trusted only when root owns it)"
+        );
         // A root-owned place (the record is trusted only there).
-        let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target");
-        let d = tempfile::tempdir_in(target).unwrap();
+        let Some(d) = trusted_tempdir() else {
+            return;
+        };
         let root = Sysroot::new(d.path());
         fs::create_dir_all(d.path().join("etc/hostmatch")).unwrap();
         let mut s = steps();
@@ -862,12 +864,7 @@ mod tests {
         )
         .unwrap();
         write_pending(&root, &s).unwrap();
-        if crate::sys::geteuid() != 0
-            || super::super::check_trusted(&root.path(PENDING_PATH)).is_err()
-        {
-            eprintln!("SKIP: the record is trusted only when root owns the path");
-            return;
-        }
+        super::super::check_trusted(&root.path(PENDING_PATH)).unwrap();
         assert!(matches!(
             finish_pending(&root, &[]).unwrap(),
             Finished::Done(_)

@@ -3,7 +3,7 @@
 use std::fs;
 
 use super::config::Config;
-use super::plan::{plan, Decision, HostIds, Plan, StartCreds, Target};
+use super::plan::{plan, Decision, HostIds, MatchPlan, StartCreds, Target};
 use crate::sysroot::Sysroot;
 
 /// A sysroot with these /etc/passwd and /etc/group.
@@ -17,7 +17,7 @@ pub fn sysroot_with(passwd: &str, group: &str) -> (tempfile::TempDir, Sysroot) {
 }
 
 /// The plan for host ids `uid:gid` on the sysroot's accounts.
-pub fn plan_for(root: &Sysroot, uid: u32, gid: u32, cfg: &Config) -> Plan {
+pub fn plan_for(root: &Sysroot, uid: u32, gid: u32, cfg: &Config) -> MatchPlan {
     let a = crate::accounts::Accounts::load(root).unwrap();
     let start = StartCreds::default();
     match plan(&a.passwd, &a.group, Some(HostIds { uid, gid }), &start, cfg).unwrap() {
@@ -26,17 +26,19 @@ pub fn plan_for(root: &Sysroot, uid: u32, gid: u32, cfg: &Config) -> Plan {
     }
 }
 
-/// Whether the test runs as root; otherwise a loud skip (a failure in CI).
-pub fn need_root() -> bool {
-    if crate::sys::geteuid() != 0 {
-        eprintln!("SKIP: needs root (chown)");
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must run as root"
-        );
-        return false;
-    }
-    true
+/// A temporary directory in a place setuid mode trusts (root-owned, not
+/// writable by group or others, up to `/`): the workspace's target
+/// directory, not /tmp. `None` (after a loud skip; a failure in CI) when
+/// that place is not trusted here.
+pub fn trusted_tempdir() -> Option<tempfile::TempDir> {
+    let target = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target"));
+    let trusted = super::check_trusted(target).is_ok();
+    testkit::prereq_met(
+        trusted,
+        module_path!(),
+        "a target directory owned by root and not writable by others, up to / (setuid mode trusts only such paths)",
+    )
+    .then(|| tempfile::tempdir_in(target).unwrap())
 }
 
 /// The command's credentials of an account app 1000:1000.

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::OFlags;
 use serde::{Deserialize, Serialize};
 
-pub use spec::{parse_user, MapKind, MapSpec, Mapping};
+pub use spec::{MapKind, MapSpec, Mapping};
 
 use crate::ids::Id;
 use crate::sys;
@@ -488,12 +488,12 @@ impl MappingRequest {
             ));
         }
         if let Some(o) = owner_as {
-            let (u, g) = parse_user(o, "--owner-as")?;
+            let (u, g) = crate::ids::parse_id_pair(o, "--owner-as")?;
             return Ok(MappingRequest::OwnerAs(u, g));
         }
         if let Some((user, remap)) = for_docker {
             let user = match user {
-                Some(u) => parse_user(u, "--container-user")?,
+                Some(u) => crate::ids::parse_id_pair(u, "--container-user")?,
                 None => (0, 0),
             };
             return Ok(MappingRequest::ForDocker {

@@ -14,11 +14,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{parse_id, Extent, Id, IdMap};
+use crate::ids::{parse_id, Extent, Id, IdMap, MAX_ID};
 use crate::{Error, Result};
-
-/// The largest valid id: `u32::MAX` is `(uid_t)-1`, "no id", in the kernel.
-pub const MAX_VALID_ID: Id = u32::MAX - 1;
 
 /// Which ids a `--map` line maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,9 +75,9 @@ impl MapSpec {
         }
         for (what, start) in [("FROM", self.from), ("TO", self.to)] {
             let last = start as u64 + self.count as u64 - 1;
-            if last > MAX_VALID_ID as u64 {
+            if last > MAX_ID as u64 {
                 return Err(Error::invalid(format!(
-                    "{what}+COUNT runs past the last valid id {MAX_VALID_ID}"
+                    "{what}+COUNT runs past the last valid id {MAX_ID}"
                 )));
             }
         }
@@ -199,7 +196,7 @@ pub fn identity() -> IdMap {
     IdMap::new(vec![Extent {
         container: 0,
         host: 0,
-        count: MAX_VALID_ID + 1,
+        count: MAX_ID + 1,
     }])
     .expect("the identity map is valid")
 }
@@ -207,7 +204,7 @@ pub fn identity() -> IdMap {
 /// `a` <-> `b`, every other valid id to itself.
 fn swap(a: Id, b: Id) -> Result<IdMap> {
     for id in [a, b] {
-        if id > MAX_VALID_ID {
+        if id > MAX_ID {
             return Err(Error::invalid(format!("id {id} is not a valid id")));
         }
     }
@@ -237,27 +234,8 @@ fn swap(a: Id, b: Id) -> Result<IdMap> {
         host: a,
         count: 1,
     });
-    ident(hi as u64 + 1, MAX_VALID_ID as u64 + 1, &mut ext);
+    ident(hi as u64 + 1, MAX_ID as u64 + 1, &mut ext);
     IdMap::new(ext)
-}
-
-/// Parses `UID[:GID]`; GID defaults to UID.
-pub fn parse_user(s: &str, flag: &str) -> Result<(Id, Id)> {
-    let bad = |e: Error| Error::invalid(format!("{flag} '{s}': {e} (expected UID[:GID])"));
-    let (u, g) = match s.split_once(':') {
-        Some((u, g)) => (parse_id(u).map_err(bad)?, parse_id(g).map_err(bad)?),
-        None => {
-            let u = parse_id(s).map_err(bad)?;
-            (u, u)
-        }
-    };
-    if u > MAX_VALID_ID || g > MAX_VALID_ID {
-        return Err(Error::invalid(format!(
-            "{flag} '{s}': {} is not a valid id",
-            u32::MAX
-        )));
-    }
-    Ok((u, g))
 }
 
 #[cfg(test)]
@@ -337,7 +315,7 @@ mod tests {
         assert_eq!(m.seen(100000, 100000), (Some(1000), Some(1001)));
         assert_eq!(m.seen(0, 0), (Some(0), Some(0)));
         assert_eq!(m.seen(1001, 1000), (Some(1001), Some(1000)));
-        assert_eq!(m.seen(MAX_VALID_ID, 5), (Some(MAX_VALID_ID), Some(5)));
+        assert_eq!(m.seen(MAX_ID, 5), (Some(MAX_ID), Some(5)));
         assert_eq!(
             m.uid_map_text(),
             "0 0 1000\n1000 100000 1\n1001 1001 98999\n100000 1000 1\n100001 100001 4294867294\n"
@@ -346,12 +324,13 @@ mod tests {
         let same = Mapping::owner_as((5, 5), (5, 5)).unwrap();
         assert_eq!(same.uid_map, identity());
         // Owner at the edges.
-        assert!(Mapping::owner_as((0, 0), (MAX_VALID_ID, MAX_VALID_ID)).is_ok());
+        assert!(Mapping::owner_as((0, 0), (MAX_ID, MAX_ID)).is_ok());
         assert!(Mapping::owner_as((0, 0), (u32::MAX, 0)).is_err());
     }
 
     #[test]
     fn parse_user_defaults_gid_to_uid() {
+        use crate::ids::parse_id_pair as parse_user;
         assert_eq!(parse_user("1234", "--owner-as").unwrap(), (1234, 1234));
         assert_eq!(parse_user("1234:50", "--owner-as").unwrap(), (1234, 50));
         assert!(parse_user("1234:", "--owner-as").is_err());
@@ -361,7 +340,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn owner_as_is_a_bijection(a in 0u32..=MAX_VALID_ID, b in 0u32..=MAX_VALID_ID, x in 0u32..=MAX_VALID_ID) {
+        fn owner_as_is_a_bijection(a in 0u32..=MAX_ID, b in 0u32..=MAX_ID, x in 0u32..=MAX_ID) {
             let m = Mapping::owner_as((a, a), (b, b)).unwrap();
             prop_assert_eq!(m.uid_map.to_host(a), Some(b));
             prop_assert_eq!(m.uid_map.to_container(b), Some(a));

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::fsedit::Apply;
 use crate::ids::{Id, IdMap, IdSet};
 use crate::Result;
 
@@ -87,20 +88,12 @@ pub enum Depth {
     SelfOnly,
 }
 
-/// Whether to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    #[default]
-    Apply,
-    /// Count what would change, write nothing.
-    DryRun,
-}
-
 /// Walk options.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub depth: Depth,
-    pub mode: Mode,
+    /// Write, or (dry run) count what would change and write nothing.
+    pub mode: Apply,
     /// Worker threads; 0: one per CPU.
     pub threads: usize,
     /// Walk on behalf of one account in a tree that less trusted processes

@@ -18,11 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::{
-    AclChange, Depth, EntryError, Guard, Mode, Options, Progress, Report, Rule, MAX_ERRORS,
-};
+use super::{AclChange, Depth, EntryError, Guard, Options, Progress, Report, Rule, MAX_ERRORS};
 use crate::acl::{self, Acl, FileCaps, Tag};
-use crate::ids::Id;
+use crate::ids::{Id, IdMap};
 use crate::sys::fs::{self as sfs, Stat};
 use crate::{Error, Result};
 
@@ -143,7 +141,7 @@ fn walk_from(
     let _nofile = sfs::raise_nofile_limit();
     let walk = Walk {
         rule,
-        dry: opts.mode == Mode::DryRun,
+        dry: opts.mode == crate::fsedit::Apply::DryRun,
         depth: opts.depth,
         guard: opts.guard.as_ref(),
         root_mnt: st.mnt_id,
@@ -560,26 +558,7 @@ impl Walk<'_> {
         st: &Stat,
         path: &Path,
     ) -> std::io::Result<bool> {
-        let (new_uid, new_gid) = match self.rule {
-            Rule::Chown { uid, gid } => (
-                uid.and_then(|(f, t)| (st.uid == f).then_some(t)),
-                gid.and_then(|(f, t)| (st.gid == f).then_some(t)),
-            ),
-            Rule::Set { uid, gid } => (*uid, *gid),
-            Rule::Gather { .. } => self.gathered(st),
-            Rule::Shift { uid_map, gid_map } => {
-                let u = uid_map.to_host(st.uid);
-                let g = gid_map.to_host(st.gid);
-                let missing = u.is_none() as u64 + g.is_none() as u64;
-                if missing > 0 {
-                    t.unmapped += missing;
-                }
-                (u, g)
-            }
-            Rule::Acl { .. } => (None, None),
-        };
-        let new_uid = new_uid.filter(|&u| u != st.uid);
-        let new_gid = new_gid.filter(|&g| g != st.gid);
+        let (new_uid, new_gid) = self.new_ids(t, st);
         let (new_uid, new_gid) = match self.guard {
             Some(g) => match guarded(g, st, new_uid, new_gid) {
                 Ok(ids) => ids,
@@ -591,59 +570,7 @@ impl Walk<'_> {
             None => (new_uid, new_gid),
         };
         let owner_changes = new_uid.is_some() || new_gid.is_some();
-
-        // Xattrs: ACLs move with a shift; capabilities are dropped by the
-        // kernel on chown and written back (shifted for a shift).
-        let mut acls: Vec<(&str, Vec<u8>)> = Vec::new();
-        let mut caps: Option<Vec<u8>> = None;
-        let shift = match self.rule {
-            Rule::Shift { uid_map, gid_map } => Some((uid_map, gid_map)),
-            _ => None,
-        };
-        let may_have_caps = st.is_reg() && st.mode & 0o111 != 0;
-        if !st.is_symlink() {
-            if let Some((uid_map, gid_map)) = shift {
-                if sfs::has_xattrs(fd)? {
-                    let names: &[&str] = if st.is_dir() {
-                        &[acl::XATTR_ACCESS, acl::XATTR_DEFAULT]
-                    } else {
-                        &[acl::XATTR_ACCESS]
-                    };
-                    for &name in names {
-                        if let Some(v) = sfs::get_xattr(fd, name)? {
-                            let mut a = Acl::parse(&v).map_err(invalid_data)?;
-                            let miss = a.shift(|u| uid_map.to_host(u), |g| gid_map.to_host(g));
-                            t.unmapped += miss;
-                            let nv = a.render();
-                            if nv != v {
-                                acls.push((name, nv));
-                            }
-                        }
-                    }
-                    if may_have_caps {
-                        if let Some(v) = sfs::get_xattr(fd, acl::XATTR_CAPS)? {
-                            let mut c = FileCaps::parse(&v).map_err(invalid_data)?;
-                            let root = c.root();
-                            let mut changed = false;
-                            match uid_map.to_host(root) {
-                                Some(n) if n != root => {
-                                    c.set_root(n);
-                                    changed = true;
-                                }
-                                Some(_) => {}
-                                None if c.rootid.is_some() => t.unmapped += 1,
-                                None => {}
-                            }
-                            if changed || owner_changes {
-                                caps = Some(c.render());
-                            }
-                        }
-                    }
-                }
-            } else if owner_changes && may_have_caps {
-                caps = sfs::get_xattr(fd, acl::XATTR_CAPS)?;
-            }
-        }
+        let (acls, caps) = self.xattrs_to_write(t, fd, st, owner_changes)?;
         if !owner_changes && acls.is_empty() && caps.is_none() {
             return Ok(false);
         }
@@ -664,6 +591,74 @@ impl Walk<'_> {
             sfs::chmod_fd(fd, st.mode & 0o7777)?;
         }
         Ok(true)
+    }
+
+    /// The uid and gid the rule gives the entry (`None`: that one stays).
+    fn new_ids(&self, t: &mut Tally, st: &Stat) -> (Option<Id>, Option<Id>) {
+        let (uid, gid) = match self.rule {
+            Rule::Chown { uid, gid } => (
+                uid.and_then(|(f, t)| (st.uid == f).then_some(t)),
+                gid.and_then(|(f, t)| (st.gid == f).then_some(t)),
+            ),
+            Rule::Set { uid, gid } => (*uid, *gid),
+            Rule::Gather { .. } => self.gathered(st),
+            Rule::Shift { uid_map, gid_map } => {
+                let u = uid_map.to_host(st.uid);
+                let g = gid_map.to_host(st.gid);
+                t.unmapped += u.is_none() as u64 + g.is_none() as u64;
+                (u, g)
+            }
+            Rule::Acl { .. } => (None, None),
+        };
+        (uid.filter(|&u| u != st.uid), gid.filter(|&g| g != st.gid))
+    }
+
+    /// The extended attributes to write after the owner: ACLs move with a
+    /// shift; file capabilities, which the kernel drops on chown, are written
+    /// back (shifted for a shift).
+    fn xattrs_to_write(
+        &self,
+        t: &mut Tally,
+        fd: BorrowedFd<'_>,
+        st: &Stat,
+        owner_changes: bool,
+    ) -> std::io::Result<Xattrs> {
+        let may_have_caps = st.is_reg() && st.mode & 0o111 != 0;
+        if st.is_symlink() {
+            return Ok((Vec::new(), None));
+        }
+        let Rule::Shift { uid_map, gid_map } = self.rule else {
+            let caps = if owner_changes && may_have_caps {
+                sfs::get_xattr(fd, acl::XATTR_CAPS)?
+            } else {
+                None
+            };
+            return Ok((Vec::new(), caps));
+        };
+        if !sfs::has_xattrs(fd)? {
+            return Ok((Vec::new(), None));
+        }
+        let names: &[&'static str] = if st.is_dir() {
+            &[acl::XATTR_ACCESS, acl::XATTR_DEFAULT]
+        } else {
+            &[acl::XATTR_ACCESS]
+        };
+        let mut acls = Vec::new();
+        for &name in names {
+            if let Some(v) = sfs::get_xattr(fd, name)? {
+                let mut a = Acl::parse(&v).map_err(invalid_data)?;
+                t.unmapped += a.shift(|u| uid_map.to_host(u), |g| gid_map.to_host(g));
+                let nv = a.render();
+                if nv != v {
+                    acls.push((name, nv));
+                }
+            }
+        }
+        let caps = match may_have_caps {
+            true => shifted_caps(t, fd, uid_map, owner_changes)?,
+            false => None,
+        };
+        Ok((acls, caps))
     }
 
     fn apply_acl(
@@ -842,6 +837,35 @@ impl Listing {
             CStr::from_bytes_until_nul(&self.bytes[start..]).expect("each name ends with its NUL")
         })
     }
+}
+
+/// Extended attributes to write: ACLs (name, value) and file capabilities.
+type Xattrs = (Vec<(&'static str, Vec<u8>)>, Option<Vec<u8>>);
+
+/// The file capabilities to write back after a shift: the root id shifted
+/// (an unmapped one is counted), or as they were when the owner changes.
+fn shifted_caps(
+    t: &mut Tally,
+    fd: BorrowedFd<'_>,
+    uid_map: &IdMap,
+    owner_changes: bool,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let Some(v) = sfs::get_xattr(fd, acl::XATTR_CAPS)? else {
+        return Ok(None);
+    };
+    let mut c = FileCaps::parse(&v).map_err(invalid_data)?;
+    let root = c.root();
+    let mut changed = false;
+    match uid_map.to_host(root) {
+        Some(n) if n != root => {
+            c.set_root(n);
+            changed = true;
+        }
+        Some(_) => {}
+        None if c.rootid.is_some() => t.unmapped += 1,
+        None => {}
+    }
+    Ok((changed || owner_changes).then(|| c.render()))
 }
 
 fn invalid_data(e: Error) -> std::io::Error {

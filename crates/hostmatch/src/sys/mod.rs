@@ -90,7 +90,7 @@ impl Credentials for RealCredentials {
     fn capabilities(&self) -> Result<(u64, u64)> {
         let p = "/proc/self/status";
         let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-        let st = crate::entrypoint::proc::ProcStatus::parse(&text)
+        let st = crate::procfs::ProcStatus::parse(&text)
             .ok_or_else(|| Error::invalid(format!("{p}: no CapEff/CapPrm lines")))?;
         Ok((st.cap_eff, st.cap_prm))
     }

@@ -1,61 +1,10 @@
-//! Pure parsers of `/proc` files and the "first program of the container"
-//! rule (see docs/threat-model.md).
+//! Who may run privileged: the container's first program (see
+//! docs/threat-model.md), from what `/proc` says ([`crate::procfs`]), once
+//! per start (the marker's content).
 
-/// The parts of `/proc/<pid>/status` the entrypoint uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStatus {
-    pub cap_eff: u64,
-    pub cap_prm: u64,
-    pub no_new_privs: bool,
-}
-
-impl ProcStatus {
-    /// Parses the text of `/proc/<pid>/status`; `None` without the capability lines.
-    pub fn parse(text: &str) -> Option<ProcStatus> {
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.trim().to_string())
-        };
-        let hex = |name: &str| field(name).and_then(|v| u64::from_str_radix(&v, 16).ok());
-        Some(ProcStatus {
-            cap_eff: hex("CapEff:")?,
-            cap_prm: hex("CapPrm:")?,
-            no_new_privs: field("NoNewPrivs:").is_some_and(|v| v == "1"),
-        })
-    }
-}
-
-/// The parts of `/proc/<pid>/stat` the entrypoint uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcStat {
-    pub pid: i32,
-    pub comm: String,
-    pub ppid: i32,
-    /// Field 22: start time in clock ticks after boot.
-    pub start_time: u64,
-}
-
-impl ProcStat {
-    /// Parses `/proc/<pid>/stat`. The command name may hold spaces and
-    /// parentheses, so the fields after it are found from the last `)`.
-    pub fn parse(text: &str) -> Option<ProcStat> {
-        let open = text.find('(')?;
-        let close = text.rfind(')')?;
-        let pid = text[..open].trim().parse().ok()?;
-        let comm = text.get(open + 1..close)?.to_string();
-        // Fields from 3 (state) on.
-        let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
-        let ppid = rest.get(1)?.parse().ok()?;
-        let start_time = rest.get(19)?.parse().ok()?;
-        Some(ProcStat {
-            pid,
-            comm,
-            ppid,
-            start_time,
-        })
-    }
-}
+use crate::procfs::{pids, ProcStat};
+use crate::sysroot::Sysroot;
+use crate::{Error, Result};
 
 /// Inits that container runtimes put at PID 1 (`/proc/1/comm`).
 pub const KNOWN_INITS: &[&str] = &[
@@ -141,6 +90,22 @@ pub fn first_program(
     Ok(FirstProgram::FirstChildOfInit)
 }
 
+/// Setuid mode: privileged work only as the container's first program
+/// (this process, `/proc/self`, among the live processes of its PID
+/// namespace).
+pub fn check_first_program(root: &Sysroot) -> Result<FirstProgram> {
+    let me = ProcStat::parse(&root.read_proc("self/stat")?)
+        .ok_or_else(|| Error::invalid("/proc/self/stat: cannot parse"))?;
+    let comm = root.read_proc("1/comm").unwrap_or_default();
+    let dir = root.proc_path("");
+    let others = pids(&dir).map_err(|e| Error::io(&dir, e))?;
+    first_program(me.pid, me.ppid, &comm, &others).map_err(|why| {
+        Error::Permission(format!(
+            "refusing to run privileged: {why}; the setuid entrypoint works only as the container's first program"
+        ))
+    })
+}
+
 /// The content of the once-per-start marker: the boot and the start time of
 /// PID 1 identify one start of one container.
 pub fn marker_content(boot_id: &str, pid1_start_time: u64) -> String {
@@ -151,38 +116,6 @@ pub fn marker_content(boot_id: &str, pid1_start_time: u64) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    const STATUS: &str = "Name:\tcat\nUmask:\t0022\nState:\tR (running)\nUid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nNoNewPrivs:\t1\n";
-
-    #[test]
-    fn status_gives_capabilities_and_no_new_privs() {
-        let s = ProcStatus::parse(STATUS).unwrap();
-        assert_eq!(s.cap_eff, 0x1ff_ffff_ffff);
-        assert_eq!(s.cap_prm, 0x1ff_ffff_ffff);
-        assert!(s.no_new_privs);
-        let s = ProcStatus::parse(&STATUS.replace("NoNewPrivs:\t1", "NoNewPrivs:\t0")).unwrap();
-        assert!(!s.no_new_privs);
-        assert!(ProcStatus::parse("Name: x\n").is_none());
-    }
-
-    #[test]
-    fn stat_with_odd_command_names_parses() {
-        let text =
-            "42 (a) b (c)) S 7 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10\n";
-        let s = ProcStat::parse(text).unwrap();
-        assert_eq!(s.pid, 42);
-        assert_eq!(s.comm, "a) b (c)");
-        assert_eq!(s.ppid, 7);
-        assert_eq!(s.start_time, 123456);
-    }
-
-    #[test]
-    fn stat_of_this_process_parses() {
-        let text = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let s = ProcStat::parse(&text).unwrap();
-        assert_eq!(s.pid as u32, std::process::id());
-        assert_eq!(s.ppid as u32, std::os::unix::process::parent_id());
-    }
 
     #[test]
     fn pid_1_is_the_first_program() {
@@ -238,6 +171,45 @@ mod tests {
     #[test]
     fn grandchild_is_refused() {
         assert!(first_program(3, 2, "docker-init", &[2]).is_err());
+    }
+
+    /// A proc directory where this process is `pid` (parent `ppid`), PID 1
+    /// runs `comm`, and `others` are the other live processes.
+    fn proc_dir(pid: i32, ppid: i32, comm: &str, others: &[i32]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let stat =
+            format!("{pid} (entrypoint) S {ppid} 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 500 0 0\n");
+        std::fs::create_dir_all(d.path().join("self")).unwrap();
+        std::fs::write(d.path().join("self/stat"), stat).unwrap();
+        for p in others.iter().chain([&1, &pid]) {
+            std::fs::create_dir_all(d.path().join(p.to_string())).unwrap();
+        }
+        std::fs::write(d.path().join("1/comm"), format!("{comm}\n")).unwrap();
+        d
+    }
+
+    #[test]
+    fn the_gate_reads_this_process_pid_1_and_the_others_from_proc() {
+        let d = proc_dir(7, 1, "docker-init", &[12]);
+        let root = Sysroot::new("/").with_proc(d.path());
+        assert_eq!(
+            check_first_program(&root).unwrap(),
+            FirstProgram::FirstChildOfInit
+        );
+        let d = proc_dir(7, 1, "docker-init", &[5, 12]);
+        let root = Sysroot::new("/").with_proc(d.path());
+        let e = check_first_program(&root).unwrap_err();
+        assert!(!e.is_bad_input(), "{e}");
+        assert!(
+            e.to_string().contains("pid 5 is older") && e.to_string().contains("first program"),
+            "{e}"
+        );
+        let d = proc_dir(7, 1, "bash", &[]);
+        let root = Sysroot::new("/").with_proc(d.path());
+        assert!(check_first_program(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("not a known init"));
     }
 
     #[test]
