@@ -11,6 +11,11 @@
 #               -> moves to 1000, re-owns the home -> /bin/true
 #               (hyperfine --prepare puts the account and home back at 1234;
 #               not timed)
+#   exec floor: a static setuid binary that only execs /bin/true
+#               (scripts/bench/exec-floor.rs): what any setuid entrypoint
+#               costs before it does any work (the kernel's setuid exec and a
+#               second exec); "same ids" minus this is hostmatch-entrypoint's
+#               own work
 # Other builds (e.g. the binary of an older commit) can be measured in the
 # same run: LABEL=BINARY arguments add their "same ids" and "move" variants.
 # The variants are measured in ROUNDS rounds of RUNS runs each, alternating,
@@ -43,6 +48,9 @@ tar -xf "$tar" -C "$R"
 chmod 755 "$R"
 labels=("this build") bins=(/usr/local/bin/hostmatch-entrypoint)
 install -o root -g root -m 4755 "$bin" "$R/usr/local/bin/hostmatch-entrypoint"
+rustc --edition 2021 -C opt-level=3 -C panic=abort -C target-feature=+crt-static \
+  --target x86_64-unknown-linux-gnu -o "$work/exec-floor" scripts/bench/exec-floor.rs
+install -o root -g root -m 4755 "$work/exec-floor" "$R/usr/local/bin/exec-floor"
 for arg in "$@"; do
   label=${arg%%=*} path=${arg#*=}
   install -o root -g root -m 4755 "$path" "$R/usr/local/bin/hostmatch-entrypoint-$label"
@@ -72,6 +80,7 @@ for b in "${bins[@]}"; do
 done
 
 variants=(--command-name bare --prepare "$at_1000" "$start /bin/true")
+variants+=(--command-name "exec floor" --prepare "$at_1000" "$start /usr/local/bin/exec-floor /bin/true")
 for i in "${!bins[@]}"; do
   variants+=(--command-name "same ids, ${labels[$i]}" --prepare "$at_1000" "$start ${bins[$i]} /bin/true")
   variants+=(--command-name "1234 -> 1000, 50-file home, ${labels[$i]}" --prepare "$at_1234" "$start ${bins[$i]} /bin/true")
@@ -91,11 +100,13 @@ for f in sys.argv[1:]:
         times.setdefault(x["command"], []).extend(x["times"])
 base = times["bare"]
 bmed, bmin = statistics.median(base) * 1e3, min(base) * 1e3
-print("| variant | runs | median | min | median over bare | min over bare |")
-print("|---|---:|---:|---:|---:|---:|")
+fmed = statistics.median(times["exec floor"]) * 1e3
+print("| variant | runs | median | min | median over bare | min over bare | median over exec floor |")
+print("|---|---:|---:|---:|---:|---:|---:|")
 for name, t in times.items():
     med, lo = statistics.median(t) * 1e3, min(t) * 1e3
     over = "" if name == "bare" else f"{med - bmed:+.2f} ms"
     over_lo = "" if name == "bare" else f"{lo - bmin:+.2f} ms"
-    print(f"| {name} | {len(t)} | {med:.2f} ms | {lo:.2f} ms | {over} | {over_lo} |")
+    over_f = "" if name in ("bare", "exec floor") else f"{med - fmed:+.2f} ms"
+    print(f"| {name} | {len(t)} | {med:.2f} ms | {lo:.2f} ms | {over} | {over_lo} | {over_f} |")
 PY
