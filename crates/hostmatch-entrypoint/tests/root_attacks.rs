@@ -469,6 +469,12 @@ fn change_state(fs_: &Rootfs) -> String {
         "pending: {}\n",
         fs_.path("etc/hostmatch/entrypoint.pending").exists()
     );
+    let temps = fs::read_dir(fs_.path("etc"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(".hostmatch-"))
+        .collect::<Vec<_>>();
+    out += &format!("temp files left in /etc: {temps:?}\n");
     out
 }
 
@@ -532,6 +538,32 @@ fn kill_or_failure_at_every_step_of_an_account_change_is_finished_by_the_next_st
             }
         }
     }
+}
+
+/// A start killed after writing its temp files leaves them behind, named
+/// after its pid; where the next start has another pid (a pod sharing its
+/// PID namespace), they must still not pile up.
+#[test]
+fn temp_files_of_a_killed_start_are_removed_by_the_next_one() {
+    prereq_root_test!();
+    let bin = fault_injection_bin();
+    let (fs_, env) = cut_short_fixture(1, &bin);
+    let mut cut = env.clone();
+    cut.push(("HOSTMATCH_ENTRYPOINT_FAULT", "pending written:kill"));
+    assert_ne!(root_start(&fs_, &cut).code(), 0);
+    let mut moved = 0;
+    for name in ["passwd", "group"] {
+        let left = fs_.path(&format!("etc/.{name}.hostmatch-1"));
+        if left.exists() {
+            fs::rename(&left, fs_.path(&format!("etc/.{name}.hostmatch-4242"))).unwrap();
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 2, "the killed start left its two temp files");
+    root_start(&fs_, &env).ok();
+    let state = change_state(&fs_);
+    assert!(state.contains("temp files left in /etc: []"), "{state}");
+    assert!(state.contains("pending: false"), "{state}");
 }
 
 #[test]

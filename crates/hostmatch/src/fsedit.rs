@@ -8,7 +8,8 @@
 //!
 //! 1. prepare every file: a temp file `.NAME.hostmatch-PID` in the same
 //!    directory (opened below the root with `RESOLVE_IN_ROOT`), written, given
-//!    the old file's owner, mode, ACLs and xattrs, fsynced; the target must be
+//!    the old file's owner, mode, ACLs and xattrs; then all are fsynced (on a
+//!    journaling filesystem the first flush carries the others); the target must be
 //!    a regular file that is not immutable or append-only; every file must
 //!    still hold what the plan was made from. An error here removes the temp
 //!    files: every file is unchanged;
@@ -206,8 +207,12 @@ fn commit(root: &Sysroot, plan: &Plan) -> Result<()> {
     for e in &plan.edits {
         prepared.push(prepare(root, e)?);
     }
+    for s in &prepared {
+        s.sync()?;
+    }
     for (e, p) in plan.edits.iter().zip(&prepared) {
-        let now = read_at(&p.dir, &p.name).map_err(|err| io_error(&e.path(), err))?;
+        let now =
+            read_at(&p.prepared.dir, &p.prepared.name).map_err(|err| io_error(&e.path(), err))?;
         if now != e.old {
             return Err(Error::Busy(format!(
                 "{}: changed by another program while hostmatch was editing it; nothing written, try again",
@@ -218,17 +223,18 @@ fn commit(root: &Sysroot, plan: &Plan) -> Result<()> {
     let journal = if prepared.len() > 1 {
         let renames = prepared
             .iter()
-            .map(|p| crate::journal::Rename {
-                dir: p.dir_rel.clone(),
-                tmp: p.tmp.clone(),
-                name: p.name.clone(),
+            .map(|s| crate::journal::Rename {
+                dir: s.prepared.dir_rel.clone(),
+                tmp: s.prepared.tmp.clone(),
+                name: s.prepared.name.clone(),
             })
             .collect();
         Some(crate::journal::write(root, renames)?)
     } else {
         None
     };
-    for (i, (e, p)) in plan.edits.iter().zip(&prepared).enumerate() {
+    for (i, (e, s)) in plan.edits.iter().zip(&prepared).enumerate() {
+        let p = &s.prepared;
         let renamed = fault("rename").and_then(|()| {
             rustix::fs::renameat(&p.dir, p.tmp.as_str(), &p.dir, p.name.as_str())
                 .map_err(std::io::Error::from)
@@ -251,8 +257,8 @@ fn commit(root: &Sysroot, plan: &Plan) -> Result<()> {
             )));
         }
     }
-    for p in &prepared {
-        let _ = rustix::fs::fsync(&p.dir);
+    for s in &prepared {
+        sync_dir(&s.prepared.dir);
     }
     fault("done").map_err(|e| Error::io(root.root(), e))?;
     if let Some(j) = journal {
@@ -417,12 +423,70 @@ fn read_xattrs(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Vec<(Vec<u8>,
 }
 
 /// Writes the temp file of one edit: content, owner, mode, xattrs, fsync.
-fn prepare(root: &Sysroot, e: &FileEdit) -> Result<Prepared> {
+fn prepare(root: &Sysroot, e: &FileEdit) -> Result<Staged> {
     let (dir_rel, name) = split(&e.rel);
     let path = e.path();
     let dir = open_dir_creating(root, dir_rel)?;
     let kept = existing(&dir, name, &path)?;
     prepare_in(dir, dir_rel, name, &path, &e.new, e.mode, kept)
+}
+
+/// A replacement written to its temp file (content, owner, mode, xattrs),
+/// not yet synced nor renamed; dropped unrenamed, the temp file is removed.
+/// Syncing several staged files one after another costs about one flush on
+/// a journaling filesystem (the first commits the others' data with it),
+/// where writing them one by one cost a flush each.
+pub struct Staged {
+    prepared: Prepared,
+    file: fs::File,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Flushes the temp file to the disk.
+    pub fn sync(&self) -> Result<()> {
+        let tmp_path = self.path.with_file_name(&self.prepared.tmp);
+        let err = |e: std::io::Error| io_error(&tmp_path, e);
+        fault("fsync").map_err(err)?;
+        self.file.sync_all().map_err(err)
+    }
+
+    /// Renames the temp file over its target; returns the directory, to be
+    /// synced once all renames in it are made ([`sync_dir`]).
+    pub fn rename(self) -> Result<OwnedFd> {
+        fault("rename").map_err(|e| io_error(&self.path, e))?;
+        let p = &self.prepared;
+        rustix::fs::renameat(&p.dir, p.tmp.as_str(), &p.dir, p.name.as_str())
+            .map_err(|e| io_error(&self.path, e.into()))?;
+        rustix::io::dup(&p.dir).map_err(|e| io_error(&self.path, e.into()))
+    }
+}
+
+/// Syncs a directory after renames in it (best effort: the renames are made;
+/// a directory that cannot be synced is not an error of the edit).
+pub fn sync_dir(dir: &OwnedFd) {
+    let _ = rustix::fs::fsync(dir);
+}
+
+/// Stages the replacement of `path` by `data` (see [`Staged`]): the temp
+/// file gets the old file's mode, owner, ACLs and xattrs, or `new_mode`.
+pub fn stage(path: &Path, data: &[u8], new_mode: u32) -> Result<Staged> {
+    let dir_path = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::invalid(format!("{}: not a file path", path.display())))?;
+    let dir = rustix::fs::open(
+        dir_path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_error(dir_path, e.into()))?;
+    let kept = existing(&dir, name, path)?;
+    prepare_in(dir, "", name, path, data, new_mode, kept)
 }
 
 fn prepare_in(
@@ -433,7 +497,7 @@ fn prepare_in(
     data: &[u8],
     new_mode: u32,
     kept: Option<Kept>,
-) -> Result<Prepared> {
+) -> Result<Staged> {
     let tmp = temp_name(name);
     let fd = create_temp(&dir, &tmp).map_err(|err| io_error(path, err))?;
     let prepared = Prepared {
@@ -481,9 +545,11 @@ fn prepare_in(
             )
         })?;
     }
-    fault("fsync").map_err(err)?;
-    f.sync_all().map_err(err)?;
-    Ok(prepared)
+    Ok(Staged {
+        prepared,
+        file: f,
+        path: path.to_path_buf(),
+    })
 }
 
 /// An I/O error on `path`, in the user's terms: a read-only file system says
@@ -521,26 +587,9 @@ pub fn read_opt(path: &Path) -> Result<Option<String>> {
 /// reader sees the old file or the new one, never a half-written one. (No
 /// locks: for hostmatch's own state files; system files go through [`edit`].)
 pub fn write_atomic(path: &Path, data: &[u8], new_mode: u32) -> Result<()> {
-    let dir_path = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::invalid(format!("{}: not a file path", path.display())))?;
-    let dir = rustix::fs::open(
-        dir_path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| io_error(dir_path, e.into()))?;
-    let kept = existing(&dir, name, path)?;
-    let p = prepare_in(dir, "", name, path, data, new_mode, kept)?;
-    fault("rename").map_err(|e| io_error(path, e))?;
-    rustix::fs::renameat(&p.dir, p.tmp.as_str(), &p.dir, name)
-        .map_err(|e| io_error(path, e.into()))?;
-    let _ = rustix::fs::fsync(&p.dir);
+    let staged = stage(path, data, new_mode)?;
+    staged.sync()?;
+    sync_dir(&staged.rename()?);
     Ok(())
 }
 

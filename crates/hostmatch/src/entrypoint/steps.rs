@@ -343,11 +343,12 @@ pub fn check_writable(root: &Sysroot, steps: &Steps, protect: &[PathBuf]) -> Res
 pub fn apply(root: &Sysroot, steps: &Steps, protect: &[PathBuf]) -> Result<Vec<Outcome>> {
     check_writable(root, steps, protect)?;
     let record = steps.edits_accounts();
-    if record {
-        write_pending(root, steps)?;
-        fault::point("pending written")?;
-    }
-    let out = run(root, steps, record, protect)?;
+    let pending = if record {
+        Some(write_pending(root, steps)?)
+    } else {
+        None
+    };
+    let out = run(root, steps, record, pending, protect)?;
     if record {
         remove_pending(root)?;
         fault::point("pending removed")?;
@@ -357,11 +358,15 @@ pub fn apply(root: &Sysroot, steps: &Steps, protect: &[PathBuf]) -> Result<Vec<O
 
 /// Runs the steps from where `steps.done` says (the account files and the
 /// home are always checked: writing what is already there is skipped).
-fn run(root: &Sysroot, steps: &Steps, record: bool, protect: &[PathBuf]) -> Result<Vec<Outcome>> {
-    for e in &steps.edits {
-        write_edit(root, e)?;
-        fault::point(&format!("edit {}", e.path))?;
-    }
+/// `pending` is the record of the change, written but not yet synced.
+fn run(
+    root: &Sysroot,
+    steps: &Steps,
+    record: bool,
+    pending: Option<fs::File>,
+    protect: &[PathBuf],
+) -> Result<Vec<Outcome>> {
+    write_edits(root, &steps.edits, pending)?;
     for a in &steps.appends {
         let old = root.read_bytes_opt(&a.path)?;
         if let Some(new) = old.as_deref().and_then(|t| with_locked_entry(t, a)) {
@@ -535,14 +540,58 @@ pub fn how_to_replace(p: &Path) -> Result<Replace> {
     )))
 }
 
-/// Writes one account-file replacement: skipped when the file already has
+/// How one account file gets its new content.
+enum Replacement {
+    /// It has it already.
+    Skip,
+    /// A temp file, written, to be renamed over it.
+    Staged(fsedit::Staged),
+    /// In place (a runtime's per-start copy mounted over the image's).
+    InPlace,
+}
+
+/// Replaces the account files: every temp file is written first; then the
+/// pending record (when this start writes one) and the temp files are
+/// synced, in that order, so that the record is on the disk before any file
+/// is replaced (on a journaling filesystem the first flush carries the
+/// others, so the change costs about one flush, not one per file); then each
+/// file is replaced, and the directory synced once after the renames.
+fn write_edits(root: &Sysroot, edits: &[Edit], pending: Option<fs::File>) -> Result<()> {
+    let writes = edits
+        .iter()
+        .map(|e| stage_edit(root, e))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(f) = pending {
+        let p = root.path(PENDING_PATH);
+        f.sync_all().map_err(|e| Error::io(&p, e))?;
+    }
+    for w in &writes {
+        if let Replacement::Staged(s) = w {
+            s.sync()?;
+        }
+    }
+    fault::point("pending written")?;
+    let mut dirs = Vec::new();
+    for (e, w) in edits.iter().zip(writes) {
+        match w {
+            Replacement::Skip => {}
+            Replacement::Staged(s) => dirs.push(s.rename()?),
+            Replacement::InPlace => write_in_place(&root.path(&e.path), &e.new)?,
+        }
+        fault::point(&format!("edit {}", e.path))?;
+    }
+    dirs.iter().for_each(fsedit::sync_dir);
+    Ok(())
+}
+
+/// Prepares one account-file replacement: skipped when the file already has
 /// the new content; refused when it is neither the old nor the new content
 /// (changed by someone else since it was read).
-fn write_edit(root: &Sysroot, e: &Edit) -> Result<()> {
+fn stage_edit(root: &Sysroot, e: &Edit) -> Result<Replacement> {
     let p = root.path(&e.path);
     let now = root.read_bytes_opt(&e.path)?;
     if now.as_deref() == Some(e.new.as_slice()) {
-        return Ok(());
+        return Ok(Replacement::Skip);
     }
     let replace = how_to_replace(&p)?;
     if now != e.old && replace == Replace::Atomic {
@@ -552,8 +601,8 @@ fn write_edit(root: &Sysroot, e: &Edit) -> Result<()> {
         )));
     }
     match replace {
-        Replace::Atomic => fsedit::write_atomic(&p, &e.new, e.mode),
-        Replace::InPlace => write_in_place(&p, &e.new),
+        Replace::Atomic => Ok(Replacement::Staged(fsedit::stage(&p, &e.new, e.mode)?)),
+        Replace::InPlace => Ok(Replacement::InPlace),
     }
 }
 
@@ -570,14 +619,16 @@ fn write_in_place(p: &Path, data: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io(p, e))
 }
 
-/// Writes the record of a change about to start. It is created in place
-/// (`O_EXCL`, then one fsync): until it is whole no step has run, so a
-/// record cut short (unreadable) is rightly dropped by the next start. The
-/// first account file's own fsync, right after, commits the record's
-/// directory entry with it (the filesystem's journal is ordered), so no
-/// directory fsync is spent on it. A record that exists already (left by a
-/// start that was cut short before it could be finished) is replaced.
-fn write_pending(root: &Sysroot, steps: &Steps) -> Result<()> {
+/// Writes the record of a change about to start, created in place
+/// (`O_EXCL`) and returned unsynced: [`write_edits`] syncs it before the
+/// first account file is replaced, so until it is whole on the disk no step
+/// has run, and a record cut short (unreadable) is rightly dropped by the
+/// next start. The account files' directory sync after their renames
+/// commits the record's directory entry with them (the filesystem's journal
+/// is ordered), so no directory sync is spent on it. A record that exists
+/// already (left by a start that was cut short before it could be
+/// finished) is replaced.
+fn write_pending(root: &Sysroot, steps: &Steps) -> Result<fs::File> {
     let p = root.path(PENDING_PATH);
     let dir = p.parent().expect("the pending record has a directory");
     if !dir.exists() {
@@ -593,7 +644,7 @@ fn write_pending(root: &Sysroot, steps: &Steps) -> Result<()> {
         .open(&p)
         .map_err(|e| Error::io(&p, e))?;
     f.write_all(&text).map_err(|e| Error::io(&p, e))?;
-    f.sync_all().map_err(|e| Error::io(&p, e))
+    Ok(f)
 }
 
 /// Rewrites the record of a change in progress (how far it got): replaced
@@ -661,7 +712,10 @@ pub fn finish_pending(root: &Sysroot, protect: &[PathBuf]) -> Result<Finished> {
         }
     }
     check_writable(root, &steps, protect)?;
-    let out = run(root, &steps, true, protect)?;
+    // The cut-short start may have left its temp files: remove those of
+    // processes that are gone.
+    crate::journal::sweep(root, &[paths::PASSWD.into(), paths::GROUP.into()])?;
+    let out = run(root, &steps, true, None, protect)?;
     remove_pending(root)?;
     fault::point("pending finished")?;
     Ok(Finished::Done(out))
