@@ -114,7 +114,7 @@ pub fn ok(d: &Dockerd, args: &[&str]) -> String {
 
 /// `WORDS` split at white space (options, names, ids: words without
 /// spaces), then `tail` as it is (scripts, paths).
-fn words<'a>(words: &'a str, tail: &[&'a str]) -> Vec<&'a str> {
+pub fn words<'a>(words: &'a str, tail: &[&'a str]) -> Vec<&'a str> {
     words
         .split_whitespace()
         .chain(tail.iter().copied())
