@@ -423,27 +423,6 @@ fn pwd_lock_held_with_fcntl_by_another_process_is_waited_for() {
     assert_eq!(s.run(&["subid", "add", "alice"]).code, 0);
 }
 
-/// A tmpfs mounted for the test, unmounted (lazily) on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Self {
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_changes_nothing_and_says_so() {
     testkit::prereq!(testkit::is_root(), "root (mounts a small tmpfs)");
@@ -460,7 +439,7 @@ fn a_full_disk_changes_nothing_and_says_so() {
             .success())
     };
     cp(&etc, saved.path());
-    let _fs = Tmpfs::mount(&etc, "64k");
+    let _fs = testkit::Mounted::tmpfs(&etc, "64k");
     cp(saved.path(), &etc);
     // Fill the file system.
     let _ = std::fs::write(etc.join("filler"), vec![b'x'; 128 * 1024]);
@@ -532,7 +511,7 @@ fn a_read_only_file_system_says_so() {
             .success()
     };
     assert!(ok(&["--bind"]));
-    let _guard = Tmpfs(etc.clone());
+    let _guard = testkit::Mounted::at(&etc);
     assert!(ok(&["-o", "remount,ro,bind"]));
     let r = s.run(&["subid", "add", "bob"]);
     r.assert_one_line_error(3, "read-only file system");

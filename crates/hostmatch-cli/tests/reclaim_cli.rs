@@ -42,10 +42,7 @@ impl Rootless {
         let mut lines = vec![format!("{}:{sub}:{COUNT}", user.name)];
         lines.extend(extra.iter().map(|l| l.replace("{u}", &user.name)));
         let subids = HostSubids::add(&lines, &lines).expect("adding subid lines");
-        let home = tempfile::Builder::new()
-            .prefix("hm-reclaim-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
+        let home = common::disk_tmp("hm-reclaim-");
         fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap();
         Rootless {
             user,
@@ -468,13 +465,6 @@ fn reclaim_never_leaves_host_file_capabilities_on_a_file_it_gives_the_user() {
     );
 }
 
-struct Umount(PathBuf);
-impl Drop for Umount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn reclaim_does_not_cross_into_a_mount_inside_the_directory() {
     need!();
@@ -482,13 +472,7 @@ fn reclaim_does_not_cross_into_a_mount_inside_the_directory() {
     let dir = r.project("proj");
     let mnt = dir.join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "hm-reclaim-test"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let _u = Umount(mnt.clone());
+    let _u = testkit::Mounted::tmpfs(&mnt, "1m");
     fs::write(mnt.join("inside"), "").unwrap();
     r.own(&mnt.join("inside"), r.host(1), r.host(1));
     r.own(&mnt, r.host(1), r.host(1));

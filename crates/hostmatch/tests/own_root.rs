@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use hostmatch::fsedit::Apply;
@@ -24,10 +24,7 @@ fn have(tools: &[&str]) -> bool {
 
 fn tmp() -> tempfile::TempDir {
     // /var/tmp: a real disk filesystem on hosts where /tmp is tmpfs.
-    tempfile::Builder::new()
-        .prefix("hm-own-")
-        .tempdir_in("/var/tmp")
-        .unwrap()
+    testkit::temp_dir_in("/var/tmp", "hm-own-")
 }
 
 fn owner(p: &Path) -> (u32, u32) {
@@ -168,15 +165,6 @@ fn symlinks_are_reowned_themselves_never_their_targets() {
     assert_eq!(owner(&tdir), (1234, 1234));
 }
 
-/// Unmounts on drop, so that a failing test leaves no mount behind.
-struct MountGuard(PathBuf);
-
-impl Drop for MountGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn same_filesystem_bind_mount_inside_is_not_crossed() {
     testkit::prereq!(testkit::is_root(), "root (it changes owners)");
@@ -195,7 +183,7 @@ fn same_filesystem_bind_mount_inside_is_not_crossed() {
         .status()
         .unwrap();
     testkit::prereq!(st.success(), "mount --bind (bind mounts)");
-    let _guard = MountGuard(mnt.clone());
+    let _guard = testkit::Mounted::at(&mnt);
     // Same filesystem: st_dev cannot tell them apart.
     assert_eq!(
         fs::metadata(&mnt).unwrap().dev(),

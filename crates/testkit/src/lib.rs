@@ -22,6 +22,7 @@ mod host;
 pub mod images;
 mod podman;
 mod procs;
+mod scratch;
 
 pub use dockerd::sweep_dead_daemons;
 pub use dockerd::{Dockerd, DockerdConfig, StorageDriver};
@@ -29,6 +30,7 @@ pub use host::{getent, EtcCopy, HostGroup, HostSubids, HostUser, SubidLock};
 pub use host::{sweep_dead_subids, sweep_dead_users};
 pub use podman::{api_get, sweep_dead_podman, DEFAULT_PATH};
 pub use podman::{Podman, PodmanConfig, PodmanService, PodmanStorage, RootlessConfig};
+pub use scratch::{temp_dir_in, Mounted};
 
 /// `Result` with `anyhow::Error`: harness failures carry their context (commands, logs).
 pub type Result<T> = anyhow::Result<T>;
