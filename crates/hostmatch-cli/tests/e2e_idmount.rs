@@ -47,10 +47,7 @@ struct Workspace {
 
 impl Workspace {
     fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-e2e-idmount-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
+        let dir = testkit::temp_dir_in("/var/tmp", "hm-e2e-idmount-");
         let user = HostUser::unique().expect("creating a host user");
         let ws = Workspace { dir, user };
         fs::create_dir(ws.src()).unwrap();

@@ -134,10 +134,7 @@ fn s(p: &Path) -> &str {
 
 /// A directory anyone may enter, removed on drop.
 fn open_dir(prefix: &str) -> tempfile::TempDir {
-    let d = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let d = testkit::temp_dir_in("/var/tmp", prefix);
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
     d
 }

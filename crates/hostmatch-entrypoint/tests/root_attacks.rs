@@ -582,10 +582,7 @@ fn cri_o_passwd_file_mounted_for_run_as_user_is_edited_in_place() {
     // `default:x:UID:GID:default user:/tmp:/sbin/nologin` added and mounts it
     // over /etc/passwd (same for /etc/group with `GID:x:GID:`).
     let fs_ = Rootfs::app(NO_HOME);
-    let run_dir = tempfile::Builder::new()
-        .prefix("hm-entry-crio-")
-        .tempdir_in("/dev/shm")
-        .unwrap();
+    let run_dir = testkit::temp_dir_in("/dev/shm", "hm-entry-crio-");
     let gen_passwd = run_dir.path().join("passwd");
     let gen_group = run_dir.path().join("group");
     fs::write(

@@ -6,11 +6,12 @@ use std::process::Command;
 
 /// A temp dir named `PREFIX…` in `parent` (e.g. /var/tmp, a disk filesystem
 /// where /tmp is tmpfs), removed on drop.
-pub fn temp_dir_in(parent: &str, prefix: &str) -> tempfile::TempDir {
+pub fn temp_dir_in(parent: impl AsRef<Path>, prefix: &str) -> tempfile::TempDir {
+    let parent = parent.as_ref();
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(parent)
-        .unwrap_or_else(|e| panic!("a temp dir in {parent}: {e}"))
+        .unwrap_or_else(|e| panic!("a temp dir in {}: {e}", parent.display()))
 }
 
 /// A mount made by a test, unmounted (lazily) on drop, so that a failing test

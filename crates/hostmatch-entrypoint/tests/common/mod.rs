@@ -99,10 +99,7 @@ impl Rootfs {
 
     /// A rootfs whose setuid entrypoint is `bin` (e.g. a fault-injection build).
     pub fn with_binary(passwd: &str, group: &str, config: Option<&str>, bin_src: &Path) -> Rootfs {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-entry-rootfs-")
-            .tempdir()
-            .unwrap();
+        let dir = testkit::temp_dir_in(std::env::temp_dir(), "hm-entry-rootfs-");
         let r = dir.path();
         fs::set_permissions(r, fs::Permissions::from_mode(0o755)).unwrap();
         for d in [
@@ -456,10 +453,7 @@ pub struct Pod {
 
 impl Pod {
     pub fn start(rootfs: &Rootfs, infra: &str) -> Pod {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-entry-pod-")
-            .tempdir()
-            .unwrap();
+        let dir = testkit::temp_dir_in(std::env::temp_dir(), "hm-entry-pod-");
         let script = dir.path().join(infra);
         let ready = dir.path().join("ready");
         fs::write(
@@ -548,10 +542,7 @@ pub fn fault_injection_bin() -> PathBuf {
 
 /// A host directory owned by uid:gid, for bind mounts.
 pub fn host_dir(uid: u32, gid: u32) -> tempfile::TempDir {
-    let t = tempfile::Builder::new()
-        .prefix("hm-entry-host-")
-        .tempdir()
-        .unwrap();
+    let t = testkit::temp_dir_in(std::env::temp_dir(), "hm-entry-host-");
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::chown(t.path(), Some(uid), Some(gid)).unwrap();
     t
