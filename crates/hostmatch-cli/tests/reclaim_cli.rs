@@ -216,11 +216,7 @@ fn reclaim_lists_and_leaves_alone_entries_outside_the_users_ranges() {
     r.own(&dir.join("ok"), r.sub, r.sub);
     let run = r.hm(&["reclaim", s(&dir)]);
     assert_eq!(run.code, 1, "a problem found: {}{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("changed 1, 2 left alone"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("changed 1, 2 left alone");
     for p in ["root-file", "past-range"] {
         assert!(
             run.stderr.contains(&format!(
@@ -478,11 +474,7 @@ fn reclaim_does_not_cross_into_a_mount_inside_the_directory() {
     r.own(&mnt, r.host(1), r.host(1));
     let run = r.hm(&["reclaim", s(&dir)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("skipped 1 mount point"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("skipped 1 mount point");
     assert_eq!(owner(&mnt.join("inside")), (r.host(1), r.host(1)));
 }
 

@@ -92,6 +92,11 @@ pub fn owner(p: &Path) -> (u32, u32) {
     (m.uid(), m.gid())
 }
 
+/// The JSON string `v`.
+pub fn text(v: &serde_json::Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
 /// The entry of `v[list]` whose `id` is `id` (a doctor check, an audit finding).
 pub fn entry<'a>(v: &'a serde_json::Value, list: &str, id: &str) -> &'a serde_json::Value {
     v[list]
