@@ -335,6 +335,18 @@ impl Drop for DockerEnv {
     }
 }
 
+/// The static entrypoint built, and the Debian image as `$deb` (a `Result`).
+macro_rules! need_entrypoint_and_debian {
+    ($deb:ident) => {
+        testkit::prereq!(
+            static_entrypoint().exists(),
+            "the static entrypoint (scripts/build-static.sh)"
+        );
+        let $deb = images::debian_rootfs_tar();
+        testkit::prereq!($deb.is_ok(), "the Debian image: {:?}", $deb.as_ref().err());
+    };
+}
+
 #[test]
 fn docker_recipes_run_as_printed() {
     testkit::prereq_dockerd!();
@@ -344,12 +356,7 @@ fn docker_recipes_run_as_printed() {
             "{tool} (scripts/test.sh installs it)"
         );
     }
-    testkit::prereq!(
-        static_entrypoint().exists(),
-        "the static entrypoint (scripts/build-static.sh)"
-    );
-    let deb = images::debian_rootfs_tar();
-    testkit::prereq!(deb.is_ok(), "the Debian image: {:?}", deb.as_ref().err());
+    need_entrypoint_and_debian!(deb);
     let busybox = images::busybox_rootfs_tar().unwrap();
 
     let dev = Dev::new();
@@ -449,17 +456,8 @@ fn kube_play_variant(p: &Podman, dir: &Path, manifest: &str) -> (String, String)
 
 #[test]
 fn podman_rootful_and_kube_play_recipes_run_as_printed() {
-    testkit::prereq_podman!();
-    testkit::prereq!(
-        testkit::have_cmd("catatonit"),
-        "catatonit (kube play's pause image)"
-    );
-    testkit::prereq!(
-        static_entrypoint().exists(),
-        "the static entrypoint (scripts/build-static.sh)"
-    );
-    let deb = images::debian_rootfs_tar();
-    testkit::prereq!(deb.is_ok(), "the Debian image: {:?}", deb.as_ref().err());
+    testkit::prereq_podman!(kube_play);
+    need_entrypoint_and_debian!(deb);
     let p = Podman::rootful(Default::default()).expect("rootful podman fixture");
     let bin = bin_dir();
     podman_import(&p, &deb.unwrap(), "debian:bookworm", &[]);
