@@ -74,42 +74,17 @@ fn the_no_id_is_refused_as_a_target_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     for args in [
-        vec!["chown", d, "--from", "0:", "--to", "4294967295:"],
-        vec!["chown", d, "--from", ":0", "--to", ":4294967295"],
-        vec!["shift", d, "--map", "0:4294967294:2"],
-        vec![
-            "subid",
-            "add",
-            "alice",
-            "--start",
-            "4294967295",
-            "--count",
-            "1",
-        ],
-        vec![
-            "subid",
-            "add",
-            "alice",
-            "--start",
-            "4294967290",
-            "--count",
-            "6",
-        ],
+        format!("chown {d} --from 0: --to 4294967295:"),
+        format!("chown {d} --from :0 --to :4294967295"),
+        format!("shift {d} --map 0:4294967294:2"),
+        "subid add alice --start 4294967295 --count 1".into(),
+        "subid add alice --start 4294967290 --count 6".into(),
     ] {
-        let r = s.run(&args);
+        let r = s.run_w(&args);
         r.assert_one_line_error(2, "4294967295");
     }
     assert_eq!(s.read("etc/subuid"), "");
-    let r = s.run(&[
-        "subid",
-        "add",
-        "alice",
-        "--start",
-        "4294967290",
-        "--count",
-        "5",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    s.run_w("subid add alice --start 4294967290 --count 5").ok();
 }
 
 #[test]

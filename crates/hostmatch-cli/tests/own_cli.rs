@@ -269,17 +269,16 @@ fn json_errors_name_non_utf8_paths_and_exit_1() {
     let bad = d.path().join(std::ffi::OsStr::from_bytes(b"stuck-\xff"));
     fs::write(&bad, "x").unwrap();
     std::os::unix::fs::lchown(&bad, Some(1234), Some(1234)).unwrap();
-    let immutable = Command::new("chattr")
-        .arg("+i")
-        .arg(&bad)
-        .status()
-        .is_ok_and(|s| s.success());
-    testkit::prereq!(immutable, "chattr +i (a filesystem with immutable files)");
+    let immutable = testkit::Immutable::set(&bad);
+    testkit::prereq!(
+        immutable.is_some(),
+        "chattr +i (a filesystem with immutable files)"
+    );
     let o = hm_w(&format!(
         "chown {} --from 1234: --to 1000: --json",
         s(d.path())
     ));
-    let _ = Command::new("chattr").arg("-i").arg(&bad).status();
+    drop(immutable);
     let v = o.assert_code(1).json();
     assert_eq!(v["errors"].as_array().unwrap().len(), 1);
     assert!(v["errors"][0]["path"]

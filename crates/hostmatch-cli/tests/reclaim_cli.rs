@@ -499,25 +499,7 @@ fn dir_swapped_for_a_symlink_during_reclaim_is_not_followed() {
             fs::write(p.join(format!("f{j}")), "").unwrap();
         }
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let swapper = {
-        let (dir, outside, stop) = (dir.clone(), outside.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let p = dir.join(format!("d{}", n % 40));
-                let aside = dir.join(format!("aside{}", n % 40));
-                if fs::rename(&p, &aside).is_ok() {
-                    let _ = symlink(&outside, &p);
-                    std::thread::yield_now();
-                    let _ = fs::remove_file(&p);
-                    let _ = fs::rename(&aside, &p);
-                }
-                n += 1;
-            }
-            n
-        })
-    };
+    let swapper = testkit::DirSwapper::start(&dir, 40, &outside);
     for round in 0..8 {
         // Everything the container's again, then reclaim.
         let _ = Command::new("chown")
@@ -529,6 +511,5 @@ fn dir_swapped_for_a_symlink_during_reclaim_is_not_followed() {
         assert_eq!(owner(&outside.join("victim")), (c, c), "round {round}");
         assert_eq!(owner(&outside), (c, c), "round {round}");
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(swapper.join().unwrap() > 0);
+    assert!(swapper.stop() > 0);
 }

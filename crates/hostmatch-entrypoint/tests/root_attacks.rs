@@ -565,12 +565,7 @@ fn podman_passwd_line_for_the_user_gives_way_to_the_account() {
     let group = format!("{GROUP}1000:x:1000:1000\n");
     let fs_ = Rootfs::new(&passwd, &group, NO_HOME);
     let r = run(&fs_, &Run::cmd(&["/bin/id"]));
-    r.ok();
-    assert!(
-        r.stdout().starts_with("uid=1000(app) gid=1000(app)"),
-        "{}",
-        r.stdout()
-    );
+    r.ok().assert_stdout_starts("uid=1000(app) gid=1000(app)");
     fs_.assert_app_moved_to_1000();
     r.assert_stderr_lacks("make room");
 }
@@ -597,12 +592,7 @@ fn cri_o_passwd_file_mounted_for_run_as_user_is_edited_in_place() {
             .mount(&gen_passwd, "/etc/passwd")
             .mount(&gen_group, "/etc/group"),
     );
-    r.ok();
-    assert!(
-        r.stdout().starts_with("uid=1000(app) gid=1000(app)"),
-        "{}",
-        r.stdout()
-    );
+    r.ok().assert_stdout_starts("uid=1000(app) gid=1000(app)");
     assert_eq!(fs::read_to_string(&gen_passwd).unwrap(), passwd_at_1000());
     r.assert_stderr_lacks("make room");
 }

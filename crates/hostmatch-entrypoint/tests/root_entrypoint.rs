@@ -369,11 +369,7 @@ fn init_true_stays_pid_1_reaps_and_returns_the_status() {
     let script = "cat /proc/1/comm; echo ppid=$PPID; (true &); sleep 0.2; exit 7";
     let r = run(&fs_, &Run::sh(script));
     r.assert_code(7);
-    assert!(
-        r.stdout().starts_with("hostmatch-entry\nppid=1\n"),
-        "{}",
-        r.stdout()
-    );
+    r.assert_stdout_starts("hostmatch-entry\nppid=1\n");
 }
 
 #[test]

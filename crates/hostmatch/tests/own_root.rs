@@ -407,14 +407,13 @@ fn errors_are_reported_and_the_walk_goes_on() {
     fs::write(d.path().join("ok"), "x").unwrap();
     lchown(&stuck, 1234, 1234);
     lchown(&d.path().join("ok"), 1234, 1234);
-    let immutable = Command::new("chattr")
-        .arg("+i")
-        .arg(&stuck)
-        .status()
-        .is_ok_and(|s| s.success());
-    testkit::prereq!(immutable, "chattr +i (a filesystem with immutable files)");
+    let immutable = testkit::Immutable::set(&stuck);
+    testkit::prereq!(
+        immutable.is_some(),
+        "chattr +i (a filesystem with immutable files)"
+    );
     let rep = run(d.path(), &chown_rule((1234, 1234), (1000, 1000)));
-    let _ = Command::new("chattr").arg("-i").arg(&stuck).status();
+    drop(immutable);
     assert_eq!(rep.errors.len(), 1, "{rep:?}");
     assert_eq!(rep.errors[0].path, stuck);
     assert_eq!(owner(&d.path().join("ok")), (1000, 1000));
@@ -461,26 +460,7 @@ fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
             fs::write(p.join(format!("f{j}")), "x").unwrap();
         }
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let swapper = {
-        let (root, outside, stop) = (root.clone(), outside.path().to_path_buf(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let i = n % 50;
-                let p = root.join(format!("d{i}"));
-                let aside = root.join(format!("aside{i}"));
-                if fs::rename(&p, &aside).is_ok() {
-                    let _ = symlink(&outside, &p);
-                    std::thread::yield_now();
-                    let _ = fs::remove_file(&p);
-                    let _ = fs::rename(&aside, &p);
-                }
-                n += 1;
-            }
-            n
-        })
-    };
+    let swapper = testkit::DirSwapper::start(&root, 50, outside.path());
     let mut errors = 0;
     for round in 0..40 {
         let (from, to) = if round % 2 == 0 { (0, 1234) } else { (1234, 0) };
@@ -500,8 +480,7 @@ fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
         assert_eq!(owner(&victim), (1234, 1234), "round {round}");
         assert_eq!(owner(outside.path()), (1234, 1234), "round {round}");
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let swaps = swapper.join().unwrap();
+    let swaps = swapper.stop();
     eprintln!("{swaps} swaps, {errors} entries reported as changed during the walk");
     assert!(swaps > 0);
 }

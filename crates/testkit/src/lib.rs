@@ -30,7 +30,7 @@ pub use host::{getent, EtcCopy, HostGroup, HostSubids, HostUser, SubidLock};
 pub use host::{sweep_dead_subids, sweep_dead_users};
 pub use podman::{api_get, sweep_dead_podman, DEFAULT_PATH};
 pub use podman::{Podman, PodmanConfig, PodmanService, PodmanStorage, RootlessConfig};
-pub use scratch::{temp_dir_in, Mounted};
+pub use scratch::{temp_dir_in, DirSwapper, Immutable, Mounted};
 
 /// `Result` with `anyhow::Error`: harness failures carry their context (commands, logs).
 pub type Result<T> = anyhow::Result<T>;

@@ -51,3 +51,64 @@ impl Drop for Mounted {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// An attacker racing a tree walk: a thread that, over and over, moves
+/// `DIR/dI` (I below `count`) aside, plants a symlink to `target` in its place,
+/// then puts the directory back.
+pub struct DirSwapper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl DirSwapper {
+    pub fn start(dir: &Path, count: u64, target: &Path) -> DirSwapper {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (dir, target, flag) = (dir.to_path_buf(), target.to_path_buf(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                let i = n % count;
+                let p = dir.join(format!("d{i}"));
+                let aside = dir.join(format!("aside{i}"));
+                if std::fs::rename(&p, &aside).is_ok() {
+                    let _ = std::os::unix::fs::symlink(&target, &p);
+                    std::thread::yield_now();
+                    let _ = std::fs::remove_file(&p);
+                    let _ = std::fs::rename(&aside, &p);
+                }
+                n += 1;
+            }
+            n
+        });
+        DirSwapper { stop, thread }
+    }
+
+    /// Stops the thread; how many swaps it tried.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("the swapper thread")
+    }
+}
+
+/// A file made immutable (`chattr +i`: not even root may change it), made
+/// mutable again on drop so that its temp dir can be removed.
+pub struct Immutable(PathBuf);
+
+impl Immutable {
+    /// `chattr +i PATH`; None where the filesystem or the tools do not allow it.
+    pub fn set(path: &Path) -> Option<Immutable> {
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}

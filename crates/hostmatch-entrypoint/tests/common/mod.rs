@@ -330,6 +330,10 @@ pub trait Outcome {
         assert!(self.stdout().contains(text), "{}", self.report());
         self
     }
+    fn assert_stdout_starts(&self, text: &str) -> &Self {
+        assert!(self.stdout().starts_with(text), "{}", self.report());
+        self
+    }
     /// Stdout, trimmed, is `text`.
     fn assert_says(&self, text: &str) -> &Self {
         assert_eq!(self.stdout().trim(), text, "{}", self.report());
