@@ -39,6 +39,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `hostmatch shift DIR MAPS`.
+fn shift(d: &Path, maps: &str) -> Run {
+    hm_w(&format!("shift {} {maps}", s(d)))
+}
+
 /// Bad input: exit 2, exactly one line on stderr, nothing on the tree changed.
 fn assert_refused(o: &Run, code: i32, needle: &str, d: &Path) {
     let err = &o.stderr;
@@ -120,11 +125,15 @@ fn chown_missing_path_is_refused_before_any_change() {
 fn shift_overlapping_or_overflowing_maps_are_refused() {
     need_root!();
     let d = tree();
-    let shift = |maps: &str| hm_w(&format!("shift {} {maps}", s(d.path())));
-    let o = shift("--map 0:100000:65536 --map 1000:300000:10");
+    let o = shift(d.path(), "--map 0:100000:65536 --map 1000:300000:10");
     assert_refused(&o, 2, "overlap", d.path());
-    assert_refused(&shift("--map 0:4294967295:2"), 2, "runs past", d.path());
-    let o = shift("--map 0:100000");
+    assert_refused(
+        &shift(d.path(), "--map 0:4294967295:2"),
+        2,
+        "runs past",
+        d.path(),
+    );
+    let o = shift(d.path(), "--map 0:100000");
     assert_refused(&o, 2, "CONTAINER:HOST:COUNT", d.path());
 }
 
@@ -132,14 +141,13 @@ fn shift_overlapping_or_overflowing_maps_are_refused() {
 fn shift_and_reverse_round_trip_and_count_unmapped() {
     need_root!();
     let d = tree();
-    let shift = |maps: &str| hm_w(&format!("shift {} {maps}", s(d.path())));
-    let v = shift("--map 1000:101000:1000 --json").ok().json();
+    let v = shift(d.path(), "--map 1000:101000:1000 --json").ok().json();
     assert_eq!(v["changed"], 3);
     assert_eq!(owner(&d.path().join("a/f")), (101234, 101234));
-    shift("--map 1000:101000:1000 --reverse").ok();
+    shift(d.path(), "--map 1000:101000:1000 --reverse").ok();
     assert_eq!(owner(&d.path().join("a/f")), (1234, 1234));
     // Ids outside every range are left alone and counted.
-    let v = shift("--map 0:100000:1000 --json").json();
+    let v = shift(d.path(), "--map 0:100000:1000 --json").json();
     assert_eq!(v["changed"], 0);
     assert_eq!(v["unmapped"], 6);
 }
