@@ -154,7 +154,7 @@ fn root_mode_start_claims_the_once_per_start_marker() {
     let r = run(
         &fs_,
         &Run::sh(EXEC_AGAIN)
-            .as_root()
+            .root_mode()
             .env(&[("HOSTMATCH_UID", "1000")]),
     );
     assert_eq!(fs_.read("root/hook-runs"), "ran\n", "{}", r.stderr());
@@ -219,7 +219,7 @@ fn match_path_fixture(match_path: &str) -> (Rootfs, tempfile::TempDir) {
 }
 
 fn root_mode_id(fs_: &Rootfs, host: &Path) -> Ran {
-    run(fs_, &Run::cmd(ID_U).as_root().mount(host, "/work"))
+    run(fs_, &Run::cmd(ID_U).root_mode().mount(host, "/work"))
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn match_path_that_is_no_mount_point_fails_closed() {
     let fs_ = Rootfs::app(Some(cfg));
     fs::create_dir(fs_.path("work")).unwrap();
     std::os::unix::fs::chown(fs_.path("work"), Some(2001), Some(2002)).unwrap();
-    run(&fs_, &Run::cmd(ID_U).as_root())
+    run(&fs_, &Run::cmd(ID_U).root_mode())
         .assert_failed()
         .assert_stderr_has("not a mount point");
     fs_.assert_passwd_untouched();
@@ -284,7 +284,7 @@ fn match_path_mount_point_gives_the_host_ids() {
     let r = run(
         &fs_,
         &Run::sh("id -u; id -g")
-            .as_root()
+            .root_mode()
             .mount(host.path(), "/work"),
     );
     r.ok();
@@ -383,7 +383,7 @@ fn change_state(fs_: &Rootfs) -> String {
 }
 
 fn root_start(fs_: &Rootfs, env: &[(&'static str, &'static str)]) -> Ran {
-    run(fs_, &Run::cmd(TRUE).as_root().env(env))
+    run(fs_, &Run::cmd(TRUE).root_mode().env(env))
 }
 
 #[test]
@@ -508,7 +508,7 @@ fn host_id_4294967295_is_refused_before_anything_is_written() {
     let fs_ = Rootfs::app(NO_HOME);
     for (uid, gid) in [("4294967295", "1000"), ("1000", "4294967295")] {
         let ids = [("HOSTMATCH_UID", uid), ("HOSTMATCH_GID", gid)];
-        run(&fs_, &Run::cmd(ID_U).as_root().env(&ids))
+        run(&fs_, &Run::cmd(ID_U).root_mode().env(&ids))
             .assert_code(2)
             .assert_stderr_has("4294967295");
         fs_.assert_accounts_untouched();

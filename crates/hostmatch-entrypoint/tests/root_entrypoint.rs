@@ -106,7 +106,7 @@ fn root_mode_takes_hostmatch_uid_and_gid() {
     prereq_root_test!();
     let fs_ = Rootfs::app(NO_HOME);
     let ids = [("HOSTMATCH_UID", "1500"), ("HOSTMATCH_GID", "1600")];
-    run(&fs_, &Run::cmd(&["/bin/id"]).as_root().env(&ids))
+    run(&fs_, &Run::cmd(&["/bin/id"]).root_mode().env(&ids))
         .ok()
         .assert_stdout_has("uid=1500(app) gid=1600(app)");
 }
@@ -119,7 +119,10 @@ fn root_mode_takes_the_owner_of_match_path() {
     fs::create_dir(fs_.path("work")).unwrap();
     let host = host_dir(2001, 2002);
     let script = "id -u; id -g; touch /work/f; stat -c %u:%g /work/f";
-    let r = run(&fs_, &Run::sh(script).as_root().mount(host.path(), "/work"));
+    let r = run(
+        &fs_,
+        &Run::sh(script).root_mode().mount(host.path(), "/work"),
+    );
     r.ok();
     assert_eq!(r.stdout(), "2001\n2002\n2001:2002\n");
 }
@@ -128,7 +131,7 @@ fn root_mode_takes_the_owner_of_match_path() {
 fn root_mode_without_host_ids_stays_root() {
     prereq_root_test!();
     let fs_ = Rootfs::app(None);
-    run(&fs_, &Run::cmd(ID_U).as_root()).ok().assert_says("0");
+    run(&fs_, &Run::cmd(ID_U).root_mode()).ok().assert_says("0");
     fs_.assert_passwd_untouched();
 }
 
@@ -137,7 +140,7 @@ fn host_uid_0_runs_as_root_untouched() {
     prereq_root_test!();
     let fs_ = Rootfs::app(None);
     let ids = [("HOSTMATCH_UID", "0"), ("HOSTMATCH_GID", "1000")];
-    run(&fs_, &Run::cmd(ID_U).as_root().env(&ids))
+    run(&fs_, &Run::cmd(ID_U).root_mode().env(&ids))
         .ok()
         .assert_says("0");
     fs_.assert_accounts_untouched();

@@ -251,7 +251,7 @@ impl<'a> Run<'a> {
         Run::cmd(&["/bin/sh", "-c", script])
     }
     /// Started as root (no `--user`): the entrypoint's root mode.
-    pub fn as_root(self) -> Self {
+    pub fn root_mode(self) -> Self {
         Run { user: None, ..self }
     }
     pub fn user(self, uid: u32, gid: u32) -> Self {
