@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Sysroot;
+use common::{text, Sysroot};
 
 fn proc_dir(s: &Sysroot, max_userns: &str, release: &str) -> String {
     let p = s.file("fakeproc");
@@ -14,12 +14,7 @@ fn proc_dir(s: &Sysroot, max_userns: &str, release: &str) -> String {
 }
 
 fn check<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {v}"))
+    common::entry(v, "checks", id)
 }
 
 #[test]
@@ -33,21 +28,15 @@ fn json_has_every_check_with_status_summary_and_hint() {
     for c in v["checks"].as_array().unwrap() {
         let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["id", "status", "summary", "hint"]);
-        assert!(["ok", "warn", "fail", "skip"].contains(&c["status"].as_str().unwrap()));
+        assert!(["ok", "warn", "fail", "skip"].contains(&text(&c["status"])));
     }
     assert_eq!(check(&v, "userns")["status"], "ok");
     assert_eq!(check(&v, "userns-remap")["status"], "ok");
-    assert!(check(&v, "remap-mapping")["summary"]
-        .as_str()
-        .unwrap()
-        .contains("host uid 100000"));
+    assert!(text(&check(&v, "remap-mapping")["summary"]).contains("host uid 100000"));
     assert_eq!(check(&v, "engine")["status"], "skip");
     let rules = check(&v, "engine-rules");
     assert_eq!(rules["status"], "warn", "{rules}");
-    let explained = check(&v, "remap-explained")["summary"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let explained = text(&check(&v, "remap-explained")["summary"]).to_string();
     assert!(
         explained.contains("Docker 20.10 to 27") && explained.contains("Docker 28 and later"),
         "{explained}"
@@ -66,10 +55,7 @@ fn disabled_user_namespaces_fail_with_a_hint() {
     assert_eq!(r.code, 1);
     let v = r.json();
     assert_eq!(check(&v, "userns")["status"], "fail");
-    assert!(check(&v, "userns")["hint"]
-        .as_str()
-        .unwrap()
-        .contains("max_user_namespaces"));
+    assert!(text(&check(&v, "userns")["hint"]).contains("max_user_namespaces"));
     assert_eq!(check(&v, "idmapped-mounts")["status"], "fail");
 }
 
@@ -93,8 +79,5 @@ fn missing_subid_files_warn() {
     let proc = proc_dir(&s, "1000\n", "6.1.0\n");
     let v = s.run(&["--proc", &proc, "doctor", "--json"]).json();
     assert_eq!(check(&v, "subuid")["status"], "warn");
-    assert!(check(&v, "subuid")["hint"]
-        .as_str()
-        .unwrap()
-        .contains("hostmatch subid add"));
+    assert!(text(&check(&v, "subuid")["hint"]).contains("hostmatch subid add"));
 }

@@ -34,11 +34,7 @@ fn mount_usage_errors_exit_2_with_one_line() {
     }
     let r = s.run(&["mount", src, dst, "--map", "0:5:10", "--map", "5:100:1"]);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("overlap on the stored ids"),
-        "{}",
-        r.stderr
-    );
+    r.assert_stderr_has("overlap on the stored ids");
 }
 
 #[test]
@@ -56,7 +52,7 @@ fn mount_errors_name_the_cause_and_leave_nothing_mounted() {
     let missing = s.file("missing");
     let r = s.run(&["mount", missing.to_str().unwrap(), d, "--owner-as", "1"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("source does not exist"), "{}", r.stderr);
+    r.assert_stderr_has("source does not exist");
     assert!(!dst.exists());
 }
 
@@ -125,12 +121,7 @@ fn mounts_lists_idmapped_mounts_from_mountinfo_and_records() {
     let proc = s.file("fakeproc");
     let r = s.run(&["--proc", proc.to_str().unwrap(), "mounts"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("/mnt/ws  <- /srv/ws  [ext4 rw]  uid 1000->100000"),
-        "{}",
-        r.stdout
-    );
+    r.assert_stdout_has("/mnt/ws  <- /srv/ws  [ext4 rw]  uid 1000->100000");
     assert!(r.stdout.contains("/mnt/other") && r.stdout.contains("not made by hostmatch"));
     let r = s.run(&["--proc", proc.to_str().unwrap(), "--json", "mounts"]);
     let v = r.json();

@@ -42,7 +42,7 @@ fn add_twice_changes_nothing() {
     assert_eq!(once, "alice:1000:1\nalice:100000:65535\n");
     let r = s.run(&["subid", "add", "alice", "--self"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("unchanged"), "{}", r.stdout);
+    r.assert_stdout_has("unchanged");
     assert_eq!(s.read("etc/subuid"), once);
 }
 
@@ -51,7 +51,7 @@ fn dry_run_shows_a_diff_and_writes_nothing() {
     let s = Sysroot::new(Some("bob:100000:65536\n"), Some("bob:100000:65536\n"));
     let r = s.run(&["subid", "add", "alice", "--dry-run"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("+alice:165536:65536"), "{}", r.stdout);
+    r.assert_stdout_has("+alice:165536:65536");
     assert_eq!(s.read("etc/subuid"), "bob:100000:65536\n");
 }
 

@@ -1,10 +1,13 @@
 //! `hostmatch audit` against real private dockerd instances: what the probe
 //! containers were seen doing, and that nothing is left behind.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{entry, text};
 use serde_json::Value;
 use testkit::{Dockerd, DockerdConfig, EtcCopy};
 
@@ -26,16 +29,11 @@ fn audit_cmd(d_host: &str, root: Option<&Path>, json: bool) -> Command {
 }
 
 fn finding<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no finding {id} in {v:#}"))
+    entry(v, "findings", id)
 }
 
 fn status(v: &Value, id: &str) -> String {
-    finding(v, id)["status"].as_str().unwrap().to_string()
+    text(&finding(v, id)["status"]).to_string()
 }
 
 /// Scratch directories of the audit process `pid` still present.
@@ -58,6 +56,24 @@ fn assert_daemon_clean(d: &Dockerd) {
         !images.contains("hostmatch-probe"),
         "probe image left: {images}"
     );
+}
+
+/// A private dockerd with `--userns-remap=USER`, reading the accounts of `etc`.
+fn remap_daemon(etc: &EtcCopy, user: &str) -> Dockerd {
+    let config = DockerdConfig {
+        userns_remap: Some(user.into()),
+        ..Default::default()
+    };
+    Dockerd::start_with_etc(config, &etc.etc())
+        .unwrap_or_else(|e| panic!("private dockerd with userns-remap={user}: {e:#}"))
+}
+
+/// The audit refused to start: exit 3 and one line on stderr that starts with `start`.
+fn assert_one_line_error(out: &Output, start: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(start), "{err}");
 }
 
 /// Runs the audit as a child and checks it left no scratch directory.
@@ -108,10 +124,9 @@ fn e2e_audit_without_remap_reports_root_owned_writes_as_fail() {
     ] {
         assert_eq!(status(&v, id), "fail", "{id}: {v:#}");
     }
-    assert!(finding(&v, "write-root-owned")["hint"]
-        .as_str()
-        .unwrap()
-        .contains("hostmatch docker enable default"));
+    assert!(
+        text(&finding(&v, "write-root-owned")["hint"]).contains("hostmatch docker enable default")
+    );
     // No remap: the identity map observed is the one predicted.
     assert_eq!(status(&v, "mapping-matches"), "ok", "{v:#}");
 }
@@ -121,14 +136,7 @@ fn e2e_audit_with_default_remap_refuses_writes_and_privileged() {
     testkit::prereq_dockerd!();
     testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
     let etc = EtcCopy::new().expect("copy of /etc");
-    let d = Dockerd::start_with_etc(
-        DockerdConfig {
-            userns_remap: Some("default".into()),
-            ..Default::default()
-        },
-        &etc.etc(),
-    )
-    .expect("private dockerd with userns-remap=default");
+    let d = remap_daemon(&etc, "default");
     let (code, v) = audit_json_clean(&d, Some(etc.root()));
     assert_eq!(code, 0, "{v:#}");
     // dockremap's first subuid range, as dockerd (in the private /etc) allocated it.
@@ -158,10 +166,7 @@ fn e2e_audit_with_default_remap_refuses_writes_and_privileged() {
         assert_eq!(status(&v, id), "ok", "{id}: {v:#}");
     }
     assert!(
-        finding(&v, "mapping-matches")["observed"]
-            .as_str()
-            .unwrap()
-            .contains("hostmatch map default"),
+        text(&finding(&v, "mapping-matches")["observed"]).contains("hostmatch map default"),
         "{v:#}"
     );
     // The opt-out is allowed: reported, not hidden.
@@ -173,14 +178,7 @@ fn e2e_audit_human_output_starts_with_the_verdict_under_remap() {
     testkit::prereq_dockerd!();
     testkit::prereq!(testkit::have_cmd("unshare"), "unshare (util-linux)");
     let etc = EtcCopy::new().expect("copy of /etc");
-    let d = Dockerd::start_with_etc(
-        DockerdConfig {
-            userns_remap: Some("default".into()),
-            ..Default::default()
-        },
-        &etc.etc(),
-    )
-    .expect("private dockerd with userns-remap=default");
+    let d = remap_daemon(&etc, "default");
     let t = Instant::now();
     let out = audit_cmd(d.host(), Some(etc.root()), false)
         .output()
@@ -238,36 +236,20 @@ fn e2e_audit_ci_agent_layout_names_the_account_container_root_becomes() {
         .unwrap();
     etc.append("subuid", &["hmtagent:5000:65536"]).unwrap();
     etc.append("subgid", &["hmtagent:5000:65536"]).unwrap();
-    let d = Dockerd::start_with_etc(
-        DockerdConfig {
-            userns_remap: Some("hmtagent".into()),
-            ..Default::default()
-        },
-        &etc.etc(),
-    )
-    .expect("private dockerd with userns-remap=hmtagent");
+    let d = remap_daemon(&etc, "hmtagent");
     let (code, v) = audit_json_clean(&d, Some(etc.root()));
     assert_eq!(code, 1, "{v:#}");
     assert_eq!(v["container_root"]["uid"], 5000);
     let root = finding(&v, "container-root");
     assert_eq!(root["status"], "fail", "{v:#}");
-    assert!(
-        root["observed"].as_str().unwrap().contains("'hmtagent'"),
-        "{v:#}"
-    );
+    assert!(text(&root["observed"]).contains("'hmtagent'"), "{v:#}");
     let mapped = finding(&v, "mapped-accounts");
     assert_eq!(mapped["status"], "fail", "{v:#}");
     assert!(
-        mapped["observed"]
-            .as_str()
-            .unwrap()
-            .contains("hmtvictim (host uid 5100 = container uid 100)"),
+        text(&mapped["observed"]).contains("hmtvictim (host uid 5100 = container uid 100)"),
         "{v:#}"
     );
-    assert!(
-        v["verdict"].as_str().unwrap().contains("(hmtagent)"),
-        "{v:#}"
-    );
+    assert!(text(&v["verdict"]).contains("(hmtagent)"), "{v:#}");
     // Root-owned files are still out of reach, and the prediction matches.
     assert_eq!(status(&v, "write-root-owned"), "ok", "{v:#}");
     assert_eq!(status(&v, "mapping-matches"), "ok", "{v:#}");
@@ -278,14 +260,9 @@ fn e2e_audit_unreachable_daemon_is_a_one_line_error() {
     let out = audit_cmd("unix:///nonexistent", None, false)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with(
-            "hostmatch: error: cannot reach the engine at unix:///nonexistent (DOCKER_HOST):"
-        ),
-        "{err}"
+    assert_one_line_error(
+        &out,
+        "hostmatch: error: cannot reach the engine at unix:///nonexistent (DOCKER_HOST):",
     );
     assert!(out.stdout.is_empty());
 }
@@ -317,14 +294,9 @@ fn e2e_audit_without_socket_permission_is_a_one_line_error_and_leaves_nothing() 
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with(
-            "hostmatch: error: no permission to use the socket of the Docker daemon (dockerd, pid "
-        ),
-        "{err}"
+    assert_one_line_error(
+        &out,
+        "hostmatch: error: no permission to use the socket of the Docker daemon (dockerd, pid ",
     );
     assert_daemon_clean(&d);
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
@@ -396,10 +368,10 @@ fn e2e_audit_keep_leaves_the_probe_image_and_nothing_else() {
         .arg("--keep")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
     let tag = format!("hostmatch-probe:{}", env!("CARGO_PKG_VERSION"));
-    assert!(text.contains(&format!("kept image {tag}")), "{text}");
+    assert!(said.contains(&format!("kept image {tag}")), "{said}");
     let images = d.run_ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(images.trim(), tag);
     assert!(d.run_ok(["ps", "-aq"]).trim().is_empty());
@@ -418,7 +390,7 @@ fn e2e_audit_keep_leaves_the_probe_image_and_nothing_else() {
     ]);
     let v: Value = serde_json::from_str(report.trim()).expect("probe JSON");
     assert_eq!(v["uid"], 0);
-    assert!(v["uid_map"].as_str().unwrap().contains("4294967295"), "{v}");
+    assert!(text(&v["uid_map"]).contains("4294967295"), "{v}");
 }
 
 // ------------------------------------------------------------------ Podman
@@ -456,16 +428,13 @@ fn e2e_audit_rootful_podman_reports_host_root_in_podmans_terms() {
         v["verdict"],
         "container root is host root: whoever can reach Podman's socket can modify /etc"
     );
-    let hint = finding(&v, "write-root-owned")["hint"].as_str().unwrap();
+    let hint = text(&finding(&v, "write-root-owned")["hint"]);
     assert!(
         hint.contains("--userns=auto") && !hint.contains("dockerd"),
         "{hint}"
     );
     assert!(
-        finding(&v, "daemon-mode")["observed"]
-            .as_str()
-            .unwrap()
-            .starts_with("Podman 4."),
+        text(&finding(&v, "daemon-mode")["observed"]).starts_with("Podman 4."),
         "{v:#}"
     );
     assert_eq!(status(&v, "mapping-matches"), "ok", "{v:#}");
@@ -494,16 +463,11 @@ fn e2e_audit_rootless_podman_sees_the_user_as_container_root_and_no_false_findin
     }
     let user = &p.user().unwrap().name;
     assert!(
-        finding(&v, "daemon-mode")["observed"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("runs as {user}")),
+        text(&finding(&v, "daemon-mode")["observed"]).contains(&format!("runs as {user}")),
         "{v:#}"
     );
     assert!(
-        finding(&v, "mapping-matches")["observed"]
-            .as_str()
-            .unwrap()
+        text(&finding(&v, "mapping-matches")["observed"])
             .contains(&format!("hostmatch map --rootless {user}")),
         "{v:#}"
     );
@@ -538,10 +502,7 @@ fn e2e_audit_rootful_podman_with_userns_auto_is_recognised() {
     assert!((5_500_000..5_565_536).contains(&root), "{v:#}");
     let mode = finding(&v, "daemon-mode");
     assert_eq!(mode["status"], "ok", "{v:#}");
-    assert!(
-        mode["observed"].as_str().unwrap().contains("userns 'auto'"),
-        "{v:#}"
-    );
+    assert!(text(&mode["observed"]).contains("userns 'auto'"), "{v:#}");
     for id in ["container-root", "write-root-owned", "privileged"] {
         assert_eq!(status(&v, id), "ok", "{id}: {v:#}");
     }

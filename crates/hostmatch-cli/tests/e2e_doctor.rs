@@ -25,17 +25,14 @@ fn doctor_json(docker_host: &str, args: &[&str]) -> serde_json::Value {
     })
 }
 
+use common::{entry, text};
+
 fn check<'a>(v: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id}: {v}"))
+    entry(v, "checks", id)
 }
 
 fn summary(v: &serde_json::Value, id: &str) -> String {
-    check(v, id)["summary"].as_str().unwrap().to_string()
+    text(&check(v, id)["summary"]).to_string()
 }
 
 #[test]
@@ -75,7 +72,7 @@ fn e2e_doctor_reports_an_unreachable_daemon_as_skip() {
             .contains("cannot reach the engine at unix:///nonexistent/docker.sock (DOCKER_HOST)"),
         "{engine}"
     );
-    assert!(engine["hint"].as_str().unwrap().contains("DOCKER_HOST"));
+    assert!(text(&engine["hint"]).contains("DOCKER_HOST"));
 }
 
 /// The explanation's container root and container uid 1000 are what a real container

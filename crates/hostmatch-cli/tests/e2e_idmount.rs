@@ -47,10 +47,7 @@ struct Workspace {
 
 impl Workspace {
     fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-e2e-idmount-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
+        let dir = testkit::temp_dir_in("/var/tmp", "hm-e2e-idmount-");
         let user = HostUser::unique().expect("creating a host user");
         let ws = Workspace { dir, user };
         fs::create_dir(ws.src()).unwrap();
@@ -68,6 +65,14 @@ impl Workspace {
     }
     fn owner(&self) -> (u32, u32) {
         (self.user.uid, self.user.gid)
+    }
+    /// `docker run --rm OPTIONS -v VIEW:/work IMAGE sh -c SCRIPT`; its stdout.
+    fn run_in_view(&self, d: &Dockerd, options: &[&str], script: &str) -> String {
+        let bind = format!("{}:/work", self.view().display());
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(options);
+        args.extend(["-v", &bind, IMAGE, "sh", "-c", script]);
+        d.run_ok(args)
     }
 }
 
@@ -108,18 +113,12 @@ fn userns_remap_container_root_writes_into_the_view_as_the_host_user() {
     let text = ok(&mounted);
     assert!(text.contains("container user 0:0 = host"), "{text}");
     d.import(tar.unwrap(), IMAGE);
-    let bind = format!("{}:/work", ws.view().display());
-    let out = d.run_ok([
-        "run",
-        "--rm",
-        "-v",
-        &bind,
-        IMAGE,
-        "sh",
-        "-c",
+    let out = ws.run_in_view(
+        &d,
+        &[],
         "stat -c %u:%g /work/existing && touch /work/by-root && mkdir /work/dir && \
          echo hi > /work/dir/f && stat -c %u:%g /work/by-root",
-    ]);
+    );
     // The container's root sees the host user's files as its own, and its own files as root's.
     assert_eq!(out.lines().collect::<Vec<_>>(), ["0:0", "0:0"], "{out}");
     // On the host they belong to the host user.
@@ -154,20 +153,12 @@ fn without_remap_container_user_1234_writes_into_the_view_as_the_host_user() {
     ));
     assert!(text.contains("= host 1234:1234"), "{text}");
     d.import(tar.unwrap(), IMAGE);
-    let bind = format!("{}:/work", ws.view().display());
-    let out = d.run_ok([
-        "run",
-        "--rm",
-        "--user",
-        "1234:1234",
-        "-v",
-        &bind,
-        IMAGE,
-        "sh",
-        "-c",
+    let out = ws.run_in_view(
+        &d,
+        &["--user", "1234:1234"],
         "stat -c %u:%g /work/existing && echo x >> /work/existing && touch /work/by-1234 && \
          stat -c %u:%g /work/by-1234",
-    ]);
+    );
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
         ["1234:1234", "1234:1234"],

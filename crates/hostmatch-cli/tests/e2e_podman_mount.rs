@@ -20,10 +20,7 @@ struct SharedDir {
 
 impl SharedDir {
     fn new() -> SharedDir {
-        let dir = tempfile::Builder::new()
-            .prefix("hostmatch-e2e-")
-            .tempdir_in("/tmp")
-            .unwrap();
+        let dir = testkit::temp_dir_in("/tmp", "hostmatch-e2e-");
         std::fs::set_permissions(
             dir.path(),
             std::os::unix::fs::PermissionsExt::from_mode(0o755),

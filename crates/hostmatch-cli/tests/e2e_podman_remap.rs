@@ -10,8 +10,11 @@
 //! files (Podman reads only those) under the subid lock, so that prediction and container
 //! see the same files.
 
+mod common;
+
 use std::process::Command;
 
+use common::text;
 use hostmatch::ids::IdMap;
 use testkit::{images, HostSubids, Podman, PodmanConfig, RootlessConfig, SubidLock};
 
@@ -241,13 +244,7 @@ fn e2e_podman_rootless_service_is_recognised_by_map_translate_and_doctor() {
         serde_json::json!(["podman-rootless"]),
         "{v}"
     );
-    assert!(
-        v["chosen_by"]
-            .as_str()
-            .unwrap()
-            .contains("rootless Podman 4."),
-        "{v}"
-    );
+    assert!(text(&v["chosen_by"]).contains("rootless Podman 4."), "{v}");
     let (u, g) = real_maps(&p, &[]).unwrap();
     assert_eq!(maps_of(&v), (u.clone(), g.clone()));
     let t = hostmatch_json(&["translate", "0", "1", "1001"], &env).expect("translate");
@@ -275,17 +272,11 @@ fn e2e_podman_rootless_service_is_recognised_by_map_translate_and_doctor() {
     let engine = check("engine");
     assert_eq!(engine["status"], "ok", "{engine}");
     assert!(
-        engine["summary"]
-            .as_str()
-            .unwrap()
-            .starts_with("rootless Podman 4."),
+        text(&engine["summary"]).starts_with("rootless Podman 4."),
         "{engine}"
     );
     assert!(
-        engine["summary"]
-            .as_str()
-            .unwrap()
-            .contains("found by holds the socket"),
+        text(&engine["summary"]).contains("found by holds the socket"),
         "{engine}"
     );
     let explained = check("remap-explained")["summary"]

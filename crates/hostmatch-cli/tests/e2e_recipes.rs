@@ -134,10 +134,7 @@ fn s(p: &Path) -> &str {
 
 /// A directory anyone may enter, removed on drop.
 fn open_dir(prefix: &str) -> tempfile::TempDir {
-    let d = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in("/var/tmp")
-        .unwrap();
+    let d = testkit::temp_dir_in("/var/tmp", prefix);
     fs::set_permissions(d.path(), fs::Permissions::from_mode(0o755)).unwrap();
     d
 }
@@ -338,6 +335,18 @@ impl Drop for DockerEnv {
     }
 }
 
+/// The static entrypoint built, and the Debian image as `$deb` (a `Result`).
+macro_rules! need_entrypoint_and_debian {
+    ($deb:ident) => {
+        testkit::prereq!(
+            static_entrypoint().exists(),
+            "the static entrypoint (scripts/build-static.sh)"
+        );
+        let $deb = images::debian_rootfs_tar();
+        testkit::prereq!($deb.is_ok(), "the Debian image: {:?}", $deb.as_ref().err());
+    };
+}
+
 #[test]
 fn docker_recipes_run_as_printed() {
     testkit::prereq_dockerd!();
@@ -347,12 +356,7 @@ fn docker_recipes_run_as_printed() {
             "{tool} (scripts/test.sh installs it)"
         );
     }
-    testkit::prereq!(
-        static_entrypoint().exists(),
-        "the static entrypoint (scripts/build-static.sh)"
-    );
-    let deb = images::debian_rootfs_tar();
-    testkit::prereq!(deb.is_ok(), "the Debian image: {:?}", deb.as_ref().err());
+    need_entrypoint_and_debian!(deb);
     let busybox = images::busybox_rootfs_tar().unwrap();
 
     let dev = Dev::new();
@@ -452,17 +456,8 @@ fn kube_play_variant(p: &Podman, dir: &Path, manifest: &str) -> (String, String)
 
 #[test]
 fn podman_rootful_and_kube_play_recipes_run_as_printed() {
-    testkit::prereq_podman!();
-    testkit::prereq!(
-        testkit::have_cmd("catatonit"),
-        "catatonit (kube play's pause image)"
-    );
-    testkit::prereq!(
-        static_entrypoint().exists(),
-        "the static entrypoint (scripts/build-static.sh)"
-    );
-    let deb = images::debian_rootfs_tar();
-    testkit::prereq!(deb.is_ok(), "the Debian image: {:?}", deb.as_ref().err());
+    testkit::prereq_podman!(kube_play);
+    need_entrypoint_and_debian!(deb);
     let p = Podman::rootful(Default::default()).expect("rootful podman fixture");
     let bin = bin_dir();
     podman_import(&p, &deb.unwrap(), "debian:bookworm", &[]);

@@ -21,6 +21,7 @@ mod common;
 use std::process::Command;
 
 use common::layouts::{self, DockerLayout, Expect, Kind, Who};
+use common::text;
 use hostmatch::ids::{Extent, IdMap};
 use testkit::{
     Dockerd, DockerdConfig, EtcCopy, HostGroup, HostSubids, HostUser, StorageDriver, SubidLock,
@@ -217,10 +218,7 @@ fn prediction(kind: Kind) {
         "{v}"
     );
     assert!(
-        v["chosen_by"]
-            .as_str()
-            .unwrap()
-            .starts_with("the running engine, Docker 20.10"),
+        text(&v["chosen_by"]).starts_with("the running engine, Docker 20.10"),
         "{v}"
     );
     let (u, g) = container_maps(&d);
@@ -234,20 +232,21 @@ fn prediction(kind: Kind) {
     );
 }
 
+/// Two tests a layout: `truth(kind)` and `prediction(kind)` under the names given.
 macro_rules! layouts {
-    ($($kind:ident => $truth:ident, $pred:ident;)+) => {$(
+    ($truth_fn:ident, $pred_fn:ident: $($kind:ident => $truth:ident, $pred:ident;)+) => {$(
         #[test]
         fn $truth() {
-            truth(Kind::$kind);
+            $truth_fn(Kind::$kind);
         }
         #[test]
         fn $pred() {
-            prediction(Kind::$kind);
+            $pred_fn(Kind::$kind);
         }
     )+};
 }
 
-layouts! {
+layouts! { truth, prediction:
     Single => e2e_remap_single_range_dockerd_truth, e2e_remap_single_range_map_matches_dockerd;
     OwnUidFirst => e2e_remap_own_uid_then_range_dockerd_truth, e2e_remap_own_uid_then_range_map_matches_dockerd;
     CiAgent => e2e_remap_ci_agent_range_from_own_uid_dockerd_truth, e2e_remap_ci_agent_range_from_own_uid_map_matches_dockerd;
@@ -544,20 +543,7 @@ fn private_prediction(kind: Kind) {
     }
 }
 
-macro_rules! private_layouts {
-    ($($kind:ident => $truth:ident, $pred:ident;)+) => {$(
-        #[test]
-        fn $truth() {
-            private_truth(Kind::$kind);
-        }
-        #[test]
-        fn $pred() {
-            private_prediction(Kind::$kind);
-        }
-    )+};
-}
-
-private_layouts! {
+layouts! { private_truth, private_prediction:
     OtherUsersFourFields => e2e_remap_refusal_other_users_four_field_line_dockerd_truth, e2e_remap_refusal_other_users_four_field_line_map_fails_too;
     OwnLineNotNumeric => e2e_remap_refusal_own_line_not_numeric_dockerd_truth, e2e_remap_refusal_own_line_not_numeric_map_fails_too;
     NoSubgidLine => e2e_remap_refusal_no_subgid_line_dockerd_truth, e2e_remap_refusal_no_subgid_line_map_fails_too;

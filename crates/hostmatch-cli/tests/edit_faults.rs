@@ -31,6 +31,8 @@ const FILES: [&str; 7] = [
     "etc/docker/daemon.json",
 ];
 
+const ENABLE: &[&str] = &["docker", "enable", "default"];
+
 fn hostmatch() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hostmatch"));
     c.env_remove("HOSTMATCH_FAULT");
@@ -120,6 +122,23 @@ impl Counts {
         }
     }
 
+    /// `docker enable default` on a fresh sysroot with the fault `fault`.
+    fn run_with_fault(&mut self, fault: &str) -> (Sysroot, Output) {
+        let s = full_sysroot();
+        let o = enable(s.path(), Some(fault));
+        self.runs += 1;
+        (s, o)
+    }
+
+    /// `hostmatch ARGS` after a cut run, which must succeed and leave every
+    /// file new (the edit finished).
+    fn finish(&mut self, s: &Sysroot, args: &[&str], new: &Snapshot) {
+        let o = under(s.path(), args).output().unwrap();
+        self.runs += 1;
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        self.count_final(s.path(), new);
+    }
+
     /// After the next run every file must be new (the edit finished).
     fn count_final(&mut self, root: &Path, new: &Snapshot) {
         let now = snapshot(root);
@@ -141,11 +160,15 @@ impl Counts {
     }
 }
 
-fn enable(root: &Path, fault: Option<&str>) -> Output {
+/// `hostmatch --root ROOT ARGS...`.
+fn under(root: &Path, args: &[&str]) -> Command {
     let mut c = hostmatch();
-    c.arg("--root")
-        .arg(root)
-        .args(["docker", "enable", "default"]);
+    c.arg("--root").arg(root).args(args);
+    c
+}
+
+fn enable(root: &Path, fault: Option<&str>) -> Output {
+    let mut c = under(root, ENABLE);
     if let Some(f) = fault {
         c.env("HOSTMATCH_FAULT", f);
     }
@@ -179,9 +202,7 @@ fn a_kill_at_every_step_is_finished_by_the_next_run() {
     let (old, new) = expected();
     let mut c = Counts::default();
     for step in steps() {
-        let s = full_sysroot();
-        let o = enable(s.path(), Some(&format!("kill:{step}")));
-        c.runs += 1;
+        let (s, o) = c.run_with_fault(&format!("kill:{step}"));
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&o.status),
             Some(9),
@@ -189,14 +210,7 @@ fn a_kill_at_every_step_is_finished_by_the_next_run() {
             String::from_utf8_lossy(&o.stderr)
         );
         c.count_torn(&snapshot(s.path()), &old, &new);
-        let o = enable(s.path(), None);
-        c.runs += 1;
-        assert!(
-            o.status.success(),
-            "{step}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        c.count_final(s.path(), &new);
+        c.finish(&s, ENABLE, &new);
     }
     c.report("kill at each of 31 steps of docker enable default, then the same command");
 }
@@ -206,9 +220,7 @@ fn a_failure_before_the_renames_changes_nothing_and_during_them_names_repair() {
     let (old, new) = expected();
     let mut c = Counts::default();
     for step in steps() {
-        let s = full_sysroot();
-        let o = enable(s.path(), Some(&format!("fail:{step}")));
-        c.runs += 1;
+        let (s, o) = c.run_with_fault(&format!("fail:{step}"));
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{step} succeeded");
         assert_eq!(err.lines().count(), 1, "{step}: {err}");
@@ -218,27 +230,11 @@ fn a_failure_before_the_renames_changes_nothing_and_during_them_names_repair() {
             // Interrupted in the middle: the error names the repair.
             assert_eq!(o.status.code(), Some(3), "{step}: {err}");
             assert!(err.contains("hostmatch repair --root"), "{step}: {err}");
-            let r = hostmatch()
-                .arg("--root")
-                .arg(s.path())
-                .arg("repair")
-                .output()
-                .unwrap();
-            c.runs += 1;
-            assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-            c.count_final(s.path(), &new);
+            c.finish(&s, &["repair"], &new);
         } else if step == "done:1" {
             // Every file replaced; only the journal is left, for the next edit.
             assert_eq!(now, new);
-            let r = hostmatch()
-                .arg("--root")
-                .arg(s.path())
-                .arg("repair")
-                .output()
-                .unwrap();
-            c.runs += 1;
-            assert!(r.status.success());
-            c.count_final(s.path(), &new);
+            c.finish(&s, &["repair"], &new);
         } else {
             if now != old {
                 eprintln!("partial after {step}");
@@ -278,10 +274,7 @@ fn kills_at_random_moments_are_finished_by_the_next_run() {
     let mut killed = 0;
     for _ in 0..60 {
         let s = full_sysroot();
-        let mut child = hostmatch()
-            .arg("--root")
-            .arg(s.path())
-            .args(["docker", "enable", "default"])
+        let mut child = under(s.path(), ENABLE)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -292,10 +285,7 @@ fn kills_at_random_moments_are_finished_by_the_next_run() {
         killed += usize::from(!status.success());
         c.runs += 1;
         c.count_torn(&snapshot(s.path()), &old, &new);
-        let o = enable(s.path(), None);
-        c.runs += 1;
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        c.count_final(s.path(), &new);
+        c.finish(&s, ENABLE, &new);
     }
     eprintln!("{killed} of 60 runs were killed before they finished");
     c.report("SIGKILL at a random moment of docker enable default, then the same command");
@@ -312,10 +302,7 @@ fn twenty_parallel_subid_adds_lose_no_update() {
         s.write("etc/passwd", &format!("{}{users}", common::PASSWD));
         let children: Vec<_> = (0..20)
             .map(|i| {
-                hostmatch()
-                    .arg("--root")
-                    .arg(s.path())
-                    .args(["subid", "add", &format!("u{i}")])
+                under(s.path(), &["subid", "add", &format!("u{i}")])
                     .env("HOSTMATCH_LOCK_TIMEOUT", "60")
                     .stdout(Stdio::null())
                     .stderr(Stdio::piped())
@@ -344,23 +331,21 @@ fn twenty_parallel_subid_adds_lose_no_update() {
                 c.lost += 1;
             }
         }
-        let check = hostmatch()
-            .arg("--root")
-            .arg(s.path())
-            .args(["subid", "check", "--json"])
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
-        let overlaps = v["problems"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["kind"] == "overlap")
-            .count();
-        c.lost += overlaps;
+        let v = s.run(&["subid", "check", "--json"]).json();
+        let problems = v["problems"].as_array().unwrap();
+        c.lost += problems.iter().filter(|p| p["kind"] == "overlap").count();
         c.leftovers += leftovers(s.path()).len();
     }
     c.report("20 rounds of 20 parallel subid add");
+}
+
+/// `subid add alice`, giving up on a held lock after 0.3 s.
+fn add_alice_waiting_briefly(s: &Sysroot) -> common::Run {
+    let o = under(s.path(), &["subid", "add", "alice"])
+        .env("HOSTMATCH_LOCK_TIMEOUT", "0.3")
+        .output()
+        .unwrap();
+    common::Run::from(o)
 }
 
 #[test]
@@ -368,14 +353,7 @@ fn a_lock_held_by_a_running_tool_makes_hostmatch_wait_then_exit_4_naming_it() {
     let s = Sysroot::new(Some(""), Some(""));
     let mut holder = Command::new("sleep").arg("30").spawn().unwrap();
     s.write("etc/subuid.lock", &format!("{}\0", holder.id()));
-    let o = hostmatch()
-        .arg("--root")
-        .arg(s.path())
-        .args(["subid", "add", "alice"])
-        .env("HOSTMATCH_LOCK_TIMEOUT", "0.3")
-        .output()
-        .unwrap();
-    let r = common::Run::from(o);
+    let r = add_alice_waiting_briefly(&s);
     r.assert_one_line_error(4, &format!("locked by sleep (pid {})", holder.id()));
     assert_eq!(s.read("etc/subuid"), "", "nothing written");
     // Once the holder is gone, its lock is stale and is taken over.
@@ -402,46 +380,12 @@ fn pwd_lock_held_with_fcntl_by_another_process_is_waited_for() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "locked\n");
-    let o = hostmatch()
-        .arg("--root")
-        .arg(s.path())
-        .args(["subid", "add", "alice"])
-        .env("HOSTMATCH_LOCK_TIMEOUT", "0.3")
-        .output()
-        .unwrap();
-    common::Run::from(o).assert_one_line_error(4, &format!("perl (pid {})", holder.id()));
+    assert_eq!(testkit::first_line(&mut holder), "locked");
+    add_alice_waiting_briefly(&s).assert_one_line_error(4, &format!("perl (pid {})", holder.id()));
     assert_eq!(s.read("etc/subuid"), "");
     holder.kill().unwrap();
     holder.wait().unwrap();
     assert_eq!(s.run(&["subid", "add", "alice"]).code, 0);
-}
-
-/// A tmpfs mounted for the test, unmounted (lazily) on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Self {
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]
@@ -460,7 +404,7 @@ fn a_full_disk_changes_nothing_and_says_so() {
             .success())
     };
     cp(&etc, saved.path());
-    let _fs = Tmpfs::mount(&etc, "64k");
+    let _fs = testkit::Mounted::tmpfs(&etc, "64k");
     cp(saved.path(), &etc);
     // Fill the file system.
     let _ = std::fs::write(etc.join("filler"), vec![b'x'; 128 * 1024]);
@@ -532,7 +476,7 @@ fn a_read_only_file_system_says_so() {
             .success()
     };
     assert!(ok(&["--bind"]));
-    let _guard = Tmpfs(etc.clone());
+    let _guard = testkit::Mounted::at(&etc);
     assert!(ok(&["-o", "remount,ro,bind"]));
     let r = s.run(&["subid", "add", "bob"]);
     r.assert_one_line_error(3, "read-only file system");

@@ -23,10 +23,7 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-plugin-load-")
-            .tempdir()
-            .unwrap();
+        let dir = testkit::temp_dir_in(std::env::temp_dir(), "hm-plugin-load-");
         std::fs::create_dir(dir.path().join("allowed")).unwrap();
         Scratch { dir }
     }

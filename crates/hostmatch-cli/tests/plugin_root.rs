@@ -25,10 +25,7 @@ struct Tree {
 
 impl Tree {
     fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-plugin-root-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
+        let dir = testkit::temp_dir_in("/var/tmp", "hm-plugin-root-");
         for d in ["allowed", "outside"] {
             fs::create_dir(dir.path().join(d)).unwrap();
         }

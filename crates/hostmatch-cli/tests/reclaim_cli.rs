@@ -10,6 +10,7 @@ use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::owner;
 use testkit::{HostSubids, HostUser};
 
 /// A test user with subordinate ranges of its own (far from every range a
@@ -42,10 +43,7 @@ impl Rootless {
         let mut lines = vec![format!("{}:{sub}:{COUNT}", user.name)];
         lines.extend(extra.iter().map(|l| l.replace("{u}", &user.name)));
         let subids = HostSubids::add(&lines, &lines).expect("adding subid lines");
-        let home = tempfile::Builder::new()
-            .prefix("hm-reclaim-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
+        let home = common::disk_tmp("hm-reclaim-");
         fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap();
         Rootless {
             user,
@@ -105,9 +103,11 @@ macro_rules! need {
     };
 }
 
-fn owner(p: &Path) -> (u32, u32) {
-    let m = fs::symlink_metadata(p).unwrap();
-    (m.uid(), m.gid())
+/// A test user with one subordinate range, and a project directory of its own.
+fn user_with_project() -> (Rootless, PathBuf) {
+    let r = Rootless::new(&[]);
+    let dir = r.project("proj");
+    (r, dir)
 }
 
 fn ctime(p: &Path) -> (i64, i64) {
@@ -149,8 +149,7 @@ fn written_by_container(r: &Rootless, dir: &Path) {
 #[test]
 fn reclaim_gives_back_what_a_rootless_container_wrote() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     written_by_container(&r, &dir);
     let before_mine = ctime(&dir.join("mine"));
     let run = r.hm(&["reclaim", s(&dir)]);
@@ -192,11 +191,10 @@ fn reclaim_gives_back_what_a_rootless_container_wrote() {
 #[test]
 fn reclaim_dry_run_counts_and_writes_nothing() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     written_by_container(&r, &dir);
     let run = r.hm(&["reclaim", s(&dir), "--dry-run", "--json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     let j = run.json();
     assert_eq!(j["changed"], 7);
     assert_eq!(j["dry_run"], true);
@@ -210,8 +208,7 @@ fn reclaim_dry_run_counts_and_writes_nothing() {
 #[test]
 fn reclaim_lists_and_leaves_alone_entries_outside_the_users_ranges() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     fs::write(dir.join("root-file"), "").unwrap();
     fs::write(dir.join("past-range"), "").unwrap();
     fs::write(dir.join("ok"), "").unwrap();
@@ -219,11 +216,7 @@ fn reclaim_lists_and_leaves_alone_entries_outside_the_users_ranges() {
     r.own(&dir.join("ok"), r.sub, r.sub);
     let run = r.hm(&["reclaim", s(&dir)]);
     assert_eq!(run.code, 1, "a problem found: {}{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("changed 1, 2 left alone"),
-        "{}",
-        run.stdout
-    );
+    run.assert_stdout_has("changed 1, 2 left alone");
     for p in ["root-file", "past-range"] {
         assert!(
             run.stderr.contains(&format!(
@@ -270,7 +263,7 @@ fn reclaim_for_a_container_user_computes_the_engines_host_ids() {
         "--engine",
         "podman",
     ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     assert_eq!(owner(&dir.join("f")), (first + 999, first + 999));
     assert_eq!(
         owner(&dir),
@@ -278,7 +271,7 @@ fn reclaim_for_a_container_user_computes_the_engines_host_ids() {
         "the directory itself too"
     );
     let run = r.hm(&["reclaim", s(&dir), "--for", "1000", "--engine", "docker"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     let file_order = if r.sub < low { first } else { second };
     assert_eq!(
         owner(&dir.join("f")),
@@ -287,7 +280,7 @@ fn reclaim_for_a_container_user_computes_the_engines_host_ids() {
     );
     // And back: the directory owned by a subordinate id is still the user's to reclaim.
     let run = r.hm(&["reclaim", s(&dir)]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.ok();
     assert_eq!(owner(&dir.join("f")), (r.user.uid, r.user.gid));
 }
 
@@ -312,8 +305,7 @@ fn reclaim_without_subordinate_ids_says_how_to_add_them() {
 #[test]
 fn reclaim_refuses_a_directory_the_user_does_not_own() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     let other = r.home.path().join("other");
     fs::create_dir(&other).unwrap();
     r.hm(&["reclaim", s(&other)])
@@ -326,8 +318,7 @@ fn reclaim_refuses_a_directory_the_user_does_not_own() {
 #[test]
 fn reclaim_without_newuidmap_says_what_to_install() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     r.hm_path("/nonexistent", &["reclaim", s(&dir)])
         .assert_one_line_error(
             3,
@@ -426,8 +417,7 @@ fn hard_link_to_a_file_of_another_users_range_is_not_taken() {
 #[test]
 fn hard_link_to_a_root_file_is_left_alone() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     let rdir = tempfile::tempdir().unwrap();
     let rootfile = rdir.path().join("shadow-like");
     fs::write(&rootfile, "").unwrap();
@@ -447,8 +437,7 @@ fn hard_link_to_a_root_file_is_left_alone() {
 fn reclaim_never_leaves_host_file_capabilities_on_a_file_it_gives_the_user() {
     need!();
     testkit::prereq!(testkit::have_cmd("setcap"), "setcap (libcap2-bin)");
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     let f = dir.join("tool");
     fs::copy("/bin/true", &f).unwrap();
     let st = Command::new("setcap")
@@ -468,37 +457,19 @@ fn reclaim_never_leaves_host_file_capabilities_on_a_file_it_gives_the_user() {
     );
 }
 
-struct Umount(PathBuf);
-impl Drop for Umount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn reclaim_does_not_cross_into_a_mount_inside_the_directory() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     let mnt = dir.join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "hm-reclaim-test"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let _u = Umount(mnt.clone());
+    let _u = testkit::Mounted::tmpfs(&mnt, "1m");
     fs::write(mnt.join("inside"), "").unwrap();
     r.own(&mnt.join("inside"), r.host(1), r.host(1));
     r.own(&mnt, r.host(1), r.host(1));
     let run = r.hm(&["reclaim", s(&dir)]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(
-        run.stdout.contains("skipped 1 mount point"),
-        "{}",
-        run.stdout
-    );
+    run.ok();
+    run.assert_stdout_has("skipped 1 mount point");
     assert_eq!(owner(&mnt.join("inside")), (r.host(1), r.host(1)));
 }
 
@@ -508,8 +479,7 @@ fn reclaim_does_not_cross_into_a_mount_inside_the_directory() {
 #[test]
 fn dir_swapped_for_a_symlink_during_reclaim_is_not_followed() {
     need!();
-    let r = Rootless::new(&[]);
-    let dir = r.project("proj");
+    let (r, dir) = user_with_project();
     let outside = r.home.path().join("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("victim"), "").unwrap();
@@ -523,25 +493,7 @@ fn dir_swapped_for_a_symlink_during_reclaim_is_not_followed() {
             fs::write(p.join(format!("f{j}")), "").unwrap();
         }
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let swapper = {
-        let (dir, outside, stop) = (dir.clone(), outside.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let p = dir.join(format!("d{}", n % 40));
-                let aside = dir.join(format!("aside{}", n % 40));
-                if fs::rename(&p, &aside).is_ok() {
-                    let _ = symlink(&outside, &p);
-                    std::thread::yield_now();
-                    let _ = fs::remove_file(&p);
-                    let _ = fs::rename(&aside, &p);
-                }
-                n += 1;
-            }
-            n
-        })
-    };
+    let swapper = testkit::DirSwapper::start(&dir, 40, &outside);
     for round in 0..8 {
         // Everything the container's again, then reclaim.
         let _ = Command::new("chown")
@@ -553,6 +505,5 @@ fn dir_swapped_for_a_symlink_during_reclaim_is_not_followed() {
         assert_eq!(owner(&outside.join("victim")), (c, c), "round {round}");
         assert_eq!(owner(&outside), (c, c), "round {round}");
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(swapper.join().unwrap() > 0);
+    assert!(swapper.stop() > 0);
 }

@@ -11,7 +11,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 
 use common::docker::*;
-use common::host_dir;
+use common::{host_dir, Outcome, ALREADY_RAN, EXEC_AGAIN};
 use testkit::StorageDriver;
 
 fn daemon() -> testkit::Dockerd {
@@ -22,18 +22,10 @@ fn daemon() -> testkit::Dockerd {
 /// entrypoint) and commits the result as `tag`.
 fn plant(d: &testkit::Dockerd, img: &str, script: &str, tag: &str) {
     let name = format!("plant-{tag}");
-    ok(
+    ok_w(
         d,
-        &[
-            "create",
-            "--name",
-            &name,
-            "--entrypoint",
-            "/bin/sh",
-            img,
-            "-c",
-            script,
-        ],
+        &format!("create --name {name} --entrypoint /bin/sh {img} -c"),
+        &[script],
     );
     ok(d, &["start", "-a", &name]);
     commit(d, &name, tag);
@@ -63,47 +55,31 @@ fn links_planted_in_the_accounts_trees_lead_the_walk_nowhere() {
     let cmd =
         "if [ -e /tmp/planted ]; then stat -c '%n %u' /bin/busybox /bin /etc/shadow /home/app; \
                else while [ ! -e /tmp/planted ]; do sleep 0.1; done; fi";
-    ok(
+    ok_w(
         &d,
-        &[
-            "create",
-            "--name",
-            "hm-c",
-            "--user",
-            "1000:1000",
-            "hm-links",
-            "/bin/sh",
-            "-c",
-            cmd,
-        ],
+        "create --name hm-c --user 1000:1000 hm-links /bin/sh -c",
+        &[cmd],
     );
-    ok(&d, &["start", "hm-c"]);
+    ok_w(&d, "start hm-c", &[]);
     // The workload replaces a middle component of the chown path with a
     // symlink to /. Where fs.protected_hardlinks is 0 it could also link
     // /etc/shadow into its home; this host has 1, so root plants that link.
-    ok(&d, &["exec", "hm-c", "/bin/ln", "-s", "/", "/home/app/x"]);
-    ok(
+    ok_w(&d, "exec hm-c /bin/ln -s / /home/app/x", &[]);
+    ok_w(
         &d,
-        &[
-            "exec",
-            "-u",
-            "0",
-            "hm-c",
-            "/bin/sh",
-            "-c",
-            "ln /etc/shadow /home/app/shadow && touch /tmp/planted",
-        ],
+        "exec -u 0 hm-c /bin/sh -c",
+        &["ln /etc/shadow /home/app/shadow && touch /tmp/planted"],
     );
-    ok(&d, &["wait", "hm-c"]);
-    let o = docker(&d, &["start", "-a", "hm-c"]);
-    assert_eq!(o.code, 0, "{}", o.stderr);
+    ok_w(&d, "wait hm-c", &[]);
+    let o = docker_w(&d, "start -a hm-c", &[]);
+    o.ok();
     assert_eq!(
         o.stdout, "/bin/busybox 0\n/bin 0\n/etc/shadow 0\n/home/app 1000\n",
         "{}",
         o.stderr
     );
-    assert!(o.stderr.contains("/home/app/x/bin"), "{}", o.stderr);
-    assert!(o.stderr.contains("/home/app/shadow"), "{}", o.stderr);
+    o.assert_stderr_has("/home/app/x/bin")
+        .assert_stderr_has("/home/app/shadow");
 }
 
 #[test]
@@ -125,53 +101,25 @@ fn root_mode_claims_the_marker_and_hooks_start_on_a_clean_slate() {
         &[hook],
     );
     // Root mode: the command (PID 1, as uid 1000) execs the setuid binary.
-    let exec_again = format!("exec {EP} /bin/id -u");
-    let o = docker(
+    docker_w(
         &d,
-        &[
-            "run",
-            "--name",
-            "hm-c",
-            "-e",
-            "HOSTMATCH_UID=1000",
-            "hm-hooks",
-            "/bin/sh",
-            "-c",
-            &exec_again,
-        ],
-    );
-    assert_eq!(o.code, 3, "{} {}", o.stdout, o.stderr);
-    assert!(
-        o.stderr.contains("already ran in this container start"),
-        "{}",
-        o.stderr
-    );
+        "run --name hm-c -e HOSTMATCH_UID=1000 hm-hooks /bin/sh -c",
+        &[EXEC_AGAIN],
+    )
+    .assert_code(3)
+    .assert_stderr_has(ALREADY_RAN);
     commit(&d, "hm-c", "hm-hooks-ran");
-    let runs = ok(
+    let runs = ok_w(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--entrypoint",
-            "/bin/cat",
-            "hm-hooks-ran",
-            "/var/hook-runs",
-        ],
+        "run --rm --entrypoint /bin/cat hm-hooks-ran /var/hook-runs",
+        &[],
     );
     assert_eq!(runs, "ran\n", "the hooks ran again");
     // With a terminal (-t): the hook is in a session of its own, without it.
-    let state = ok(
+    let state = ok_w(
         &d,
-        &[
-            "run",
-            "--rm",
-            "-t",
-            "--user",
-            "1000:1000",
-            "hm-hooks",
-            "/bin/cat",
-            "/tmp/hook-state",
-        ],
+        "run --rm -t --user 1000:1000 hm-hooks /bin/cat /tmp/hook-state",
+        &[],
     );
     let pid = state
         .lines()
@@ -197,16 +145,17 @@ fn match_path_cannot_be_steered_by_the_workload() {
     // swapped it for a symlink to /etc (owned by root).
     let work = host_dir(1000, 1000);
     symlink("/etc", work.path().join("src")).unwrap();
-    let vol = format!("{}:/work", work.path().display());
-    let o = docker(&d, &["run", "--rm", "-v", &vol, "hm-mp", "/bin/id", "-u"]);
-    assert_ne!(o.stdout.trim(), "0", "ran as root: {}", o.stderr);
-    assert_eq!(o.code, 3, "{}", o.stderr);
-    assert!(o.stderr.contains("match_path"), "{}", o.stderr);
+    let start = format!(
+        "run --rm -v {}:/work hm-mp /bin/id -u",
+        work.path().display()
+    );
+    docker_w(&d, &start, &[])
+        .assert_not_root()
+        .assert_code(3)
+        .assert_stderr_has("match_path");
     // Deleted: the same.
     fs::remove_file(work.path().join("src")).unwrap();
-    let o = docker(&d, &["run", "--rm", "-v", &vol, "hm-mp", "/bin/id", "-u"]);
-    assert_ne!(o.stdout.trim(), "0", "ran as root: {}", o.stderr);
-    assert_eq!(o.code, 3, "{}", o.stderr);
+    docker_w(&d, &start, &[]).assert_not_root().assert_code(3);
 }
 
 #[test]
@@ -224,36 +173,19 @@ fn account_change_cut_by_a_write_limit_is_finished_by_the_next_start() {
     );
     // docker run --ulimit fsize: a write past 1 KiB fails (SIGXFSZ); passwd
     // fits, group does not.
-    let o = docker(
+    docker_w(
         &d,
-        &[
-            "create",
-            "--name",
-            "hm-c",
-            "--ulimit",
-            "fsize=1024",
-            "--user",
-            "1000:1000",
-            "hm-torn",
-            "/bin/true",
-        ],
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    let o = docker(&d, &["start", "-a", "hm-c"]);
+        "create --name hm-c --ulimit fsize=1024 --user 1000:1000 hm-torn /bin/true",
+        &[],
+    )
+    .ok();
+    let o = docker_w(&d, "start -a hm-c", &[]);
     assert_ne!(o.code, 0, "the limited start cannot finish: {}", o.stderr);
     commit(&d, "hm-c", "hm-torn2");
-    let out = ok(
+    let out = ok_w(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--user",
-            "1000:1000",
-            "hm-torn2",
-            "/bin/sh",
-            "-c",
-            "grep ^app: /etc/passwd /etc/group; stat -c %u:%g /home/app",
-        ],
+        "run --rm --user 1000:1000 hm-torn2 /bin/sh -c",
+        &["grep ^app: /etc/passwd /etc/group; stat -c %u:%g /home/app"],
     );
     assert_eq!(
         out,
@@ -270,85 +202,40 @@ fn hostile_input_to_the_setuid_binary_is_refused() {
     // the same pid (1).
     let stale = extra_file(dir.path(), "/etc/.passwd.hostmatch-1", "half", 0o600);
     busybox_with(&d, Some("chown_home = \"none\"\n"), "hm-in", &[stale]);
-    let out = ok(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--user",
-            "1000:1000",
-            "hm-in",
-            "/bin/id",
-            "-u",
-        ],
-    );
+    let out = ok_w(&d, "run --rm --user 1000:1000 hm-in /bin/id -u", &[]);
     assert_eq!(out.trim(), "1000");
     // An environment key with '=' and RUST_BACKTRACE, from an exec session.
-    ok(
+    ok_w(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "hm-c",
-            "--user",
-            "1000:1000",
-            "hm-in",
-            "/bin/sleep",
-            "60",
-        ],
+        "run -d --name hm-c --user 1000:1000 hm-in /bin/sleep 60",
+        &[],
     );
-    let o = docker(
+    docker_w(
         &d,
-        &[
-            "exec",
-            "hm-c",
-            "/bin/env",
-            "=A=B",
-            "RUST_BACKTRACE=full",
-            EP,
-            "/bin/id",
-            "-u",
-        ],
-    );
-    assert_eq!(o.code, 3, "{} {}", o.stdout, o.stderr);
-    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
-    assert!(!o.stderr.contains("backtrace"), "{}", o.stderr);
-    assert!(
-        o.stderr.contains("refusing to run privileged"),
-        "{}",
-        o.stderr
-    );
-    ok(&d, &["rm", "-f", "hm-c"]);
+        "exec hm-c /bin/env =A=B RUST_BACKTRACE=full",
+        &[EP, "/bin/id", "-u"],
+    )
+    .assert_code(3)
+    .assert_stderr_lacks("panicked")
+    .assert_stderr_lacks("backtrace")
+    .assert_stderr_has("refusing to run privileged");
+    ok_w(&d, "rm -f hm-c", &[]);
     // Root mode: id 4294967295 is (uid_t)-1, "unchanged" for the kernel.
-    let o = docker(
+    docker_w(
         &d,
-        &[
-            "run",
-            "--rm",
-            "-e",
-            "HOSTMATCH_UID=4294967295",
-            "hm-in",
-            "/bin/id",
-            "-u",
-        ],
-    );
-    assert_eq!(o.code, 2, "{} {}", o.stdout, o.stderr);
+        "run --rm -e HOSTMATCH_UID=4294967295 hm-in /bin/id -u",
+        &[],
+    )
+    .assert_code(2);
     // Configuration values an image author may get wrong.
     busybox(&d, Some("sudo = true\nuser = \"ALL\"\n"), "hm-all");
-    let o = docker(
-        &d,
-        &["run", "--rm", "--user", "1000:1000", "hm-all", "/bin/true"],
-    );
-    assert_eq!(o.code, 2, "{}", o.stderr);
-    assert!(o.stderr.contains("entrypoint.toml:2:"), "{}", o.stderr);
+    docker_w(&d, "run --rm --user 1000:1000 hm-all /bin/true", &[])
+        .assert_code(2)
+        .assert_stderr_has("entrypoint.toml:2:");
     busybox(&d, Some("chown_paths = [\"/usr\"]\n"), "hm-usr");
-    let o = docker(
-        &d,
-        &["run", "--rm", "--user", "1000:1000", "hm-usr", "/bin/true"],
-    );
-    assert_eq!(o.code, 2, "{}", o.stderr);
-    assert!(o.stderr.contains("entrypoint.toml:1:"), "{}", o.stderr);
+    docker_w(&d, "run --rm --user 1000:1000 hm-usr /bin/true", &[])
+        .assert_code(2)
+        .assert_stderr_has("entrypoint.toml:1:");
 }
 
 #[test]
@@ -364,80 +251,33 @@ fn shared_pid_namespace_and_kubernetes_fields() {
     );
     busybox_with(&d, Some("chown_home = \"none\"\n"), "hm-k8s", &[pause]);
     // A pod with shareProcessNamespace: true: PID 1 is the infra process.
-    ok(
+    ok_w(&d, "run -d --name pod --entrypoint /pause hm-k8s", &[]);
+    let out = ok_w(
         &d,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "pod",
-            "--entrypoint",
-            "/pause",
-            "hm-k8s",
-        ],
-    );
-    let out = ok(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--pid",
-            "container:pod",
-            "--user",
-            "1000:1000",
-            "hm-k8s",
-            "/bin/sh",
-            "-c",
-            "id -u; cat /proc/1/comm",
-        ],
+        "run --rm --pid container:pod --user 1000:1000 hm-k8s /bin/sh -c",
+        &["id -u; cat /proc/1/comm"],
     );
     assert_eq!(out, "1000\npause\n");
     // runAsUser without runAsGroup (docker run --user UID, no such account
     // in the image): gid 0, and the start says what to set.
-    let o = docker(
-        &d,
-        &["run", "--rm", "--user", "4242", "hm-k8s", "/bin/id", "-g"],
-    );
-    assert_eq!(o.code, 0, "{}", o.stderr);
-    assert_eq!(o.stdout.trim(), "0");
-    assert!(o.stderr.contains("runAsGroup"), "{}", o.stderr);
+    docker_w(&d, "run --rm --user 4242 hm-k8s /bin/id -g", &[])
+        .ok()
+        .assert_says("0")
+        .assert_stderr_has("runAsGroup");
     // allowPrivilegeEscalation: false is no-new-privileges.
-    let o = docker(
+    docker_w(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--security-opt",
-            "no-new-privileges",
-            "--user",
-            "1000:1000",
-            "hm-k8s",
-            "/bin/true",
-        ],
-    );
-    assert_eq!(o.code, 3);
-    assert!(
-        o.stderr.contains("allowPrivilegeEscalation: false"),
-        "{}",
-        o.stderr
-    );
+        "run --rm --security-opt no-new-privileges --user 1000:1000 hm-k8s /bin/true",
+        &[],
+    )
+    .assert_code(3)
+    .assert_stderr_has("allowPrivilegeEscalation: false");
     // readOnlyRootFilesystem: true is --read-only.
-    let o = docker(
+    docker_w(
         &d,
-        &[
-            "run",
-            "--rm",
-            "--read-only",
-            "--user",
-            "1000:1000",
-            "hm-k8s",
-            "/bin/true",
-        ],
-    );
-    assert_eq!(o.code, 3);
-    assert!(
-        o.stderr.contains("readOnlyRootFilesystem: true"),
-        "{}",
-        o.stderr
-    );
+        "run --rm --read-only --user 1000:1000 hm-k8s /bin/true",
+        &[],
+    )
+    .assert_code(3)
+    .assert_stderr_has("readOnlyRootFilesystem: true");
 }

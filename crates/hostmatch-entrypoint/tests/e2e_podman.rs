@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::docker::EP;
+use common::docker::{words, EP};
 use testkit::images::{self, ExtraFile};
 
 #[test]
@@ -25,33 +25,17 @@ fn podman_passwd_line_for_a_uid_the_image_lacks_gives_way_to_the_account() {
     .unwrap();
     p.import(&tar, "hm-bb");
     // What Podman does on its own: a line for the uid, named after it.
-    let plain = p.run_ok([
-        "run",
-        "--rm",
-        "--user",
-        "1000:1000",
-        "hm-bb",
-        "cat",
-        "/etc/passwd",
-    ]);
+    let plain = p.run_ok(words(
+        "run --rm --user 1000:1000 hm-bb cat /etc/passwd",
+        &[],
+    ));
     assert!(
         plain.contains("1000:*:1000:1000:container user:"),
         "{plain}"
     );
     let script = "id; grep -c '^1000:' /etc/passwd /etc/group; grep ^app: /etc/passwd";
-    p.run_ok([
-        "create",
-        "--name",
-        "hm-c",
-        "--user",
-        "1000:1000",
-        "--entrypoint",
-        EP,
-        "hm-bb",
-        "/bin/sh",
-        "-c",
-        script,
-    ]);
+    let create = format!("create --name hm-c --user 1000:1000 --entrypoint {EP} hm-bb /bin/sh -c");
+    p.run_ok(words(&create, &[script]));
     for start in ["first", "restart"] {
         let out = p.podman(["start", "-a", "hm-c"]);
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -10,30 +10,14 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::os::unix::fs::{lchown, symlink, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{lchown, symlink, MetadataExt};
 use std::path::Path;
 
-fn owner(fs_: &Rootfs, p: &str) -> (u32, u32) {
-    let m = fs::symlink_metadata(fs_.path(p)).unwrap();
-    (m.uid(), m.gid())
-}
-
-fn own(fs_: &Rootfs, paths: &[&str], uid: u32) {
-    for p in paths {
-        lchown(fs_.path(p), Some(uid), Some(uid)).unwrap();
-    }
-}
-
-fn mode(fs_: &Rootfs, p: &str, m: u32) {
-    fs::set_permissions(fs_.path(p), fs::Permissions::from_mode(m)).unwrap();
-}
-
 fn true_as_1000() -> Run<'static> {
-    Run {
-        args: vec!["/bin/true"],
-        ..Run::default()
-    }
+    Run::cmd(TRUE)
 }
+
+const SRV_DATA: Option<&str> = Some("chown_home = \"all\"\nchown_paths = [\"/srv/data\"]\n");
 
 // --- 1. A symlinked or replaced path prefix of a re-own root ---------------
 
@@ -42,21 +26,18 @@ fn symlinked_prefix_of_a_chown_path_does_not_lead_the_walk_out_of_the_home() {
     prereq_root_test!();
     // The workload replaced /home/app/x with a symlink to /: the chown path
     // /home/app/x/bin would be /bin.
-    let fs_ = Rootfs::new(
-        PASSWD,
-        GROUP,
-        Some("chown_home = \"all\"\nchown_paths = [\"/home/app/x/bin\"]\n"),
-    );
+    let fs_ = Rootfs::app(Some(
+        "chown_home = \"all\"\nchown_paths = [\"/home/app/x/bin\"]\n",
+    ));
     fs::create_dir_all(fs_.path("home/app")).unwrap();
     fs_.write("home/app/notes", "x");
     symlink("/", fs_.path("home/app/x")).unwrap();
-    own(&fs_, &["home/app", "home/app/notes", "home/app/x"], 1234);
+    fs_.own(&["home/app", "home/app/notes", "home/app/x"], 1234);
     let r = run(&fs_, &true_as_1000());
-    assert_eq!(owner(&fs_, "bin"), (0, 0), "/bin re-owned: {}", r.stderr());
-    assert_eq!(owner(&fs_, "bin/busybox"), (0, 0), "{}", r.stderr());
-    r.ok();
-    assert_eq!(owner(&fs_, "home/app/notes"), (1000, 1000));
-    assert!(r.stderr().contains("/home/app/x/bin"), "{}", r.stderr());
+    assert_eq!(fs_.owner("bin"), (0, 0), "/bin re-owned: {}", r.stderr());
+    assert_eq!(fs_.owner("bin/busybox"), (0, 0), "{}", r.stderr());
+    r.ok().assert_stderr_has("/home/app/x/bin");
+    assert_eq!(fs_.owner("home/app/notes"), (1000, 1000));
 }
 
 #[test]
@@ -64,37 +45,28 @@ fn root_owned_directory_renamed_into_an_account_writable_place_is_not_walked() {
     prereq_root_test!();
     // /srv is the account's; the image put a root-only directory in it. The
     // workload renamed that directory to the chown path's name.
-    let fs_ = Rootfs::new(
-        PASSWD,
-        GROUP,
-        Some("chown_home = \"all\"\nchown_paths = [\"/srv/data\"]\n"),
-    );
+    let fs_ = Rootfs::app(SRV_DATA);
     fs::create_dir_all(fs_.path("srv/data")).unwrap();
     fs_.write("srv/data/key", "root's secret\n");
-    mode(&fs_, "srv/data", 0o700);
-    mode(&fs_, "srv/data/key", 0o600);
-    own(&fs_, &["srv"], 1234);
+    fs_.chmod("srv/data", 0o700);
+    fs_.chmod("srv/data/key", 0o600);
+    fs_.own(&["srv"], 1234);
     let r = run(&fs_, &true_as_1000());
-    assert_eq!(owner(&fs_, "srv/data/key"), (0, 0), "{}", r.stderr());
-    assert_eq!(owner(&fs_, "srv/data"), (0, 0), "{}", r.stderr());
-    r.ok();
-    assert!(r.stderr().contains("/srv/data"), "{}", r.stderr());
+    assert_eq!(fs_.owner("srv/data/key"), (0, 0), "{}", r.stderr());
+    assert_eq!(fs_.owner("srv/data"), (0, 0), "{}", r.stderr());
+    r.ok().assert_stderr_has("/srv/data");
 }
 
 #[test]
 fn chown_path_of_the_account_in_its_own_directory_is_walked() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(
-        PASSWD,
-        GROUP,
-        Some("chown_home = \"all\"\nchown_paths = [\"/srv/data\"]\n"),
-    );
+    let fs_ = Rootfs::app(SRV_DATA);
     fs::create_dir_all(fs_.path("srv/data/sub")).unwrap();
     fs_.write("srv/data/sub/f", "x");
-    own(&fs_, &["srv", "srv/data", "srv/data/sub"], 1234);
+    fs_.own(&["srv", "srv/data", "srv/data/sub"], 1234);
     run(&fs_, &true_as_1000()).ok();
-    assert_eq!(owner(&fs_, "srv/data"), (1000, 1000));
-    assert_eq!(owner(&fs_, "srv/data/sub/f"), (1000, 1000));
+    assert_eq!(fs_.owner("srv/data"), (1000, 1000));
+    assert_eq!(fs_.owner("srv/data/sub/f"), (1000, 1000));
 }
 
 #[test]
@@ -102,23 +74,15 @@ fn chown_path_mounted_by_the_invoker_is_walked() {
     prereq_root_test!();
     // A volume mounted at a path in the account's directory: the workload
     // cannot create or move mounts, so the mount point is trusted.
-    let fs_ = Rootfs::new(
-        PASSWD,
-        GROUP,
-        Some("chown_home = \"none\"\nchown_paths = [\"/srv/vol\"]\n"),
-    );
+    let fs_ = Rootfs::app(Some(
+        "chown_home = \"none\"\nchown_paths = [\"/srv/vol\"]\n",
+    ));
     fs::create_dir_all(fs_.path("srv/vol")).unwrap();
-    own(&fs_, &["srv"], 1234);
+    fs_.own(&["srv"], 1234);
     let vol = host_dir(0, 0);
     fs::write(vol.path().join("f"), "x").unwrap();
     lchown(vol.path().join("f"), Some(1234), Some(1234)).unwrap();
-    let r = run(
-        &fs_,
-        &Run {
-            mounts: vec![(vol.path().to_path_buf(), "/srv/vol")],
-            ..true_as_1000()
-        },
-    );
+    let r = run(&fs_, &true_as_1000().mount(vol.path(), "/srv/vol"));
     r.ok();
     let m = fs::metadata(vol.path().join("f")).unwrap();
     assert_eq!((m.uid(), m.gid()), (1000, 1000), "{}", r.stderr());
@@ -127,9 +91,9 @@ fn chown_path_mounted_by_the_invoker_is_walked() {
 // --- 2. Hard links -----------------------------------------------------------
 
 fn shadow_fixture(config: &str) -> Rootfs {
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some(config));
+    let fs_ = Rootfs::app(Some(config));
     fs_.write("etc/shadow", "root:*:19000:0:99999:7:::\n");
-    mode(&fs_, "etc/shadow", 0o640);
+    fs_.chmod("etc/shadow", 0o640);
     fs_
 }
 
@@ -142,12 +106,11 @@ fn hard_link_to_a_root_file_planted_in_the_home_is_left_alone() {
     fs::create_dir_all(fs_.path("home/app")).unwrap();
     fs_.write("home/app/notes", "x");
     fs::hard_link(fs_.path("etc/shadow"), fs_.path("home/app/shadow")).unwrap();
-    own(&fs_, &["home/app", "home/app/notes"], 1234);
+    fs_.own(&["home/app", "home/app/notes"], 1234);
     let r = run(&fs_, &true_as_1000());
-    assert_eq!(owner(&fs_, "etc/shadow"), (0, 0), "{}", r.stderr());
-    r.ok();
-    assert_eq!(owner(&fs_, "home/app/notes"), (1000, 1000));
-    assert!(r.stderr().contains("/home/app/shadow"), "{}", r.stderr());
+    assert_eq!(fs_.owner("etc/shadow"), (0, 0), "{}", r.stderr());
+    r.ok().assert_stderr_has("/home/app/shadow");
+    assert_eq!(fs_.owner("home/app/notes"), (1000, 1000));
 }
 
 #[test]
@@ -156,23 +119,23 @@ fn hard_link_in_a_chown_path_is_left_alone() {
     let fs_ = shadow_fixture("chown_home = \"all\"\nchown_paths = [\"/opt/app\"]\n");
     fs::create_dir_all(fs_.path("opt/app")).unwrap();
     fs::hard_link(fs_.path("etc/shadow"), fs_.path("opt/app/s")).unwrap();
-    own(&fs_, &["opt/app"], 1234);
+    fs_.own(&["opt/app"], 1234);
     let r = run(&fs_, &true_as_1000());
-    assert_eq!(owner(&fs_, "etc/shadow"), (0, 0), "{}", r.stderr());
+    assert_eq!(fs_.owner("etc/shadow"), (0, 0), "{}", r.stderr());
     r.ok();
-    assert_eq!(owner(&fs_, "opt/app"), (1000, 1000));
+    assert_eq!(fs_.owner("opt/app"), (1000, 1000));
 }
 
 #[test]
 fn files_of_the_account_with_several_links_are_re_owned() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"all\"\n"));
+    let fs_ = Rootfs::app(Some("chown_home = \"all\"\n"));
     fs::create_dir_all(fs_.path("home/app/a")).unwrap();
     fs_.write("home/app/a/f", "x");
     fs::hard_link(fs_.path("home/app/a/f"), fs_.path("home/app/g")).unwrap();
-    own(&fs_, &["home/app", "home/app/a", "home/app/a/f"], 1234);
+    fs_.own(&["home/app", "home/app/a", "home/app/a/f"], 1234);
     run(&fs_, &true_as_1000()).ok();
-    assert_eq!(owner(&fs_, "home/app/g"), (1000, 1000));
+    assert_eq!(fs_.owner("home/app/g"), (1000, 1000));
 }
 
 // --- 3. The once-per-start marker in every mode; hooks on a clean slate ------
@@ -180,75 +143,48 @@ fn files_of_the_account_with_several_links_are_re_owned() {
 #[test]
 fn root_mode_start_claims_the_once_per_start_marker() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(
-        PASSWD,
-        GROUP,
-        Some("chown_home = \"none\"\nhooks_dir = \"/etc/hostmatch/hooks.d\"\n"),
-    );
-    fs_.write(
-        "etc/hostmatch/hooks.d/10-count",
+    let fs_ = Rootfs::app(WITH_HOOKS);
+    fs_.hook(
+        "10-count",
         "#!/bin/sh\necho ran >> /root/hook-runs\n",
+        0o755,
     );
-    mode(&fs_, "etc/hostmatch/hooks.d/10-count", 0o755);
     // Root mode: the command becomes PID 1 as uid 1000 and execs the setuid
     // binary, which passes the first-program check.
     let r = run(
         &fs_,
-        &Run {
-            user: None,
-            env: vec![("HOSTMATCH_UID", "1000")],
-            args: vec![
-                "/bin/sh",
-                "-c",
-                "exec /usr/local/bin/hostmatch-entrypoint /bin/id -u",
-            ],
-            ..Run::default()
-        },
+        &Run::sh(EXEC_AGAIN)
+            .root_mode()
+            .env(&[("HOSTMATCH_UID", "1000")]),
     );
     assert_eq!(fs_.read("root/hook-runs"), "ran\n", "{}", r.stderr());
-    assert_eq!(r.code(), 3, "{} {}", r.stdout(), r.stderr());
-    assert!(
-        r.stderr().contains("already ran in this container start"),
-        "{}",
-        r.stderr()
-    );
+    r.assert_code(3).assert_stderr_has(ALREADY_RAN);
 }
 
 #[test]
 fn hooks_get_only_fds_0_to_2_default_signals_and_a_session_of_their_own() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(
-        PASSWD,
-        GROUP,
-        Some("chown_home = \"none\"\nhooks_dir = \"/etc/hostmatch/hooks.d\"\n"),
-    );
+    let fs_ = Rootfs::app(WITH_HOOKS);
     // Each hook execs a program that reports its own state (the hook's pid,
     // no shell in between).
-    fs_.write(
-        "etc/hostmatch/hooks.d/10-fds",
+    fs_.hook(
+        "10-fds",
         "#!/bin/sh\nexec ls /proc/self/fd > /root/hook-fds\n",
+        0o755,
     );
-    fs_.write(
-        "etc/hostmatch/hooks.d/20-state",
+    fs_.hook(
+        "20-state",
         "#!/bin/sh\nexec cat /proc/self/status /proc/self/stat > /root/hook-state\n",
+        0o755,
     );
-    mode(&fs_, "etc/hostmatch/hooks.d/10-fds", 0o755);
-    mode(&fs_, "etc/hostmatch/hooks.d/20-state", 0o755);
     // The caller leaves fd 7 open and SIGINT ignored.
-    let r = run(
-        &fs_,
-        &Run {
-            wrapper: vec![
-                "/bin/sh",
-                "-c",
-                "trap '' INT; exec 7</etc/passwd; exec \"$@\"",
-                "sh",
-            ],
-            args: vec!["/bin/true"],
-            ..Run::default()
-        },
-    );
-    r.ok();
+    let caller = [
+        "/bin/sh",
+        "-c",
+        "trap '' INT; exec 7</etc/passwd; exec \"$@\"",
+        "sh",
+    ];
+    run(&fs_, &Run::cmd(TRUE).wrapper(&caller)).ok();
     let fds = fs_.read("root/hook-fds");
     assert!(!fds.lines().any(|f| f == "7"), "fd 7 inherited: {fds}");
     let state = fs_.read("root/hook-state");
@@ -276,22 +212,14 @@ fn hooks_get_only_fds_0_to_2_default_signals_and_a_session_of_their_own() {
 
 fn match_path_fixture(match_path: &str) -> (Rootfs, tempfile::TempDir) {
     let cfg = format!("chown_home = \"none\"\nmatch_path = \"{match_path}\"\n");
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some(&cfg));
+    let fs_ = Rootfs::app(Some(&cfg));
     fs::create_dir(fs_.path("work")).unwrap();
     let host = host_dir(1000, 1000);
     (fs_, host)
 }
 
 fn root_mode_id(fs_: &Rootfs, host: &Path) -> Ran {
-    run(
-        fs_,
-        &Run {
-            user: None,
-            mounts: vec![(host.to_path_buf(), "/work")],
-            args: vec!["/bin/id", "-u"],
-            ..Run::default()
-        },
-    )
+    run(fs_, &Run::cmd(ID_U).root_mode().mount(host, "/work"))
 }
 
 #[test]
@@ -302,9 +230,9 @@ fn match_path_swapped_for_a_symlink_fails_closed() {
     let (fs_, host) = match_path_fixture("/work/src");
     symlink("/etc", host.path().join("src")).unwrap();
     let r = root_mode_id(&fs_, host.path());
-    assert_ne!(r.stdout().trim(), "0", "ran as root: {}", r.stderr());
-    assert_ne!(r.code(), 0, "{}", r.stderr());
-    assert!(r.stderr().contains("match_path"), "{}", r.stderr());
+    r.assert_not_root()
+        .assert_failed()
+        .assert_stderr_has("match_path");
     assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
 }
 
@@ -312,10 +240,10 @@ fn match_path_swapped_for_a_symlink_fails_closed() {
 fn match_path_deleted_by_the_workload_fails_closed() {
     prereq_root_test!();
     let (fs_, host) = match_path_fixture("/work/src");
-    let r = root_mode_id(&fs_, host.path());
-    assert_ne!(r.stdout().trim(), "0", "ran as root: {}", r.stderr());
-    assert_ne!(r.code(), 0);
-    assert!(r.stderr().contains("match_path"), "{}", r.stderr());
+    root_mode_id(&fs_, host.path())
+        .assert_not_root()
+        .assert_failed()
+        .assert_stderr_has("match_path");
 }
 
 #[test]
@@ -324,20 +252,13 @@ fn match_path_that_is_no_mount_point_fails_closed() {
     // A directory of the image (nothing mounted): its owner says nothing
     // about the host user.
     let cfg = "chown_home = \"none\"\nmatch_path = \"/work\"\n";
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some(cfg));
+    let fs_ = Rootfs::app(Some(cfg));
     fs::create_dir(fs_.path("work")).unwrap();
     std::os::unix::fs::chown(fs_.path("work"), Some(2001), Some(2002)).unwrap();
-    let r = run(
-        &fs_,
-        &Run {
-            user: None,
-            args: vec!["/bin/id", "-u"],
-            ..Run::default()
-        },
-    );
-    assert_ne!(r.code(), 0, "{} {}", r.stdout(), r.stderr());
-    assert!(r.stderr().contains("not a mount point"), "{}", r.stderr());
-    assert_eq!(fs_.read("etc/passwd"), PASSWD);
+    run(&fs_, &Run::cmd(ID_U).root_mode())
+        .assert_failed()
+        .assert_stderr_has("not a mount point");
+    fs_.assert_passwd_untouched();
 }
 
 #[test]
@@ -345,16 +266,14 @@ fn match_path_owned_by_root_fails_closed_unless_staying_root_is_allowed() {
     prereq_root_test!();
     let (fs_, _) = match_path_fixture("/work");
     let root_dir = host_dir(0, 0);
-    let r = root_mode_id(&fs_, root_dir.path());
-    assert_ne!(r.code(), 0, "{} {}", r.stdout(), r.stderr());
-    assert!(r.stderr().contains("owned by root"), "{}", r.stderr());
+    root_mode_id(&fs_, root_dir.path())
+        .assert_failed()
+        .assert_stderr_has("owned by root");
     fs_.write(
         "etc/hostmatch/entrypoint.toml",
         "match_path = \"/work\"\nmatch_path_fallback = \"root\"\n",
     );
-    let r = root_mode_id(&fs_, root_dir.path());
-    r.ok();
-    assert_eq!(r.stdout().trim(), "0");
+    root_mode_id(&fs_, root_dir.path()).ok().assert_says("0");
 }
 
 #[test]
@@ -364,12 +283,9 @@ fn match_path_mount_point_gives_the_host_ids() {
     let host = host_dir(2001, 2002);
     let r = run(
         &fs_,
-        &Run {
-            user: None,
-            mounts: vec![(host.path().to_path_buf(), "/work")],
-            args: vec!["/bin/sh", "-c", "id -u; id -g"],
-            ..Run::default()
-        },
+        &Run::sh("id -u; id -g")
+            .root_mode()
+            .mount(host.path(), "/work"),
     );
     r.ok();
     assert_eq!(r.stdout(), "2001\n2002\n");
@@ -393,22 +309,16 @@ fn write_failure_between_the_passwd_and_group_renames_is_finished_next_start() {
     let fs_ = Rootfs::new(PASSWD, &big_group(), None);
     fs::create_dir_all(fs_.path("home/app")).unwrap();
     fs_.write("home/app/f", "x");
-    own(&fs_, &["home/app", "home/app/f"], 1234);
-    let r = run(
-        &fs_,
-        &Run {
-            wrapper: vec!["/bin/sh", "-c", "ulimit -f 2; exec \"$@\"", "sh"],
-            args: vec!["/bin/true"],
-            ..Run::default()
-        },
-    );
+    fs_.own(&["home/app", "home/app/f"], 1234);
+    let limited = ["/bin/sh", "-c", "ulimit -f 2; exec \"$@\"", "sh"];
+    let r = run(&fs_, &true_as_1000().wrapper(&limited));
     assert_ne!(r.code(), 0, "the limited start cannot finish");
     let r = run(&fs_, &true_as_1000());
     r.ok();
     assert!(fs_.read("etc/passwd").contains("app:x:1000:1000:"));
     assert!(fs_.read("etc/group").contains("app:x:1000:"));
-    assert_eq!(owner(&fs_, "home/app"), (1000, 1000), "{}", r.stderr());
-    assert_eq!(owner(&fs_, "home/app/f"), (1000, 1000), "{}", r.stderr());
+    assert_eq!(fs_.owner("home/app"), (1000, 1000), "{}", r.stderr());
+    assert_eq!(fs_.owner("home/app/f"), (1000, 1000), "{}", r.stderr());
 }
 
 /// Two account changes, each on a fresh rootfs with the fault-injection
@@ -423,8 +333,8 @@ fn cut_short_fixture(scenario: usize, bin: &Path) -> (Rootfs, Vec<(&'static str,
         fs_.write("var/www/index.html", "x");
         fs_.write("var/www/app-file", "x");
         fs_.write("home/app/f", "x");
-        own(&fs_, &["var/www", "var/www/index.html"], 33);
-        own(&fs_, &["var/www/app-file", "home/app", "home/app/f"], 1234);
+        fs_.own(&["var/www", "var/www/index.html"], 33);
+        fs_.own(&["var/www/app-file", "home/app", "home/app/f"], 1234);
         let env = vec![("HOSTMATCH_UID", "33"), ("HOSTMATCH_GID", "33")];
         (fs_, env)
     } else {
@@ -479,15 +389,7 @@ fn change_state(fs_: &Rootfs) -> String {
 }
 
 fn root_start(fs_: &Rootfs, env: &[(&'static str, &'static str)]) -> Ran {
-    run(
-        fs_,
-        &Run {
-            user: None,
-            env: env.to_vec(),
-            args: vec!["/bin/true"],
-            ..Run::default()
-        },
-    )
+    run(fs_, &Run::cmd(TRUE).root_mode().env(env))
 }
 
 #[test]
@@ -570,10 +472,10 @@ fn temp_files_of_a_killed_start_are_removed_by_the_next_one() {
 fn the_fault_injection_build_refuses_setuid_mode() {
     prereq_root_test!();
     let fs_ = Rootfs::with_binary(PASSWD, GROUP, None, &fault_injection_bin());
-    let r = run(&fs_, &true_as_1000());
-    assert_eq!(r.code(), 3, "{}", r.stderr());
-    assert!(r.stderr().contains("fault injection"), "{}", r.stderr());
-    assert_eq!(fs_.read("etc/passwd"), PASSWD);
+    run(&fs_, &true_as_1000())
+        .assert_code(3)
+        .assert_stderr_has("fault injection");
+    fs_.assert_passwd_untouched();
 }
 
 #[test]
@@ -581,11 +483,10 @@ fn stale_temp_files_of_a_killed_start_do_not_stop_the_next() {
     prereq_root_test!();
     // A start killed between creating and renaming its temp files leaves
     // them; the next start has the same pid (1), so the same names.
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
+    let fs_ = Rootfs::app(NO_HOME);
     fs_.write("etc/.passwd.hostmatch-1", "half a passwd");
     fs_.write("etc/.group.hostmatch-1", "half a group");
-    let r = run(&fs_, &true_as_1000());
-    r.ok();
+    run(&fs_, &true_as_1000()).ok();
     assert!(fs_.read("etc/passwd").contains("app:x:1000:1000:"));
 }
 
@@ -594,34 +495,24 @@ fn stale_temp_files_of_a_killed_start_do_not_stop_the_next() {
 #[test]
 fn environment_key_with_an_equals_sign_does_not_panic_the_setuid_binary() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
-    let r = run(
-        &fs_,
-        &Run {
-            wrapper: vec!["/bin/env", "=A=B", "RUST_BACKTRACE=full"],
-            args: vec!["/bin/id", "-u"],
-            ..Run::default()
-        },
-    );
-    assert!(!r.stderr().contains("panicked"), "{}", r.stderr());
-    assert!(!r.stderr().contains("backtrace"), "{}", r.stderr());
-    r.ok();
-    assert_eq!(r.stdout().trim(), "1000");
+    let fs_ = Rootfs::app(NO_HOME);
+    let odd_env = ["/bin/env", "=A=B", "RUST_BACKTRACE=full"];
+    run(&fs_, &Run::cmd(ID_U).wrapper(&odd_env))
+        .assert_stderr_lacks("panicked")
+        .assert_stderr_lacks("backtrace")
+        .ok()
+        .assert_says("1000");
 }
 
 #[test]
 fn sudoers_keyword_as_the_account_name_is_refused_naming_the_line() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("sudo = true\nuser = \"ALL\"\n"));
-    let r = run(&fs_, &true_as_1000());
-    assert_eq!(r.code(), 2, "{}", r.stderr());
-    assert!(
-        r.stderr().contains("/etc/hostmatch/entrypoint.toml:2:"),
-        "{}",
-        r.stderr()
-    );
+    let fs_ = Rootfs::app(Some("sudo = true\nuser = \"ALL\"\n"));
+    run(&fs_, &true_as_1000())
+        .assert_code(2)
+        .assert_stderr_has("/etc/hostmatch/entrypoint.toml:2:");
     assert!(!fs_.path("etc/sudoers.d/hostmatch").exists());
-    assert_eq!(fs_.read("etc/passwd"), PASSWD);
+    fs_.assert_passwd_untouched();
 }
 
 #[test]
@@ -634,33 +525,25 @@ fn system_tree_in_chown_paths_is_refused_naming_the_line() {
         ("[\"/usr/local/bin\"]", 2),
     ] {
         let cfg = format!("user = \"app\"\nchown_paths = {paths}\n");
-        let fs_ = Rootfs::new(PASSWD, GROUP, Some(&cfg));
-        let r = run(&fs_, &true_as_1000());
-        assert_eq!(r.code(), 2, "{paths}: {}", r.stderr());
+        let fs_ = Rootfs::app(Some(&cfg));
         let want = format!("/etc/hostmatch/entrypoint.toml:{line}:");
-        assert!(r.stderr().contains(&want), "{paths}: {}", r.stderr());
-        assert_eq!(fs_.read("etc/passwd"), PASSWD);
+        run(&fs_, &true_as_1000())
+            .assert_code(2)
+            .assert_stderr_has(&want);
+        fs_.assert_passwd_untouched();
     }
 }
 
 #[test]
 fn host_id_4294967295_is_refused_before_anything_is_written() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
+    let fs_ = Rootfs::app(NO_HOME);
     for (uid, gid) in [("4294967295", "1000"), ("1000", "4294967295")] {
-        let r = run(
-            &fs_,
-            &Run {
-                user: None,
-                env: vec![("HOSTMATCH_UID", uid), ("HOSTMATCH_GID", gid)],
-                args: vec!["/bin/id", "-u"],
-                ..Run::default()
-            },
-        );
-        assert_eq!(r.code(), 2, "{} {}", r.stdout(), r.stderr());
-        assert!(r.stderr().contains("4294967295"), "{}", r.stderr());
-        assert_eq!(fs_.read("etc/passwd"), PASSWD);
-        assert_eq!(fs_.read("etc/group"), GROUP);
+        let ids = [("HOSTMATCH_UID", uid), ("HOSTMATCH_GID", gid)];
+        run(&fs_, &Run::cmd(ID_U).root_mode().env(&ids))
+            .assert_code(2)
+            .assert_stderr_has("4294967295");
+        fs_.assert_accounts_untouched();
     }
 }
 
@@ -669,52 +552,26 @@ fn host_id_4294967295_is_refused_before_anything_is_written() {
 #[test]
 fn first_program_of_a_pod_with_a_shared_pid_namespace_runs_privileged_once() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
+    let fs_ = Rootfs::app(NO_HOME);
     let pod = Pod::start(&fs_, "pause");
-    let r = pod.enter(
-        &fs_,
-        &Run {
-            args: vec!["/bin/sh", "-c", "id -u; cat /proc/1/comm"],
-            ..Run::default()
-        },
-    );
+    let r = pod.enter(&fs_, &Run::sh("id -u; cat /proc/1/comm"));
     r.ok();
     assert_eq!(r.stdout(), "1000\npause\n");
     assert!(fs_.read("etc/passwd").contains("app:x:1000:1000:"));
     // An exec session into the same container start.
-    let r = pod.enter(
-        &fs_,
-        &Run {
-            args: vec!["/bin/id", "-u"],
-            ..Run::default()
-        },
-    );
-    assert_eq!(r.code(), 3, "{} {}", r.stdout(), r.stderr());
-    assert!(
-        r.stderr().contains("already ran in this container start"),
-        "{}",
-        r.stderr()
-    );
+    pod.enter(&fs_, &Run::cmd(ID_U))
+        .assert_code(3)
+        .assert_stderr_has(ALREADY_RAN);
 }
 
 #[test]
 fn child_of_a_program_in_a_shared_pid_namespace_gains_nothing() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, None);
+    let fs_ = Rootfs::app(None);
     let pod = Pod::start(&fs_, "pause");
-    let r = pod.enter(
-        &fs_,
-        &Run {
-            program: "/bin/sh",
-            args: vec![
-                "-c",
-                "/usr/local/bin/hostmatch-entrypoint /bin/id -u; echo rc=$?",
-            ],
-            ..Run::default()
-        },
-    );
-    assert!(r.stdout().contains("rc=3"), "{} {}", r.stdout(), r.stderr());
-    assert_eq!(fs_.read("etc/passwd"), PASSWD);
+    pod.enter(&fs_, &shell_at_pid_1_runs_it())
+        .assert_stdout_has("rc=3");
+    fs_.assert_passwd_untouched();
 }
 
 #[test]
@@ -722,19 +579,13 @@ fn exec_session_into_a_container_is_explained_as_such() {
     prereq_root_test!();
     // PID 1 is the container's own program (no pod infra): a process whose
     // parent is outside the PID namespace is an exec session.
-    let fs_ = Rootfs::new(PASSWD, GROUP, None);
+    let fs_ = Rootfs::app(None);
     let pod = Pod::start(&fs_, "sleep");
-    let r = pod.enter(
-        &fs_,
-        &Run {
-            args: vec!["/bin/id", "-u"],
-            ..Run::default()
-        },
-    );
-    assert_eq!(r.code(), 3, "{} {}", r.stdout(), r.stderr());
-    assert!(r.stderr().contains("exec"), "{}", r.stderr());
-    assert!(!r.stderr().contains("parent is pid 0"), "{}", r.stderr());
-    assert_eq!(fs_.read("etc/passwd"), PASSWD);
+    pod.enter(&fs_, &Run::cmd(ID_U))
+        .assert_code(3)
+        .assert_stderr_has("exec")
+        .assert_stderr_lacks("parent is pid 0");
+    fs_.assert_passwd_untouched();
 }
 
 #[test]
@@ -744,29 +595,11 @@ fn podman_passwd_line_for_the_user_gives_way_to_the_account() {
     // `GID:x:GID:UID`) for a --user uid the image lacks.
     let passwd = format!("{PASSWD}1000:*:1000:1000:container user:/:/bin/sh\n");
     let group = format!("{GROUP}1000:x:1000:1000\n");
-    let fs_ = Rootfs::new(&passwd, &group, Some("chown_home = \"none\"\n"));
-    let r = run(
-        &fs_,
-        &Run {
-            args: vec!["/bin/id"],
-            ..Run::default()
-        },
-    );
-    r.ok();
-    assert!(
-        r.stdout().starts_with("uid=1000(app) gid=1000(app)"),
-        "{}",
-        r.stdout()
-    );
-    assert_eq!(
-        fs_.read("etc/passwd"),
-        PASSWD.replace("app:x:1234:1234:", "app:x:1000:1000:")
-    );
-    assert_eq!(
-        fs_.read("etc/group"),
-        GROUP.replace("app:x:1234:", "app:x:1000:")
-    );
-    assert!(!r.stderr().contains("make room"), "{}", r.stderr());
+    let fs_ = Rootfs::new(&passwd, &group, NO_HOME);
+    let r = run(&fs_, &Run::cmd(&["/bin/id"]));
+    r.ok().assert_stdout_starts("uid=1000(app) gid=1000(app)");
+    fs_.assert_app_moved_to_1000();
+    r.assert_stderr_lacks("make room");
 }
 
 #[test]
@@ -775,11 +608,8 @@ fn cri_o_passwd_file_mounted_for_run_as_user_is_edited_in_place() {
     // CRI-O copies the image's /etc/passwd to a per-start file with
     // `default:x:UID:GID:default user:/tmp:/sbin/nologin` added and mounts it
     // over /etc/passwd (same for /etc/group with `GID:x:GID:`).
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
-    let run_dir = tempfile::Builder::new()
-        .prefix("hm-entry-crio-")
-        .tempdir_in("/dev/shm")
-        .unwrap();
+    let fs_ = Rootfs::app(NO_HOME);
+    let run_dir = testkit::temp_dir_in("/dev/shm", "hm-entry-crio-");
     let gen_passwd = run_dir.path().join("passwd");
     let gen_group = run_dir.path().join("group");
     fs::write(
@@ -790,101 +620,49 @@ fn cri_o_passwd_file_mounted_for_run_as_user_is_edited_in_place() {
     fs::write(&gen_group, format!("{GROUP}1000:x:1000:\n")).unwrap();
     let r = run(
         &fs_,
-        &Run {
-            mounts: vec![
-                (gen_passwd.clone(), "/etc/passwd"),
-                (gen_group.clone(), "/etc/group"),
-            ],
-            args: vec!["/bin/id"],
-            ..Run::default()
-        },
+        &Run::cmd(&["/bin/id"])
+            .mount(&gen_passwd, "/etc/passwd")
+            .mount(&gen_group, "/etc/group"),
     );
-    r.ok();
-    assert!(
-        r.stdout().starts_with("uid=1000(app) gid=1000(app)"),
-        "{}",
-        r.stdout()
-    );
-    assert_eq!(
-        fs::read_to_string(&gen_passwd).unwrap(),
-        PASSWD.replace("app:x:1234:1234:", "app:x:1000:1000:")
-    );
-    assert!(!r.stderr().contains("make room"), "{}", r.stderr());
+    r.ok().assert_stdout_starts("uid=1000(app) gid=1000(app)");
+    assert_eq!(fs::read_to_string(&gen_passwd).unwrap(), passwd_at_1000());
+    r.assert_stderr_lacks("make room");
 }
 
 #[test]
 fn gid_0_start_says_what_happens_and_what_to_set() {
     prereq_root_test!();
     // Kubernetes runAsUser without runAsGroup, docker run --user UID.
-    let fs_ = Rootfs::new(PASSWD, GROUP, Some("chown_home = \"none\"\n"));
-    let r = run(
-        &fs_,
-        &Run {
-            user: Some((1000, 0)),
-            args: vec!["/bin/id", "-g"],
-            ..Run::default()
-        },
-    );
-    r.ok();
-    assert_eq!(r.stdout().trim(), "0");
-    assert!(r.stderr().contains("runAsGroup"), "{}", r.stderr());
+    let fs_ = Rootfs::app(NO_HOME);
+    run(&fs_, &Run::cmd(&["/bin/id", "-g"]).user(1000, 0))
+        .ok()
+        .assert_says("0")
+        .assert_stderr_has("runAsGroup");
 }
 
 #[test]
 fn no_new_privileges_is_explained_with_the_kubernetes_field() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, None);
-    let r = run(
-        &fs_,
-        &Run {
-            wrapper: vec!["/bin/setpriv", "--nnp"],
-            args: vec!["/bin/true"],
-            ..Run::default()
-        },
-    );
-    assert_eq!(r.code(), 3);
-    assert!(
-        r.stderr().contains("allowPrivilegeEscalation: false"),
-        "{}",
-        r.stderr()
-    );
+    let fs_ = Rootfs::app(None);
+    run(&fs_, &true_as_1000().wrapper(NNP))
+        .assert_code(3)
+        .assert_stderr_has("allowPrivilegeEscalation: false");
 }
 
 #[test]
 fn read_only_root_says_what_works_with_rm_and_in_a_pod() {
     prereq_root_test!();
-    let fs_ = Rootfs::new(PASSWD, GROUP, None);
-    let r = run(
-        &fs_,
-        &Run {
-            read_only: true,
-            args: vec!["/bin/true"],
-            ..Run::default()
-        },
-    );
-    assert_eq!(r.code(), 3);
-    let e = r.stderr();
-    assert!(e.contains("readOnlyRootFilesystem: true"), "{e}");
-    assert!(!e.contains("once"), "{e}");
+    let fs_ = Rootfs::app(None);
+    run(&fs_, &true_as_1000().read_only())
+        .assert_code(3)
+        .assert_stderr_has("readOnlyRootFilesystem: true")
+        .assert_stderr_lacks("once");
     // Only the home must change: chown_home = "none" or a writable volume.
-    let passwd = PASSWD.replace("app:x:1234:1234:", "app:x:1000:1000:");
-    let group = GROUP.replace("app:x:1234:", "app:x:1000:");
-    let fs_ = Rootfs::new(&passwd, &group, Some("chown_home = \"all\"\n"));
+    let fs_ = Rootfs::app_at_1000(Some("chown_home = \"all\"\n"));
     fs::create_dir_all(fs_.path("home/app")).unwrap();
-    own(&fs_, &["home/app"], 1234);
-    let r = run(
-        &fs_,
-        &Run {
-            read_only: true,
-            args: vec!["/bin/true"],
-            ..Run::default()
-        },
-    );
-    assert_eq!(r.code(), 3);
-    assert!(
-        r.stderr().contains("chown_home = \"none\""),
-        "{}",
-        r.stderr()
-    );
-    assert!(r.stderr().contains("volume"), "{}", r.stderr());
+    fs_.own(&["home/app"], 1234);
+    run(&fs_, &true_as_1000().read_only())
+        .assert_code(3)
+        .assert_stderr_has("chown_home = \"none\"")
+        .assert_stderr_has("volume");
 }

@@ -416,6 +416,9 @@ mod tests {
         }
     }
 
+    /// alice's one range in both files.
+    const ONE_RANGE: &str = "alice:100000:65536\n";
+
     fn plan_for(subuid: &str, subgid: &str, give: Give) -> Result<ReclaimPlan> {
         let (u, g, a, c) = (
             SubidFile::parse(subuid),
@@ -433,6 +436,11 @@ mod tests {
             },
             give,
         )
+    }
+
+    /// Container uid:gid ID:ID, with no engine named.
+    fn any_rootless(id: Id) -> Give {
+        to_container(id, id, Stacking::AnyRootless)
     }
 
     fn to_container(uid: Id, gid: Id, stacking: Stacking) -> Give {
@@ -473,12 +481,7 @@ mod tests {
 
     #[test]
     fn reclaim_maps_own_ids_and_ranges_onto_themselves() {
-        let p = plan_for(
-            "alice:100000:65536\n",
-            "alice:100000:65536\n",
-            Give::ToCaller,
-        )
-        .unwrap();
+        let p = plan_for(ONE_RANGE, ONE_RANGE, Give::ToCaller).unwrap();
         assert_eq!(
             p.uid_map.to_string(),
             "      1000       1000          1\n    100000     100000      65536\n"
@@ -542,20 +545,10 @@ mod tests {
 
     #[test]
     fn giving_to_a_container_user_uses_the_engine_stacking() {
-        let p = plan_for(
-            "alice:100000:65536\n",
-            "alice:100000:65536\n",
-            to_container(1000, 1000, Stacking::AnyRootless),
-        )
-        .unwrap();
+        let p = plan_for(ONE_RANGE, ONE_RANGE, any_rootless(1000)).unwrap();
         // The example: container uid 1000 writes as host 100999.
         assert_eq!((p.to_uid, p.to_gid), (Some(100999), Some(100999)));
-        let p = plan_for(
-            "alice:100000:65536\n",
-            "alice:100000:65536\n",
-            to_container(0, 0, Stacking::AnyRootless),
-        )
-        .unwrap();
+        let p = plan_for(ONE_RANGE, ONE_RANGE, any_rootless(0)).unwrap();
         assert_eq!((p.to_uid, p.to_gid), (Some(1000), Some(1000)));
     }
 
@@ -565,7 +558,7 @@ mod tests {
             "alice:300000:10\nalice:100000:65536\n",
             "alice:100000:65536\n",
         );
-        let e = plan_for(u, g, to_container(5, 5, Stacking::AnyRootless)).unwrap_err();
+        let e = plan_for(u, g, any_rootless(5)).unwrap_err();
         assert!(e.to_string().contains("--engine podman"), "{e}");
         let p = plan_for(u, g, to_container(5, 5, Stacking::Engine(Engine::Podman))).unwrap();
         assert_eq!(p.to_uid, Some(100004));
@@ -585,12 +578,7 @@ mod tests {
             e.to_string().contains("container uid 11 is not mapped"),
             "{e}"
         );
-        let e = plan_for(
-            "alice:1001:100\n",
-            "alice:100000:10\n",
-            to_container(1, 1, Stacking::AnyRootless),
-        )
-        .unwrap_err();
+        let e = plan_for("alice:1001:100\n", "alice:100000:10\n", any_rootless(1)).unwrap_err();
         assert!(e.to_string().contains("host account bob"), "{e}");
     }
 

@@ -1178,6 +1178,11 @@ mod tests {
         plan_add(f, &req(owner, id, count, placement, layout), &policy(), &[])
     }
 
+    /// alice (uid 1000) gets a default count at the lowest free place.
+    fn add_alice(f: &mut SubidFile, layout: Layout) -> crate::Result<AddResult> {
+        add(f, "alice", 1000, 65536, Placement::Lowest, layout)
+    }
+
     fn policy() -> SubidPolicy {
         SubidPolicy {
             min: 100000,
@@ -1201,44 +1206,18 @@ mod tests {
     #[test]
     fn add_is_idempotent() {
         let mut f = SubidFile::parse("alice:100000:65536\n");
-        let r = add(
-            &mut f,
-            "alice",
-            1000,
-            65536,
-            Placement::Lowest,
-            Layout::OwnIdFirst,
-        )
-        .unwrap();
+        let r = add_alice(&mut f, Layout::OwnIdFirst).unwrap();
         assert!(r.added.is_empty());
         assert_eq!(as_text(f.render()), "alice:100000:65536\n");
         // Lines written with the uid count as the user's too.
         let mut f = SubidFile::parse("1000:100000:65536\n");
-        assert!(add(
-            &mut f,
-            "alice",
-            1000,
-            65536,
-            Placement::Lowest,
-            Layout::Fresh
-        )
-        .unwrap()
-        .added
-        .is_empty());
+        assert!(add_alice(&mut f, Layout::Fresh).unwrap().added.is_empty());
     }
 
     #[test]
     fn self_layout_maps_root_to_the_users_own_id() {
         let mut f = SubidFile::parse("");
-        let r = add(
-            &mut f,
-            "alice",
-            1000,
-            65536,
-            Placement::Lowest,
-            Layout::OwnIdFirst,
-        )
-        .unwrap();
+        let r = add_alice(&mut f, Layout::OwnIdFirst).unwrap();
         assert_eq!(
             r.added,
             vec![
@@ -1276,15 +1255,7 @@ mod tests {
     #[test]
     fn self_layout_refuses_an_own_id_inside_another_range() {
         let mut f = SubidFile::parse("agent:999:65536\n");
-        assert!(add(
-            &mut f,
-            "alice",
-            1000,
-            65536,
-            Placement::Lowest,
-            Layout::OwnIdFirst
-        )
-        .is_err());
+        assert!(add_alice(&mut f, Layout::OwnIdFirst).is_err());
         assert_eq!(as_text(f.render()), "agent:999:65536\n");
     }
 

@@ -22,46 +22,34 @@ fn mounts_at(p: &Path) -> usize {
 /// A scratch directory (ext4 under /var/tmp, or a fresh tmpfs) with src/,
 /// a state sysroot, and a place for DST; unmounts everything on drop.
 struct Scratch {
+    // Unmounted before `dir` is removed (fields drop in this order).
+    tmpfs: Option<testkit::Mounted>,
     dir: tempfile::TempDir,
-    tmpfs: Option<PathBuf>,
 }
 
 impl Scratch {
     fn ext4() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-idmount-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
+        let dir = testkit::temp_dir_in("/var/tmp", "hm-idmount-");
         let s = Scratch { dir, tmpfs: None };
         fs::create_dir(s.src()).unwrap();
         s
     }
 
     fn tmpfs() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-idmount-")
-            .tempdir_in("/var/tmp")
-            .unwrap();
+        let dir = testkit::temp_dir_in("/var/tmp", "hm-idmount-");
         let fsdir = dir.path().join("fs");
         fs::create_dir(&fsdir).unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=16m", "hm-test-tmpfs"])
-            .arg(&fsdir)
-            .status()
-            .unwrap();
-        assert!(st.success(), "mounting a tmpfs failed");
-        let s = Scratch {
-            dir,
-            tmpfs: Some(fsdir),
-        };
+        let tmpfs = Some(testkit::Mounted::tmpfs(&fsdir, "16m"));
+        let s = Scratch { dir, tmpfs };
         fs::create_dir(s.src()).unwrap();
         s
     }
 
     fn base(&self) -> PathBuf {
-        self.tmpfs
-            .clone()
-            .unwrap_or_else(|| self.dir.path().to_path_buf())
+        match &self.tmpfs {
+            Some(t) => t.path().to_path_buf(),
+            None => self.dir.path().to_path_buf(),
+        }
     }
     fn src(&self) -> PathBuf {
         self.base().join("src")
@@ -98,9 +86,6 @@ impl Drop for Scratch {
             {
                 break;
             }
-        }
-        if let Some(t) = &self.tmpfs {
-            let _ = Command::new("umount").arg(t).status();
         }
     }
 }

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use hostmatch::fsedit::Apply;
@@ -24,10 +24,7 @@ fn have(tools: &[&str]) -> bool {
 
 fn tmp() -> tempfile::TempDir {
     // /var/tmp: a real disk filesystem on hosts where /tmp is tmpfs.
-    tempfile::Builder::new()
-        .prefix("hm-own-")
-        .tempdir_in("/var/tmp")
-        .unwrap()
+    testkit::temp_dir_in("/var/tmp", "hm-own-")
 }
 
 fn owner(p: &Path) -> (u32, u32) {
@@ -168,15 +165,6 @@ fn symlinks_are_reowned_themselves_never_their_targets() {
     assert_eq!(owner(&tdir), (1234, 1234));
 }
 
-/// Unmounts on drop, so that a failing test leaves no mount behind.
-struct MountGuard(PathBuf);
-
-impl Drop for MountGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn same_filesystem_bind_mount_inside_is_not_crossed() {
     testkit::prereq!(testkit::is_root(), "root (it changes owners)");
@@ -195,7 +183,7 @@ fn same_filesystem_bind_mount_inside_is_not_crossed() {
         .status()
         .unwrap();
     testkit::prereq!(st.success(), "mount --bind (bind mounts)");
-    let _guard = MountGuard(mnt.clone());
+    let _guard = testkit::Mounted::at(&mnt);
     // Same filesystem: st_dev cannot tell them apart.
     assert_eq!(
         fs::metadata(&mnt).unwrap().dev(),
@@ -419,14 +407,13 @@ fn errors_are_reported_and_the_walk_goes_on() {
     fs::write(d.path().join("ok"), "x").unwrap();
     lchown(&stuck, 1234, 1234);
     lchown(&d.path().join("ok"), 1234, 1234);
-    let immutable = Command::new("chattr")
-        .arg("+i")
-        .arg(&stuck)
-        .status()
-        .is_ok_and(|s| s.success());
-    testkit::prereq!(immutable, "chattr +i (a filesystem with immutable files)");
+    let immutable = testkit::Immutable::set(&stuck);
+    testkit::prereq!(
+        immutable.is_some(),
+        "chattr +i (a filesystem with immutable files)"
+    );
     let rep = run(d.path(), &chown_rule((1234, 1234), (1000, 1000)));
-    let _ = Command::new("chattr").arg("-i").arg(&stuck).status();
+    drop(immutable);
     assert_eq!(rep.errors.len(), 1, "{rep:?}");
     assert_eq!(rep.errors[0].path, stuck);
     assert_eq!(owner(&d.path().join("ok")), (1000, 1000));
@@ -473,26 +460,7 @@ fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
             fs::write(p.join(format!("f{j}")), "x").unwrap();
         }
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let swapper = {
-        let (root, outside, stop) = (root.clone(), outside.path().to_path_buf(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let i = n % 50;
-                let p = root.join(format!("d{i}"));
-                let aside = root.join(format!("aside{i}"));
-                if fs::rename(&p, &aside).is_ok() {
-                    let _ = symlink(&outside, &p);
-                    std::thread::yield_now();
-                    let _ = fs::remove_file(&p);
-                    let _ = fs::rename(&aside, &p);
-                }
-                n += 1;
-            }
-            n
-        })
-    };
+    let swapper = testkit::DirSwapper::start(&root, 50, outside.path());
     let mut errors = 0;
     for round in 0..40 {
         let (from, to) = if round % 2 == 0 { (0, 1234) } else { (1234, 0) };
@@ -512,8 +480,7 @@ fn dir_swapped_for_a_symlink_during_the_walk_is_not_followed() {
         assert_eq!(owner(&victim), (1234, 1234), "round {round}");
         assert_eq!(owner(outside.path()), (1234, 1234), "round {round}");
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let swaps = swapper.join().unwrap();
+    let swaps = swapper.stop();
     eprintln!("{swaps} swaps, {errors} entries reported as changed during the walk");
     assert!(swaps > 0);
 }

@@ -22,6 +22,7 @@ mod host;
 pub mod images;
 mod podman;
 mod procs;
+mod scratch;
 
 pub use dockerd::sweep_dead_daemons;
 pub use dockerd::{Dockerd, DockerdConfig, StorageDriver};
@@ -29,6 +30,7 @@ pub use host::{getent, EtcCopy, HostGroup, HostSubids, HostUser, SubidLock};
 pub use host::{sweep_dead_subids, sweep_dead_users};
 pub use podman::{api_get, sweep_dead_podman, DEFAULT_PATH};
 pub use podman::{Podman, PodmanConfig, PodmanService, PodmanStorage, RootlessConfig};
+pub use scratch::{temp_dir_in, DirSwapper, Immutable, Mounted};
 
 /// `Result` with `anyhow::Error`: harness failures carry their context (commands, logs).
 pub type Result<T> = anyhow::Result<T>;
@@ -95,6 +97,7 @@ macro_rules! prereq_dockerd {
 /// ```ignore
 /// testkit::prereq_podman!();           // rootful
 /// testkit::prereq_podman!(rootless);   // rootless
+/// testkit::prereq_podman!(kube_play);  // rootful, and catatonit for `podman kube play`
 /// ```
 #[macro_export]
 macro_rules! prereq_podman {
@@ -113,6 +116,31 @@ macro_rules! prereq_podman {
             "newuidmap and newgidmap (apt-get install uidmap)"
         );
     };
+    (kube_play) => {
+        $crate::prereq_podman!();
+        $crate::prereq_podman!(@catatonit);
+    };
+    (rootless, kube_play) => {
+        $crate::prereq_podman!(rootless);
+        $crate::prereq_podman!(@catatonit);
+    };
+    (@catatonit) => {
+        $crate::prereq!(
+            $crate::have_cmd("catatonit"),
+            "catatonit (apt-get install catatonit): kube play builds its pause image from it"
+        );
+    };
+}
+
+/// The first line `child` prints on its piped stdout (a holder process saying what it
+/// holds), without the newline.
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .expect("reading the child's first line");
+    line.trim_end().to_string()
 }
 
 /// Whether we run in CI (`CI=true` or `CI=1`): missing prerequisites fail there.

@@ -53,14 +53,8 @@ fn e2e_overlay2_daemon_runs_busybox_with_the_image_accounts() {
     let info = d.run_ok(["info", "--format", "{{.Driver}}"]);
     assert_eq!(info.trim(), "overlay2");
     busybox_in(&d);
-    let out = d.run_ok([
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "id app; id www-data; id nobody; stat -c '%u:%g %a' /home/app /var/www /tmp /root",
-    ]);
+    let script = "id app; id www-data; id nobody; stat -c '%u:%g %a' /home/app /var/www /tmp /root";
+    let out = d.run_ok(["run", "--rm", "busybox", "sh", "-c", script]);
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("uid=1234(app) gid=1234(app)"), "{out}");
     assert!(
@@ -84,15 +78,9 @@ fn e2e_vfs_daemon_runs_busybox() {
     let d = start(StorageDriver::Vfs);
     assert_eq!(d.run_ok(["info", "--format", "{{.Driver}}"]).trim(), "vfs");
     busybox_in(&d);
+    let script = "echo hi > /home/app/f && stat -c %u /home/app/f";
     let out = d.run_ok([
-        "run",
-        "--rm",
-        "--user",
-        "app",
-        "busybox",
-        "sh",
-        "-c",
-        "echo hi > /home/app/f && stat -c %u /home/app/f",
+        "run", "--rm", "--user", "app", "busybox", "sh", "-c", script,
     ]);
     assert_eq!(out.trim(), "1234");
 }
@@ -176,14 +164,9 @@ fn e2e_debian_image_has_sudo_and_apt() {
     let tar = images::debian_rootfs_tar().expect("debian image");
     let d = start(StorageDriver::Overlay2);
     d.import(&tar, "debian");
-    let out = d.run_ok([
-        "run",
-        "--rm",
-        "debian",
-        "sh",
-        "-c",
-        "sudo --version | head -1; . /etc/os-release; echo $VERSION_CODENAME; command -v useradd",
-    ]);
+    let script =
+        "sudo --version | head -1; . /etc/os-release; echo $VERSION_CODENAME; command -v useradd";
+    let out = d.run_ok(["run", "--rm", "debian", "sh", "-c", script]);
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("Sudo version"), "{out}");
     assert_eq!(lines[1], "bookworm");
@@ -326,16 +309,12 @@ fn subid_fixtures_can_be_dropped_while_the_lock_is_held() {
 #[test]
 fn e2e_a_killed_test_process_leaves_nothing_after_the_sweep() {
     testkit::prereq_dockerd!();
-    use std::io::BufRead;
     let mut holder = Command::new(env!("CARGO_BIN_EXE_hostmatch-testkit"))
         .arg("hold-dockerd")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = testkit::first_line(&mut holder);
     let (pid, dir) = line.trim().split_once(' ').expect("pid and dir");
     let (pid, dir): (u32, std::path::PathBuf) = (pid.parse().unwrap(), dir.into());
     assert!(dir.exists());

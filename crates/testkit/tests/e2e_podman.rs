@@ -3,7 +3,6 @@
 //! isolation from the host's Podman state, and cleanup after a killed test process.
 
 use std::fs;
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -74,11 +73,7 @@ fn e2e_podman_rootful_container_has_the_identity_map_and_private_state() {
 
 #[test]
 fn e2e_podman_rootful_kube_play_runs_a_pod_with_run_as_user_and_a_host_path() {
-    testkit::prereq_podman!();
-    testkit::prereq!(
-        testkit::have_cmd("catatonit"),
-        "catatonit (apt-get install catatonit): kube play builds its pause image from it"
-    );
+    testkit::prereq_podman!(kube_play);
     let p = Podman::rootful(Default::default()).unwrap();
     busybox_in(&p);
     let data = shared_dir(&p);
@@ -210,11 +205,7 @@ fn e2e_podman_rootless_keep_id_maps_the_user_to_itself() {
 
 #[test]
 fn e2e_podman_rootless_kube_play_runs_a_pod() {
-    testkit::prereq_podman!(rootless);
-    testkit::prereq!(
-        testkit::have_cmd("catatonit"),
-        "catatonit (apt-get install catatonit)"
-    );
+    testkit::prereq_podman!(rootless, kube_play);
     let p = Podman::rootless(Default::default()).unwrap();
     busybox_in(&p);
     let data = shared_dir(&p);
@@ -279,10 +270,7 @@ fn killed_holder_leaves_nothing(kind: &str) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = testkit::first_line(&mut holder);
     let f: Vec<&str> = line.split_whitespace().collect();
     let [dir, id, pid, socket] = f[..] else {
         panic!("hold-podman printed {line:?}")

@@ -271,14 +271,8 @@ pub fn dockerd_container_maps(
         testkit::images::busybox_rootfs_tar().expect("busybox image"),
         "busybox",
     );
-    let out = d.run_ok([
-        "run",
-        "--rm",
-        "busybox",
-        "sh",
-        "-c",
-        "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
-    ]);
+    let script = "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map";
+    let out = d.run_ok(["run", "--rm", "busybox", "sh", "-c", script]);
     let (u, g) = out
         .split_once("--\n")
         .unwrap_or_else(|| panic!("unexpected container output: {out}"));

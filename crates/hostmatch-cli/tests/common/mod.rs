@@ -3,6 +3,7 @@
 
 pub mod layouts;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -51,13 +52,59 @@ impl Sysroot {
 
     /// Runs `hostmatch --root SYSROOT ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_hostmatch"));
-        c.arg("--root")
-            .arg(self.path())
-            .args(args)
-            .env_remove("HOSTMATCH_ROOT");
+        let mut c = hostmatch_command();
+        c.arg("--root").arg(self.path()).args(args);
         Run::from(c.output().unwrap())
     }
+
+    /// Runs `hostmatch --root SYSROOT WORDS`, split at white space.
+    pub fn run_w(&self, words: &str) -> Run {
+        self.run(&words.split_whitespace().collect::<Vec<_>>())
+    }
+}
+
+/// The `hostmatch` binary under test, with no HOSTMATCH_ROOT from the caller.
+pub fn hostmatch_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hostmatch"));
+    c.env_remove("HOSTMATCH_ROOT");
+    c
+}
+
+/// Runs `hostmatch ARGS...` on the real system (no `--root`).
+pub fn hostmatch(args: &[&str]) -> Run {
+    Run::from(hostmatch_command().args(args).output().unwrap())
+}
+
+/// Runs `hostmatch WORDS`, split at white space (options, ids, and paths
+/// without spaces, such as temp dirs).
+pub fn hostmatch_w(words: &str) -> Run {
+    hostmatch(&words.split_whitespace().collect::<Vec<_>>())
+}
+
+/// A temp dir on /var/tmp (a real disk filesystem on hosts where /tmp is tmpfs).
+pub fn disk_tmp(prefix: &str) -> tempfile::TempDir {
+    testkit::temp_dir_in("/var/tmp", prefix)
+}
+
+/// (uid, gid) of `p`, not following a symlink.
+pub fn owner(p: &Path) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    (m.uid(), m.gid())
+}
+
+/// The JSON string `v`.
+pub fn text(v: &serde_json::Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+/// The entry of `v[list]` whose `id` is `id` (a doctor check, an audit finding).
+pub fn entry<'a>(v: &'a serde_json::Value, list: &str, id: &str) -> &'a serde_json::Value {
+    v[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {v}"))
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {v:#}"))
 }
 
 pub struct Run {
@@ -77,6 +124,33 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    fn report(&self) -> String {
+        format!(
+            "exit {}\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Exit 0.
+    pub fn ok(&self) -> &Self {
+        self.assert_code(0)
+    }
+
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "{}", self.report());
+        self
+    }
+
+    pub fn assert_stdout_has(&self, text: &str) -> &Self {
+        assert!(self.stdout.contains(text), "{}", self.report());
+        self
+    }
+
+    pub fn assert_stderr_has(&self, text: &str) -> &Self {
+        assert!(self.stderr.contains(text), "{}", self.report());
+        self
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))

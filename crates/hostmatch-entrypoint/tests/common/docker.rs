@@ -2,7 +2,7 @@
 //! entrypoint, and running docker commands.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use testkit::images::{self, ExtraFile};
 use testkit::{Dockerd, DockerdConfig, StorageDriver};
@@ -30,13 +30,32 @@ pub fn image(d: &Dockerd, base: &Path, config: Option<&str>, tag: &str, extra: &
     }
     files.extend_from_slice(extra);
     let tar = images::with_extra_files(base, &files).unwrap();
-    d.run_ok([
-        "import",
-        "--change",
-        &format!("ENTRYPOINT [\"{EP}\"]"),
-        tar.to_str().unwrap(),
-        tag,
-    ]);
+    import(d, &tar, tag);
+}
+
+/// Imports the rootfs tarball `tar` as `tag`, with the entrypoint as ENTRYPOINT.
+fn import(d: &Dockerd, tar: &Path, tag: &str) {
+    let entry = format!("ENTRYPOINT [\"{EP}\"]");
+    ok(
+        d,
+        &["import", "--change", &entry, tar.to_str().unwrap(), tag],
+    );
+}
+
+/// Imports an image of nothing but the setuid entrypoint, the host's
+/// busybox-static as /opt/busybox (no shell at /bin/sh) and `files`
+/// (host path, path in the image, mode) as `tag`.
+pub fn scratch_image(d: &Dockerd, busybox: PathBuf, files: &[(PathBuf, &str, u32)], tag: &str) {
+    let mut all = vec![
+        (super::entrypoint_bin(), EP.to_string(), 0o4755),
+        (busybox, "/opt/busybox".to_string(), 0o755),
+    ];
+    all.extend(
+        files
+            .iter()
+            .map(|(p, at, m)| (p.clone(), at.to_string(), *m)),
+    );
+    import(d, &images::scratch_tar(&all).unwrap(), tag);
 }
 
 /// The busybox test image (account app 1234:1234, www-data 33) with the
@@ -77,8 +96,39 @@ pub fn docker(d: &Dockerd, args: &[&str]) -> Out {
     }
 }
 
+impl super::Outcome for Out {
+    fn code(&self) -> i32 {
+        self.code
+    }
+    fn stdout(&self) -> String {
+        self.stdout.clone()
+    }
+    fn stderr(&self) -> String {
+        self.stderr.clone()
+    }
+}
+
 pub fn ok(d: &Dockerd, args: &[&str]) -> String {
     d.run_ok(args)
+}
+
+/// `WORDS` split at white space (options, names, ids: words without
+/// spaces), then `tail` as it is (scripts, paths).
+pub fn words<'a>(words: &'a str, tail: &[&'a str]) -> Vec<&'a str> {
+    words
+        .split_whitespace()
+        .chain(tail.iter().copied())
+        .collect()
+}
+
+/// `docker WORDS TAIL...` (see [`words`]), whatever its exit.
+pub fn docker_w(d: &Dockerd, w: &str, tail: &[&str]) -> Out {
+    docker(d, &words(w, tail))
+}
+
+/// `docker WORDS TAIL...` (see [`words`]), which must succeed; its stdout.
+pub fn ok_w(d: &Dockerd, w: &str, tail: &[&str]) -> String {
+    ok(d, &words(w, tail))
 }
 
 /// Commits container `name` as `tag`, with the entrypoint as ENTRYPOINT again
@@ -86,4 +136,11 @@ pub fn ok(d: &Dockerd, args: &[&str]) -> String {
 pub fn commit(d: &Dockerd, name: &str, tag: &str) {
     let entry = format!("ENTRYPOINT [\"{EP}\"]");
     ok(d, &["commit", "--change", &entry, name, tag]);
+}
+
+/// A file `name` with `text` in `dir`; its path.
+pub fn file_in(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p
 }

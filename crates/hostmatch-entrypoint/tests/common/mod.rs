@@ -7,7 +7,7 @@
 pub mod docker;
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -99,10 +99,7 @@ impl Rootfs {
 
     /// A rootfs whose setuid entrypoint is `bin` (e.g. a fault-injection build).
     pub fn with_binary(passwd: &str, group: &str, config: Option<&str>, bin_src: &Path) -> Rootfs {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-entry-rootfs-")
-            .tempdir()
-            .unwrap();
+        let dir = testkit::temp_dir_in(std::env::temp_dir(), "hm-entry-rootfs-");
         let r = dir.path();
         fs::set_permissions(r, fs::Permissions::from_mode(0o755)).unwrap();
         for d in [
@@ -133,6 +130,57 @@ impl Rootfs {
         std::os::unix::fs::chown(&bin, Some(0), Some(0)).unwrap();
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o4755)).unwrap();
         Rootfs { dir }
+    }
+
+    /// The test image's accounts ([`PASSWD`], [`GROUP`]) and `config`.
+    pub fn app(config: Option<&str>) -> Rootfs {
+        Rootfs::new(PASSWD, GROUP, config)
+    }
+
+    /// The test image with app already at 1000:1000 (nothing to change for
+    /// `--user 1000:1000`).
+    pub fn app_at_1000(config: Option<&str>) -> Rootfs {
+        Rootfs::new(&passwd_at_1000(), &group_at_1000(), config)
+    }
+
+    /// A hook `name` in /etc/hostmatch/hooks.d ([`WITH_HOOKS`]) running `script`.
+    pub fn hook(&self, name: &str, script: &str, mode: u32) {
+        let rel = format!("etc/hostmatch/hooks.d/{name}");
+        self.write(&rel, script);
+        self.chmod(&rel, mode);
+    }
+
+    pub fn chmod(&self, rel: &str, mode: u32) {
+        fs::set_permissions(self.path(rel), fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// (uid, gid) of `rel`, not following a symlink.
+    pub fn owner(&self, rel: &str) -> (u32, u32) {
+        let m = fs::symlink_metadata(self.path(rel)).unwrap();
+        (m.uid(), m.gid())
+    }
+
+    /// lchown `rel` to uid:uid.
+    pub fn own(&self, rels: &[&str], id: u32) {
+        for rel in rels {
+            std::os::unix::fs::lchown(self.path(rel), Some(id), Some(id)).unwrap();
+        }
+    }
+
+    /// The account files are as the image had them ([`PASSWD`], [`GROUP`]).
+    pub fn assert_passwd_untouched(&self) {
+        assert_eq!(self.read("etc/passwd"), PASSWD, "nothing written");
+    }
+
+    pub fn assert_accounts_untouched(&self) {
+        self.assert_passwd_untouched();
+        assert_eq!(self.read("etc/group"), GROUP, "nothing written");
+    }
+
+    /// app moved from 1234:1234 to 1000:1000, every other line byte for byte.
+    pub fn assert_app_moved_to_1000(&self) {
+        assert_eq!(self.read("etc/passwd"), passwd_at_1000());
+        assert_eq!(self.read("etc/group"), group_at_1000());
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -190,29 +238,123 @@ impl Default for Run<'_> {
     }
 }
 
+impl<'a> Run<'a> {
+    /// The container's command (after the entrypoint), as uid:gid 1000:1000.
+    pub fn cmd(args: &[&'a str]) -> Run<'a> {
+        Run {
+            args: args.to_vec(),
+            ..Run::default()
+        }
+    }
+    /// `/bin/sh -c SCRIPT` as the command.
+    pub fn sh(script: &'a str) -> Run<'a> {
+        Run::cmd(&["/bin/sh", "-c", script])
+    }
+    /// Started as root (no `--user`): the entrypoint's root mode.
+    pub fn root_mode(self) -> Self {
+        Run { user: None, ..self }
+    }
+    pub fn user(self, uid: u32, gid: u32) -> Self {
+        Run {
+            user: Some((uid, gid)),
+            ..self
+        }
+    }
+    pub fn env(self, env: &[(&'a str, &'a str)]) -> Self {
+        Run {
+            env: env.to_vec(),
+            ..self
+        }
+    }
+    pub fn read_only(self) -> Self {
+        Run {
+            read_only: true,
+            ..self
+        }
+    }
+    pub fn wrapper(self, wrapper: &[&'a str]) -> Self {
+        Run {
+            wrapper: wrapper.to_vec(),
+            ..self
+        }
+    }
+    /// `docker run -v HOST:AT`.
+    pub fn mount(mut self, host: &Path, at: &'a str) -> Self {
+        self.mounts.push((host.to_path_buf(), at));
+        self
+    }
+}
+
 pub struct Ran {
     pub out: Output,
 }
 
-impl Ran {
-    pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.out.stdout).into_owned()
-    }
-    pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.out.stderr).into_owned()
-    }
-    pub fn code(&self) -> i32 {
-        self.out.status.code().unwrap_or(-1)
-    }
-    pub fn ok(&self) -> &Self {
-        assert!(
-            self.out.status.success(),
-            "exit {:?}\nstdout: {}\nstderr: {}",
-            self.out.status,
+/// What a start left (a root test's [`Ran`], an end-to-end test's
+/// [`docker::Out`]), and the checks the tests make on it; each failing check
+/// prints the exit status, stdout and stderr.
+pub trait Outcome {
+    fn code(&self) -> i32;
+    fn stdout(&self) -> String;
+    fn stderr(&self) -> String;
+
+    fn report(&self) -> String {
+        format!(
+            "exit {}\nstdout: {}\nstderr: {}",
+            self.code(),
             self.stdout(),
             self.stderr()
-        );
+        )
+    }
+    /// Exit 0.
+    fn ok(&self) -> &Self {
+        self.assert_code(0)
+    }
+    fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code(), code, "{}", self.report());
         self
+    }
+    /// A non-zero exit.
+    fn assert_failed(&self) -> &Self {
+        assert_ne!(self.code(), 0, "{}", self.report());
+        self
+    }
+    fn assert_stderr_has(&self, text: &str) -> &Self {
+        assert!(self.stderr().contains(text), "{}", self.report());
+        self
+    }
+    fn assert_stderr_lacks(&self, text: &str) -> &Self {
+        assert!(!self.stderr().contains(text), "{}", self.report());
+        self
+    }
+    fn assert_stdout_has(&self, text: &str) -> &Self {
+        assert!(self.stdout().contains(text), "{}", self.report());
+        self
+    }
+    fn assert_stdout_starts(&self, text: &str) -> &Self {
+        assert!(self.stdout().starts_with(text), "{}", self.report());
+        self
+    }
+    /// Stdout, trimmed, is `text`.
+    fn assert_says(&self, text: &str) -> &Self {
+        assert_eq!(self.stdout().trim(), text, "{}", self.report());
+        self
+    }
+    /// Did not run the command as root.
+    fn assert_not_root(&self) -> &Self {
+        assert_ne!(self.stdout().trim(), "0", "ran as root: {}", self.report());
+        self
+    }
+}
+
+impl Outcome for Ran {
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
     }
 }
 
@@ -315,10 +457,7 @@ pub struct Pod {
 
 impl Pod {
     pub fn start(rootfs: &Rootfs, infra: &str) -> Pod {
-        let dir = tempfile::Builder::new()
-            .prefix("hm-entry-pod-")
-            .tempdir()
-            .unwrap();
+        let dir = testkit::temp_dir_in(std::env::temp_dir(), "hm-entry-pod-");
         let script = dir.path().join(infra);
         let ready = dir.path().join("ready");
         fs::write(
@@ -407,10 +546,7 @@ pub fn fault_injection_bin() -> PathBuf {
 
 /// A host directory owned by uid:gid, for bind mounts.
 pub fn host_dir(uid: u32, gid: u32) -> tempfile::TempDir {
-    let t = tempfile::Builder::new()
-        .prefix("hm-entry-host-")
-        .tempdir()
-        .unwrap();
+    let t = testkit::temp_dir_in(std::env::temp_dir(), "hm-entry-host-");
     fs::set_permissions(t.path(), fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::chown(t.path(), Some(uid), Some(gid)).unwrap();
     t
@@ -432,3 +568,42 @@ www-data:x:33:\n\
 staff:x:50:app\n\
 app:x:1234:\n\
 nogroup:x:65534:\n";
+
+/// [`PASSWD`] with app at 1000:1000.
+pub fn passwd_at_1000() -> String {
+    PASSWD.replace("app:x:1234:1234:", "app:x:1000:1000:")
+}
+
+/// [`GROUP`] with app at 1000.
+pub fn group_at_1000() -> String {
+    GROUP.replace("app:x:1234:", "app:x:1000:")
+}
+
+/// Configurations: the home left alone; hooks in /etc/hostmatch/hooks.d too.
+pub const NO_HOME: Option<&str> = Some("chown_home = \"none\"\n");
+pub const WITH_HOOKS: Option<&str> =
+    Some("chown_home = \"none\"\nhooks_dir = \"/etc/hostmatch/hooks.d\"\n");
+
+/// Commands the tests start.
+pub const TRUE: &[&str] = &["/bin/true"];
+pub const ID_U: &[&str] = &["/bin/id", "-u"];
+pub const ID_UN: &[&str] = &["/bin/id", "-un"];
+/// A caller with no-new-privileges set (`--security-opt no-new-privileges`).
+pub const NNP: &[&str] = &["/bin/setpriv", "--nnp"];
+/// The command, started by the entrypoint, execs the entrypoint again.
+pub const EXEC_AGAIN: &str = "exec /usr/local/bin/hostmatch-entrypoint /bin/id -u";
+/// What a second run in the same container start is told.
+pub const ALREADY_RAN: &str = "already ran in this container start";
+
+/// A shell as the container's first program runs the entrypoint as its
+/// child, then prints its exit code (`rc=N`).
+pub fn shell_at_pid_1_runs_it() -> Run<'static> {
+    Run {
+        program: "/bin/sh",
+        args: vec![
+            "-c",
+            "/usr/local/bin/hostmatch-entrypoint /bin/id -u; echo rc=$?",
+        ],
+        ..Run::default()
+    }
+}

@@ -552,7 +552,12 @@ mod tests {
 
     /// The tests that set [`INTERRUPTED`] run one at a time (`cargo test` runs tests
     /// as threads of one process).
-    pub(super) static SERIAL: Mutex<()> = Mutex::new(());
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    /// Held by a test that sets [`INTERRUPTED`], for as long as it runs.
+    pub(super) fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    }
 
     #[test]
     fn outcomes_become_trials() {
@@ -577,7 +582,7 @@ mod tests {
 
     #[test]
     fn no_container_is_created_once_interrupted() {
-        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _serial = serial();
         let name = format!("{}test", container_prefix());
         assert!(Registered.begin(&name));
         assert_eq!(registry().creating, 1);

@@ -207,11 +207,8 @@ fn observed_map_other_than_predicted_fails_mapping_matches() {
         uid_map: IdMap::parse("0 200000 65536").unwrap(),
         gid_map: IdMap::parse(REMAP).unwrap(),
     };
-    let f = evaluate(&o)
-        .findings
-        .into_iter()
-        .find(|f| f.id == "mapping-matches")
-        .unwrap();
+    let a = evaluate(&o);
+    let f = get(&a, "mapping-matches");
     assert_eq!(f.status, Status::Fail);
     assert!(
         f.observed.contains("200000") && f.observed.contains("100000"),
@@ -268,11 +265,8 @@ fn privileged_allowed_under_remap_fails() {
     assert_eq!(get(&evaluate(&o), "privileged").status, Status::Fail);
     // Accepted by the daemon but failing in the runtime is still not a refusal.
     o.privileged = Trial::StartFailed("unable to apply caps".into());
-    let f = evaluate(&o)
-        .findings
-        .into_iter()
-        .find(|f| f.id == "privileged")
-        .unwrap();
+    let a = evaluate(&o);
+    let f = get(&a, "privileged");
     assert_eq!(f.status, Status::Fail);
     assert!(
         f.observed.contains("accepted --privileged"),

@@ -881,6 +881,18 @@ nogroup:x:65534:\n";
         (PasswdFile::parse(PASSWD), GroupFile::parse(GROUP))
     }
 
+    /// The plan for host ids `ids` (uid, gid).
+    fn decide(
+        p: &PasswdFile,
+        g: &GroupFile,
+        ids: (Id, Id),
+        start: &StartCreds,
+        cfg: &Config,
+    ) -> Result<Decision> {
+        let (uid, gid) = ids;
+        plan(p, g, Some(HostIds { uid, gid }), start, cfg)
+    }
+
     fn run(uid: Id, gid: Id, cfg: &Config) -> MatchPlan {
         let (p, g) = files();
         let start = StartCreds {
@@ -888,7 +900,7 @@ nogroup:x:65534:\n";
             gid,
             groups: vec![],
         };
-        match plan(&p, &g, Some(HostIds { uid, gid }), &start, cfg).unwrap() {
+        match decide(&p, &g, (uid, gid), &start, cfg).unwrap() {
             Decision::Match(p) => *p,
             d => panic!("{d:?}"),
         }
@@ -1006,43 +1018,23 @@ nogroup:x:65534:\n";
             ..Config::default()
         };
         let start = StartCreds::default();
-        let e = plan(
-            &p,
-            &g,
-            Some(HostIds {
-                uid: 1000,
-                gid: 1000,
-            }),
-            &start,
-            &cfg,
-        )
-        .unwrap_err();
+        let e = decide(&p, &g, (1000, 1000), &start, &cfg).unwrap_err();
         assert!(e.to_string().contains("root is never moved"), "{e}");
         let cfg = Config {
             group: Some("root".into()),
             ..Config::default()
         };
-        let e = plan(
-            &p,
-            &g,
-            Some(HostIds {
-                uid: 1000,
-                gid: 1000,
-            }),
-            &start,
-            &cfg,
-        )
-        .unwrap_err();
+        let e = decide(&p, &g, (1000, 1000), &start, &cfg).unwrap_err();
         assert!(e.to_string().contains("never moved"), "{e}");
     }
 
     #[test]
     fn host_uid_0_stays_root_untouched() {
         let (p, g) = files();
-        let d = plan(
+        let d = decide(
             &p,
             &g,
-            Some(HostIds { uid: 0, gid: 1000 }),
+            (0, 1000),
             &StartCreds::default(),
             &Config::default(),
         )
@@ -1062,14 +1054,7 @@ nogroup:x:65534:\n";
             gid: 0,
             groups: vec![0],
         };
-        let d = plan(
-            &pw,
-            &gr,
-            Some(HostIds { uid: 1000, gid: 0 }),
-            &start,
-            &Config::default(),
-        )
-        .unwrap();
+        let d = decide(&pw, &gr, (1000, 0), &start, &Config::default()).unwrap();
         let Decision::Match(p) = d else { panic!() };
         assert_eq!(p.target.gid, 0);
         assert_eq!(p.target.groups, vec![50, 1234], "account's own groups only");
@@ -1156,14 +1141,7 @@ nogroup:x:65534:\n";
             gid: 33,
             groups: vec![100, 999, 33],
         };
-        let d = plan(
-            &pw,
-            &gr,
-            Some(HostIds { uid: 33, gid: 33 }),
-            &start,
-            &Config::default(),
-        )
-        .unwrap();
+        let d = decide(&pw, &gr, (33, 33), &start, &Config::default()).unwrap();
         let Decision::Match(p) = d else { panic!() };
         assert_eq!(p.target.groups, vec![33, 50, 999]);
     }
@@ -1209,13 +1187,10 @@ nogroup:x:65534:\n";
     fn home_at_root_is_never_re_owned() {
         let pw = PasswdFile::parse("app:x:1234:1234::/:/bin/sh\n");
         let gr = GroupFile::parse("app:x:1234:\n");
-        let d = plan(
+        let d = decide(
             &pw,
             &gr,
-            Some(HostIds {
-                uid: 1000,
-                gid: 1000,
-            }),
+            (1000, 1000),
             &StartCreds::default(),
             &Config::default(),
         )
@@ -1484,7 +1459,7 @@ nogroup:x:65534:\n";
             let pw = PasswdFile::parse(&text);
             let (_, gr) = files();
             let start = StartCreds { uid, gid: uid, groups: vec![] };
-            let Decision::Match(p) = plan(&pw, &gr, Some(HostIds { uid, gid: uid }), &start, &Config::default()).unwrap() else {
+            let Decision::Match(p) = decide(&pw, &gr, (uid, uid), &start, &Config::default()).unwrap() else {
                 panic!()
             };
             let out = as_text(p.passwd.render());
@@ -1502,7 +1477,7 @@ nogroup:x:65534:\n";
             let (pw, gr) = files();
             let cfg = Config { user: user.into(), create_user: create, ..Config::default() };
             let start = StartCreds { uid, gid, groups: vec![] };
-            let r = plan(&pw, &gr, Some(HostIds { uid, gid }), &start, &cfg);
+            let r = decide(&pw, &gr, (uid, gid), &start, &cfg);
             let Ok(Decision::Match(p)) = r else {
                 prop_assert!(!create && user == "dev");
                 return Ok(());

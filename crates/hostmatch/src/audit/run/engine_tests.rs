@@ -211,9 +211,7 @@ fn spec(what: &str) -> ContainerSpec {
 
 #[test]
 fn no_start_is_sent_while_a_creation_is_under_way() {
-    let _serial = super::tests::SERIAL
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _serial = super::tests::serial();
     let dir = tempfile::tempdir().unwrap();
     let (fake, client) = start_fake(dir.path(), Some(Duration::from_millis(100)));
     let specs = probe_specs("sha256:probe", Path::new("/tmp/scratch"), None);
@@ -238,9 +236,7 @@ fn no_start_is_sent_while_a_creation_is_under_way() {
 
 #[test]
 fn an_interruption_during_a_creation_waits_for_it_and_leaves_no_container() {
-    let _serial = super::tests::SERIAL
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let _serial = super::tests::serial();
     let dir = tempfile::tempdir().unwrap();
     let (fake, client) = start_fake(dir.path(), None);
     let spec = spec("race");
