@@ -207,6 +207,7 @@ fn commit(root: &Sysroot, plan: &Plan) -> Result<()> {
     for e in &plan.edits {
         prepared.push(prepare(root, e)?);
     }
+    prepared.iter().for_each(Staged::start_writeback);
     for s in &prepared {
         s.sync()?;
     }
@@ -443,6 +444,13 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// Starts writing the temp file to the disk without waiting (see
+    /// [`crate::sys::writeback::start`]); best effort, [`Staged::sync`]
+    /// follows.
+    pub fn start_writeback(&self) {
+        let _ = crate::sys::writeback::start(self.file.as_fd());
+    }
+
     /// Flushes the temp file to the disk.
     pub fn sync(&self) -> Result<()> {
         let tmp_path = self.path.with_file_name(&self.prepared.tmp);

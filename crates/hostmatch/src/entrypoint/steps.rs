@@ -553,34 +553,50 @@ enum Replacement {
 /// Replaces the account files: every temp file is written first; then the
 /// pending record (when this start writes one) and the temp files are
 /// synced, in that order, so that the record is on the disk before any file
-/// is replaced (on a journaling filesystem the first flush carries the
-/// others, so the change costs about one flush, not one per file); then each
-/// file is replaced, and the directory synced once after the renames.
+/// is replaced (their writeback is started together first, so the
+/// filesystem's first flush carries the others); then each file is
+/// replaced, and each directory synced once after the renames.
 fn write_edits(root: &Sysroot, edits: &[Edit], pending: Option<fs::File>) -> Result<()> {
     let writes = edits
         .iter()
         .map(|e| stage_edit(root, e))
         .collect::<Result<Vec<_>>>()?;
+    let staged = || {
+        writes.iter().filter_map(|w| match w {
+            Replacement::Staged(s) => Some(s),
+            _ => None,
+        })
+    };
+    if let Some(f) = &pending {
+        let _ = crate::sys::writeback::start(f.as_fd());
+    }
+    staged().for_each(fsedit::Staged::start_writeback);
     if let Some(f) = pending {
         let p = root.path(PENDING_PATH);
         f.sync_all().map_err(|e| Error::io(&p, e))?;
     }
-    for w in &writes {
-        if let Replacement::Staged(s) = w {
-            s.sync()?;
-        }
+    for s in staged() {
+        s.sync()?;
     }
     fault::point("pending written")?;
-    let mut dirs = Vec::new();
+    // One sync per directory (both account files live in /etc).
+    let mut dirs: Vec<(PathBuf, OwnedFd)> = Vec::new();
     for (e, w) in edits.iter().zip(writes) {
+        let path = root.path(&e.path);
         match w {
             Replacement::Skip => {}
-            Replacement::Staged(s) => dirs.push(s.rename()?),
-            Replacement::InPlace => write_in_place(&root.path(&e.path), &e.new)?,
+            Replacement::Staged(s) => {
+                let dir = s.rename()?;
+                let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                if !dirs.iter().any(|(p, _)| *p == parent) {
+                    dirs.push((parent, dir));
+                }
+            }
+            Replacement::InPlace => write_in_place(&path, &e.new)?,
         }
         fault::point(&format!("edit {}", e.path))?;
     }
-    dirs.iter().for_each(fsedit::sync_dir);
+    dirs.iter().for_each(|(_, d)| fsedit::sync_dir(d));
     Ok(())
 }
 

@@ -105,6 +105,7 @@ pub fn geteuid() -> Id {
 pub mod lock;
 pub mod mount;
 pub mod resolve;
+pub mod writeback;
 /// Whether this process may write `path` (or create it, when it does not
 /// exist, in its parent directory), by the kernel's access check.
 pub fn can_write(path: &std::path::Path) -> bool {
