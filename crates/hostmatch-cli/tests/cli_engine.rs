@@ -8,7 +8,8 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::layouts::{self, DockerLayout, Expect, Kind, Triples, Who};
 use common::{Run, Sysroot};
@@ -406,10 +407,18 @@ fn engine_answers_hostmatch_cannot_use_are_one_line_errors_exit_3() {
 #[test]
 fn a_too_old_engine_api_names_the_engine_and_the_version_needed() {
     let e = FakeEngine::start(vec![("/version", 200, version("1.38", "1.12"))]);
-    with_engine(&e.host(), &["audit"])
-        .assert_one_line_error(3, "speaks Engine API 1.38; hostmatch needs 1.40 or newer");
-    // doctor reports it and carries on.
+    let needle = "speaks Engine API 1.38; hostmatch needs 1.40 or newer";
+    for args in [
+        &["audit"][..],
+        &["map"],
+        &["map", "alice"],
+        &["translate", "0"],
+    ] {
+        with_engine(&e.host(), args).assert_one_line_error(3, needle);
+    }
+    // doctor reports everything else, then says it and exits 3.
     let r = with_engine(&e.host(), &["doctor", "--json"]);
+    r.assert_one_line_error(3, needle);
     let v = r.json();
     let engine = v["checks"]
         .as_array()
@@ -421,5 +430,138 @@ fn a_too_old_engine_api_names_the_engine_and_the_version_needed() {
     assert!(
         engine["summary"].as_str().unwrap().contains("1.38"),
         "{engine}"
+    );
+}
+
+/// A unix socket that accepts connections and reads requests but never answers
+/// (`garbage`: None), or answers every request with `garbage` and hangs up.
+struct BadSocket {
+    dir: tempfile::TempDir,
+}
+
+impl BadSocket {
+    fn start(garbage: Option<&'static [u8]>) -> BadSocket {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = UnixListener::bind(dir.path().join("engine.sock")).unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                let Ok(mut c) = conn else { return };
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                match garbage {
+                    Some(g) => {
+                        let _ = c.write_all(g);
+                    }
+                    None => held.push(c),
+                }
+            }
+        });
+        BadSocket { dir }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("engine.sock").display())
+    }
+}
+
+/// Runs `hostmatch ARGS` against `host` (as [`with_engine`]), killing it after `limit`:
+/// the run, how long it took and its pid.
+fn with_engine_within(host: &str, args: &[&str], limit: Duration) -> (Run, Duration, u32) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hostmatch {args:?} still ran after {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id();
+    (
+        Run::from(child.wait_with_output().unwrap()),
+        t.elapsed(),
+        pid,
+    )
+}
+
+/// Whether the audit process `pid` left a scratch directory in the temporary directory.
+fn audit_scratch_left(pid: u32) -> bool {
+    let prefix = format!("hostmatch-audit-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+}
+
+/// doctor, map (the running engine's own setting, and a SPEC), translate and audit, all
+/// at once against `host`: each exits 3 with one line containing `needle`, within `limit`,
+/// and leaves nothing behind. How long each took.
+fn every_engine_command_fails_within(host: &str, needle: &str, limit: Duration) -> Vec<Duration> {
+    let commands: [&[&str]; 5] = [
+        &["doctor"],
+        &["map"],
+        &["map", "alice", "--json"],
+        &["translate", "0"],
+        &["audit", "--json"],
+    ];
+    let runs: Vec<_> = commands
+        .iter()
+        .map(|args| {
+            let (host, args) = (host.to_string(), args.to_vec());
+            std::thread::spawn(move || {
+                let (r, took, pid) = with_engine_within(&host, &args, limit);
+                (args, r, took, pid)
+            })
+        })
+        .collect();
+    let mut took = Vec::new();
+    for h in runs {
+        let (args, r, t, pid) = h.join().unwrap();
+        eprintln!("hostmatch {args:?}: exit {} after {t:.2?}", r.code);
+        r.assert_one_line_error(3, needle);
+        if args[0] != "doctor" {
+            assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        }
+        assert!(
+            !audit_scratch_left(pid),
+            "{args:?} left a scratch directory"
+        );
+        took.push(t);
+    }
+    took
+}
+
+#[test]
+fn a_silent_engine_is_a_one_line_error_exit_3_after_the_deadline_never_a_hang() {
+    let s = BadSocket::start(None);
+    // 10 s for each question (map, doctor, translate), 15 s for audit's; 60 s is a hang.
+    let took = every_engine_command_fails_within(
+        &s.host(),
+        "did not answer /version within 1",
+        Duration::from_secs(60),
+    );
+    assert!(
+        took.iter().all(|t| *t >= Duration::from_secs(9)),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn an_engine_answering_garbage_is_a_one_line_error_exit_3() {
+    let s = BadSocket::start(Some(b"\x00\x01 garbage, not HTTP\r\n\r\n"));
+    every_engine_command_fails_within(
+        &s.host(),
+        "answered /version unexpectedly: invalid HTTP version parsed (expected an HTTP answer of the Engine API)",
+        Duration::from_secs(30),
     );
 }

@@ -61,7 +61,8 @@ fn maps(
     if let Some(pid) = pid {
         return read_pid(ctx, pid);
     }
-    let sel = engine::select(ctx, e)?;
+    let own_setting = spec.is_none() && e.engine.is_none() && e.rootless.is_none();
+    let sel = engine::select(ctx, e, own_setting)?;
     let settings = engine::podman_settings(ctx, &sel)?;
     let target = engine::target(spec, e, &sel, &settings)?;
     Ok(Maps::Predicted(Box::new(engine::predict(
