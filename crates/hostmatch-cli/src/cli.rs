@@ -378,24 +378,26 @@ pub enum AclCommand {
 pub enum VolumeCommand {
     /// Create DIR (and dirs/files in it) owned by the host ids container ids map to.
     #[command(
-        after_help = "Examples:\n  hostmatch volume prepare /srv/www --for 33 --remap default --dirs logs,cache --writable-by alice\n  hostmatch volume prepare /srv/www --for 33:33 --host-ids 100032:100032 --files logs/access.log"
+        after_help = "The host ids are predicted by the rules of the engine that will read /etc/subuid and /etc/subgid (Docker up to 27 and 28+ read them differently): the running engine's, else --engine's, else the installed Docker package's; the first line printed says which.\n\nExamples:\n  hostmatch volume prepare /srv/www --for 33 --remap default --dirs logs,cache --writable-by alice\n  hostmatch volume prepare /srv/www --for 33 --remap ci-agent --engine docker:28\n  hostmatch volume prepare /srv/www --for 33 --rootless alice        # rootless Podman\n  hostmatch volume prepare /srv/www --for 33:33 --host-ids 100032:100032 --files logs/access.log"
     )]
     Prepare {
         dir: PathBuf,
         /// Container uid[:gid] that will write there.
         #[arg(long = "for", value_name = "CUID[:CGID]")]
         for_ids: String,
-        /// dockerd's userns-remap setting that maps them (user, user:group, default).
-        #[arg(
-            long,
-            value_name = "SPEC",
-            conflicts_with = "host_ids",
-            required_unless_present = "host_ids"
-        )]
+        /// Docker's userns-remap setting that maps them (user, user:group, uid, uid:gid,
+        /// default). Without it and --host-ids: the running engine's own setting.
+        #[arg(long, value_name = "SPEC", conflicts_with = "host_ids")]
         remap: Option<String>,
         /// The host ids directly.
-        #[arg(long, value_name = "UID:GID")]
+        #[arg(
+            long,
+            value_name = "UID:GID",
+            conflicts_with_all = ["engine", "rootless", "keep_id", "auto"]
+        )]
         host_ids: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Directories to create below DIR.
         #[arg(long, value_delimiter = ',', value_name = "D,...")]
         dirs: Vec<String>,
@@ -412,13 +414,15 @@ pub enum VolumeCommand {
 pub enum GroupCommand {
     /// Create or update host group NAME with the gid container gid CGID maps to.
     #[command(
-        after_help = "Example (a container's docker.sock group 60 for host user alice):\n  hostmatch group link 60 --remap default --name ctr-sock --add alice"
+        after_help = "The gid is predicted by the rules of the engine that will read /etc/subgid (Docker up to 27 and 28+ read it differently): the running engine's, else --engine's, else the installed Docker package's; the first line printed says which.\n\nExamples (a container's docker.sock group 60 for host user alice):\n  hostmatch group link 60 --remap default --name ctr-sock --add alice\n  hostmatch group link 60 --remap default --engine docker:28 --name ctr-sock --dry-run"
     )]
     Link {
         cgid: String,
-        /// dockerd's userns-remap setting.
+        /// Docker's userns-remap setting (default: the running engine's own setting).
         #[arg(long, value_name = "SPEC")]
-        remap: String,
+        remap: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Host group name.
         #[arg(long)]
         name: String,

@@ -166,6 +166,168 @@ fn bad_engine_options_are_one_line_errors() {
     s.run(&["map"]).assert_one_line_error(2, "give SPEC");
 }
 
+// ------------------------------------- volume prepare and group link, per rule set
+
+/// The host id container id `id` maps to under `map` (None: unmapped).
+fn to_host(map: &Triples, id: u32) -> Option<u32> {
+    map.iter()
+        .find(|(c, _, n)| (*c..c + n).contains(&id))
+        .map(|(c, h, _)| h + (id - c))
+}
+
+/// The layout where Docker up to 27 and 28+ give container gid 0 different host gids
+/// (a uid SPEC with a name line and a uid line in each file), with what each predicts.
+fn layout_where_the_rule_sets_differ() -> (DockerLayout, [(&'static str, Triples, Triples); 2]) {
+    let l = layouts::docker_layout(Kind::NumericLinesUidSpec, &who());
+    let maps = |e: &Expect| match e {
+        Expect::Maps(u, g) => (u.clone(), g.clone()),
+        other => panic!("{other:?}"),
+    };
+    let ((u27, g27), (u28, g28)) = (maps(&l.up_to_27), maps(&l.from_28));
+    assert_ne!(
+        to_host(&g27, 0),
+        to_host(&g28, 0),
+        "the layout no longer differs"
+    );
+    (
+        l,
+        [("docker:27.5.0", u27, g27), ("docker:28.0.0", u28, g28)],
+    )
+}
+
+#[test]
+fn group_link_predicts_the_gid_by_the_engines_rules() {
+    let (l, per_engine) = layout_where_the_rule_sets_differ();
+    let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    let link = |extra: &[&str]| {
+        let mut a = vec!["group", "link", "0", "--remap", &l.spec, "--name", "ctr"];
+        a.extend_from_slice(extra);
+        s.run(&a)
+    };
+    for (engine, _, g) in &per_engine {
+        let r = link(&["--engine", engine, "--dry-run", "--json"]);
+        assert_eq!(r.code, 0, "{engine}: {}", r.stderr);
+        let v = r.json();
+        assert_eq!(v["gid"], to_host(g, 0).unwrap(), "{engine}: {v}");
+        assert_eq!(v["rules"]["chosen_by"], format!("--engine {engine}"));
+        let r = link(&["--engine", engine, "--dry-run"]);
+        let want = format!("+ctr:x:{}:", to_host(g, 0).unwrap());
+        assert!(
+            r.stdout.starts_with("rules: docker-") && r.stdout.contains(&want),
+            "{engine}: {}",
+            r.stdout
+        );
+    }
+    // No engine and no package: the rule sets disagree, so the version is asked for.
+    link(&["--dry-run"]).assert_one_line_error(2, "--engine docker:VERSION");
+    // The installed package decides, and the group file gets its gid.
+    s.write(
+        "var/lib/dpkg/status",
+        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:28.5.2-1~debian.12~bookworm\n",
+    );
+    let r = link(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
+        "{}",
+        r.stdout
+    );
+    let gid = to_host(&per_engine[1].2, 0).unwrap();
+    assert!(s.read("etc/group").contains(&format!("ctr:x:{gid}:")));
+    // A container gid the rules leave unmapped is a one-line error naming them.
+    let r = s.run(&[
+        "group",
+        "link",
+        "70000",
+        "--remap",
+        &l.spec,
+        "--engine",
+        "docker:27",
+        "--name",
+        "x",
+    ]);
+    r.assert_one_line_error(
+        2,
+        "container gid 70000 is not mapped (rules: docker-up-to-27",
+    );
+}
+
+#[test]
+fn volume_prepare_owns_the_volume_by_the_engines_rules() {
+    testkit::prereq!(testkit::is_root(), "root (volume prepare changes owners)");
+    let (l, per_engine) = layout_where_the_rule_sets_differ();
+    let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    let mut seen = Vec::new();
+    for (engine, u, g) in &per_engine {
+        let vol = s.path().join(format!("vol-{engine}"));
+        let r = s.run(&[
+            "volume",
+            "prepare",
+            vol.to_str().unwrap(),
+            "--for",
+            "0:0",
+            "--remap",
+            &l.spec,
+            "--engine",
+            engine,
+            "--dirs",
+            "logs",
+        ]);
+        assert_eq!(r.code, 0, "{engine}: {}", r.stderr);
+        let rules = r.stdout.lines().next().unwrap();
+        assert!(
+            rules.starts_with("rules: docker-") && rules.ends_with(&format!("(--engine {engine})")),
+            "{rules}"
+        );
+        let want = (to_host(u, 0).unwrap(), to_host(g, 0).unwrap());
+        for p in [vol.clone(), vol.join("logs")] {
+            let m = std::fs::metadata(&p).unwrap();
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!((m.uid(), m.gid()), want, "{engine}: {}", p.display());
+        }
+        seen.push(want);
+    }
+    assert_ne!(seen[0], seen[1], "both rule sets gave {:?}", seen[0]);
+    // JSON says the rules and the host ids.
+    let vol = s.path().join("vol-json");
+    let r = s.run(&[
+        "volume",
+        "prepare",
+        vol.to_str().unwrap(),
+        "--for",
+        "0",
+        "--remap",
+        &l.spec,
+        "--engine",
+        "docker:28",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(
+        v["rules"]["rule_sets"],
+        serde_json::json!(["docker-28-and-later"])
+    );
+    assert_eq!(
+        (v["host_ids"]["uid"].as_u64(), v["host_ids"]["gid"].as_u64()),
+        (Some(u64::from(seen[1].0)), Some(u64::from(seen[1].1)))
+    );
+    // Without an engine or a package the rule sets must agree: here they do not.
+    let vol = s.path().join("vol-none");
+    s.run(&[
+        "volume",
+        "prepare",
+        vol.to_str().unwrap(),
+        "--for",
+        "0",
+        "--remap",
+        &l.spec,
+    ])
+    .assert_one_line_error(2, "--engine docker:VERSION");
+    assert!(!vol.exists());
+}
+
 // ------------------------------------------------------------------ Podman
 
 fn podman_json(s: &Sysroot, args: &[&str]) -> serde_json::Value {

@@ -249,11 +249,35 @@ pub struct Predicted {
 }
 
 impl Predicted {
+    /// The rule sets and why, for JSON.
+    pub fn rules_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rule_sets": self.rule_sets,
+            "chosen_by": self.chosen_by,
+            "warnings": self.prediction.warnings,
+        })
+    }
+
     /// `rules: docker-up-to-27 (the running engine, ...)`.
     pub fn rules_line(&self) -> String {
         let names: Vec<&str> = self.rule_sets.iter().map(|r| r.name()).collect();
         format!("rules: {} ({})", names.join(" and "), self.chosen_by)
     }
+}
+
+/// The maps for SPEC (Docker's userns-remap setting), else for the engine options, else
+/// for the running engine's own setting, by the rules [`select`] chooses: what `map`,
+/// `translate`, `volume prepare` and `group link` predict with.
+pub fn predict_maps(
+    ctx: &Context,
+    spec: Option<&str>,
+    e: &EngineArgs,
+) -> anyhow::Result<Predicted> {
+    let own_setting = spec.is_none() && e.engine.is_none() && e.rootless.is_none();
+    let sel = select(ctx, e, own_setting)?;
+    let settings = podman_settings(ctx, &sel)?;
+    let target = target(spec, e, &sel, &settings)?;
+    predict(ctx, &target, &sel, &settings)
 }
 
 /// Predicts `target` by the selected rules.

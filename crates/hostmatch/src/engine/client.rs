@@ -727,6 +727,7 @@ mod tests {
         Peer {
             who: "Docker 20.10.24".into(),
             endpoint: "unix:///x".into(),
+            secs: 10,
         }
     }
 
