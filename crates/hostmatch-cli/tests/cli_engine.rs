@@ -117,6 +117,25 @@ fn docker_default_allocation_per_rule_set() {
     );
 }
 
+/// Installs Docker 28 below the sysroot, as dpkg records it.
+fn install_docker_ce_28(s: &Sysroot) {
+    s.write(
+        "var/lib/dpkg/status",
+        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:28.5.2-1~debian.12~bookworm\n",
+    );
+}
+
+/// Asserts a successful run that applied the installed docker-ce 28's rules.
+fn assert_rules_of_docker_ce_28(r: &Run) {
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn without_an_engine_the_docker_rule_sets_must_agree_or_the_version_is_asked_for() {
     let l = layouts::docker_layout(Kind::Single, &who());
@@ -131,18 +150,8 @@ fn without_an_engine_the_docker_rule_sets_must_agree_or_the_version_is_asked_for
     s.run(&["map", &l.spec])
         .assert_one_line_error(2, "--engine docker:VERSION");
     // An installed Docker package below the root decides.
-    s.write(
-        "var/lib/dpkg/status",
-        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:28.5.2-1~debian.12~bookworm\n",
-    );
-    let r = s.run(&["map", &l.spec]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .starts_with("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
-        "{}",
-        r.stdout
-    );
+    install_docker_ce_28(&s);
+    assert_rules_of_docker_ce_28(&s.run(&["map", &l.spec]));
     let r = s.run(&["translate", "0", "65536", "--remap", &l.spec, "--json"]);
     assert_eq!(
         r.json()["ids"],
@@ -221,18 +230,8 @@ fn group_link_predicts_the_gid_by_the_engines_rules() {
     // No engine and no package: the rule sets disagree, so the version is asked for.
     link(&["--dry-run"]).assert_one_line_error(2, "--engine docker:VERSION");
     // The installed package decides, and the group file gets its gid.
-    s.write(
-        "var/lib/dpkg/status",
-        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:28.5.2-1~debian.12~bookworm\n",
-    );
-    let r = link(&[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .starts_with("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
-        "{}",
-        r.stdout
-    );
+    install_docker_ce_28(&s);
+    assert_rules_of_docker_ce_28(&link(&[]));
     let gid = to_host(&per_engine[1].2, 0).unwrap();
     assert!(s.read("etc/group").contains(&format!("ctr:x:{gid}:")));
     // A container gid the rules leave unmapped is a one-line error naming them.
@@ -258,22 +257,17 @@ fn volume_prepare_owns_the_volume_by_the_engines_rules() {
     testkit::prereq!(testkit::is_root(), "root (volume prepare changes owners)");
     let (l, per_engine) = layout_where_the_rule_sets_differ();
     let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    // `volume prepare DIR --for 0:0 --remap SPEC EXTRA...` in the sysroot.
+    let prepare = |name: &str, extra: &[&str]| {
+        let vol = s.path().join(name);
+        let mut a = vec!["volume", "prepare", vol.to_str().unwrap(), "--for", "0:0"];
+        a.extend_from_slice(&["--remap", &l.spec]);
+        a.extend_from_slice(extra);
+        (s.run(&a), vol)
+    };
     let mut seen = Vec::new();
     for (engine, u, g) in &per_engine {
-        let vol = s.path().join(format!("vol-{engine}"));
-        let r = s.run(&[
-            "volume",
-            "prepare",
-            vol.to_str().unwrap(),
-            "--for",
-            "0:0",
-            "--remap",
-            &l.spec,
-            "--engine",
-            engine,
-            "--dirs",
-            "logs",
-        ]);
+        let (r, vol) = prepare(engine, &["--engine", engine, "--dirs", "logs"]);
         assert_eq!(r.code, 0, "{engine}: {}", r.stderr);
         let rules = r.stdout.lines().next().unwrap();
         assert!(
@@ -290,19 +284,7 @@ fn volume_prepare_owns_the_volume_by_the_engines_rules() {
     }
     assert_ne!(seen[0], seen[1], "both rule sets gave {:?}", seen[0]);
     // JSON says the rules and the host ids.
-    let vol = s.path().join("vol-json");
-    let r = s.run(&[
-        "volume",
-        "prepare",
-        vol.to_str().unwrap(),
-        "--for",
-        "0",
-        "--remap",
-        &l.spec,
-        "--engine",
-        "docker:28",
-        "--json",
-    ]);
+    let (r, _) = prepare("vol-json", &["--engine", "docker:28", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(
@@ -314,17 +296,8 @@ fn volume_prepare_owns_the_volume_by_the_engines_rules() {
         (Some(u64::from(seen[1].0)), Some(u64::from(seen[1].1)))
     );
     // Without an engine or a package the rule sets must agree: here they do not.
-    let vol = s.path().join("vol-none");
-    s.run(&[
-        "volume",
-        "prepare",
-        vol.to_str().unwrap(),
-        "--for",
-        "0",
-        "--remap",
-        &l.spec,
-    ])
-    .assert_one_line_error(2, "--engine docker:VERSION");
+    let (r, vol) = prepare("vol-none", &[]);
+    r.assert_one_line_error(2, "--engine docker:VERSION");
     assert!(!vol.exists());
 }
 
