@@ -10,7 +10,9 @@ Exit status:
   1  the command ran and found a problem (a failed check, an unmapped id)
   2  bad input: usage, a malformed file (named FILE:LINE), an unknown user, an id out of range
   3  the system refused: permission, a read-only file system, a full disk, I/O, missing kernel or
-     daemon support; an edit of several files interrupted (run `hostmatch repair`)
+     daemon support; an edit of several files interrupted (run `hostmatch repair`); a container
+     engine that does not answer within its deadline (10 s a question; audit 15 s, mount
+     --for-docker 20 s) or answers what the Engine API does not describe
   4  busy: another program (useradd, usermod, groupadd, another hostmatch) holds the lock of a
      file to edit or changed it meanwhile; nothing was written: try again";
 
@@ -82,7 +84,7 @@ pub enum Command {
     Docker(DockerCmd),
     /// Explain this host: user namespaces, ID-mapped mounts, subuid/subgid, the engine and its remapping.
     #[command(
-        after_help = "Examples:\n  hostmatch doctor\n  hostmatch doctor --engine docker:28 --json\n  DOCKER_HOST=unix:///run/user/1000/podman/podman.sock hostmatch doctor"
+        after_help = "No engine at the socket is a skipped check. An engine that is there but cannot be used (silent for 10 s, an answer that is not the Engine API's, an API version hostmatch does not speak): the whole report, then one line on stderr, exit 3.\n\nExamples:\n  hostmatch doctor\n  hostmatch doctor --engine docker:28 --json\n  DOCKER_HOST=unix:///run/user/1000/podman/podman.sock hostmatch doctor"
     )]
     Doctor(DoctorArgs),
     /// Re-own entries whose uid (and, independently, gid) is the old one.

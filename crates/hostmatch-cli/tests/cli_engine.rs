@@ -234,6 +234,24 @@ fn group_link_predicts_the_gid_by_the_engines_rules() {
     assert_rules_of_docker_ce_28(&link(&[]));
     let gid = to_host(&per_engine[1].2, 0).unwrap();
     assert!(s.read("etc/group").contains(&format!("ctr:x:{gid}:")));
+    // Rootless Podman: container gid 0 is the user's own, 1.. its ranges, lowest first.
+    let r = s.run(&[
+        "group",
+        "link",
+        "2",
+        "--rootless",
+        "alice",
+        "--name",
+        "pod",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(
+        (v["gid"].as_u64(), v["rules"]["rule_sets"][0].as_str()),
+        (Some(2_400_001), Some("podman-rootless"))
+    );
     // A container gid the rules leave unmapped is a one-line error naming them.
     let r = s.run(&[
         "group",

@@ -230,7 +230,7 @@ pub fn target(
             ))
             .into()),
             None => Err(Error::invalid(
-                "give SPEC (Docker's userns-remap setting), --rootless USER or --engine podman",
+                "give SPEC (Docker's userns-remap setting; --remap SPEC for volume prepare and group link), --rootless USER or --engine podman",
             )
             .into()),
         },
