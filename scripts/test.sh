@@ -59,12 +59,13 @@ need_pkgs=()
 # podman prefers crun, which refuses cgroup v1 hybrid machines), catatonit (`--init`, and
 # the pause image `podman kube play` builds locally), uidmap (newuidmap/newgidmap for
 # rootless), nsenter (util-linux) to enter a rootful fixture's namespaces; Debian's
-# docker-compose for the Compose recipe; sudo for the README recipes that use it.
+# docker-compose for the Compose recipe; sudo for the README recipes that use it;
+# systemd-socket-activate (systemd) to start a dockerd as docker.socket does (`-H fd://`).
 for pair in dockerd:docker.io debootstrap:debootstrap busybox:busybox-static \
             setfacl:acl bindfs:bindfs newuidmap:uidmap hyperfine:hyperfine \
             setpriv:util-linux nsenter:util-linux setcap:libcap2-bin getfacl:acl \
             podman:podman runc:runc catatonit:catatonit docker-compose:docker-compose \
-            sudo:sudo; do
+            sudo:sudo systemd-socket-activate:systemd; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

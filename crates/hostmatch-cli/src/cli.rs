@@ -10,7 +10,9 @@ Exit status:
   1  the command ran and found a problem (a failed check, an unmapped id)
   2  bad input: usage, a malformed file (named FILE:LINE), an unknown user, an id out of range
   3  the system refused: permission, a read-only file system, a full disk, I/O, missing kernel or
-     daemon support; an edit of several files interrupted (run `hostmatch repair`)
+     daemon support; an edit of several files interrupted (run `hostmatch repair`); a container
+     engine that does not answer within its deadline (10 s a question; audit 15 s, mount
+     --for-docker 20 s) or answers what the Engine API does not describe
   4  busy: another program (useradd, usermod, groupadd, another hostmatch) holds the lock of a
      file to edit or changed it meanwhile; nothing was written: try again";
 
@@ -82,7 +84,7 @@ pub enum Command {
     Docker(DockerCmd),
     /// Explain this host: user namespaces, ID-mapped mounts, subuid/subgid, the engine and its remapping.
     #[command(
-        after_help = "Examples:\n  hostmatch doctor\n  hostmatch doctor --engine docker:28 --json\n  DOCKER_HOST=unix:///run/user/1000/podman/podman.sock hostmatch doctor"
+        after_help = "No engine at the socket is a skipped check. An engine that is there but cannot be used (silent for 10 s, an answer that is not the Engine API's, an API version hostmatch does not speak): the whole report, then one line on stderr, exit 3.\n\nExamples:\n  hostmatch doctor\n  hostmatch doctor --engine docker:28 --json\n  DOCKER_HOST=unix:///run/user/1000/podman/podman.sock hostmatch doctor"
     )]
     Doctor(DoctorArgs),
     /// Re-own entries whose uid (and, independently, gid) is the old one.
@@ -378,24 +380,26 @@ pub enum AclCommand {
 pub enum VolumeCommand {
     /// Create DIR (and dirs/files in it) owned by the host ids container ids map to.
     #[command(
-        after_help = "Examples:\n  hostmatch volume prepare /srv/www --for 33 --remap default --dirs logs,cache --writable-by alice\n  hostmatch volume prepare /srv/www --for 33:33 --host-ids 100032:100032 --files logs/access.log"
+        after_help = "The host ids are predicted by the rules of the engine that will read /etc/subuid and /etc/subgid (Docker up to 27 and 28+ read them differently): the running engine's, else --engine's, else the installed Docker package's; the first line printed says which.\n\nExamples:\n  hostmatch volume prepare /srv/www --for 33 --remap default --dirs logs,cache --writable-by alice\n  hostmatch volume prepare /srv/www --for 33 --remap ci-agent --engine docker:28\n  hostmatch volume prepare /srv/www --for 33 --rootless alice        # rootless Podman\n  hostmatch volume prepare /srv/www --for 33:33 --host-ids 100032:100032 --files logs/access.log"
     )]
     Prepare {
         dir: PathBuf,
         /// Container uid[:gid] that will write there.
         #[arg(long = "for", value_name = "CUID[:CGID]")]
         for_ids: String,
-        /// dockerd's userns-remap setting that maps them (user, user:group, default).
-        #[arg(
-            long,
-            value_name = "SPEC",
-            conflicts_with = "host_ids",
-            required_unless_present = "host_ids"
-        )]
+        /// Docker's userns-remap setting that maps them (user, user:group, uid, uid:gid,
+        /// default). Without it and --host-ids: the running engine's own setting.
+        #[arg(long, value_name = "SPEC", conflicts_with = "host_ids")]
         remap: Option<String>,
         /// The host ids directly.
-        #[arg(long, value_name = "UID:GID")]
+        #[arg(
+            long,
+            value_name = "UID:GID",
+            conflicts_with_all = ["engine", "rootless", "keep_id", "auto"]
+        )]
         host_ids: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Directories to create below DIR.
         #[arg(long, value_delimiter = ',', value_name = "D,...")]
         dirs: Vec<String>,
@@ -412,13 +416,15 @@ pub enum VolumeCommand {
 pub enum GroupCommand {
     /// Create or update host group NAME with the gid container gid CGID maps to.
     #[command(
-        after_help = "Example (a container's docker.sock group 60 for host user alice):\n  hostmatch group link 60 --remap default --name ctr-sock --add alice"
+        after_help = "The gid is predicted by the rules of the engine that will read /etc/subgid (Docker up to 27 and 28+ read it differently): the running engine's, else --engine's, else the installed Docker package's; the first line printed says which.\n\nExamples (a container's docker.sock group 60 for host user alice):\n  hostmatch group link 60 --remap default --name ctr-sock --add alice\n  hostmatch group link 60 --remap default --engine docker:28 --name ctr-sock --dry-run"
     )]
     Link {
         cgid: String,
-        /// dockerd's userns-remap setting.
+        /// Docker's userns-remap setting (default: the running engine's own setting).
         #[arg(long, value_name = "SPEC")]
-        remap: String,
+        remap: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
         /// Host group name.
         #[arg(long)]
         name: String,

@@ -8,7 +8,8 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::layouts::{self, DockerLayout, Expect, Kind, Triples, Who};
 use common::{Run, Sysroot};
@@ -116,6 +117,25 @@ fn docker_default_allocation_per_rule_set() {
     );
 }
 
+/// Installs Docker 28 below the sysroot, as dpkg records it.
+fn install_docker_ce_28(s: &Sysroot) {
+    s.write(
+        "var/lib/dpkg/status",
+        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:28.5.2-1~debian.12~bookworm\n",
+    );
+}
+
+/// Asserts a successful run that applied the installed docker-ce 28's rules.
+fn assert_rules_of_docker_ce_28(r: &Run) {
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn without_an_engine_the_docker_rule_sets_must_agree_or_the_version_is_asked_for() {
     let l = layouts::docker_layout(Kind::Single, &who());
@@ -130,18 +150,8 @@ fn without_an_engine_the_docker_rule_sets_must_agree_or_the_version_is_asked_for
     s.run(&["map", &l.spec])
         .assert_one_line_error(2, "--engine docker:VERSION");
     // An installed Docker package below the root decides.
-    s.write(
-        "var/lib/dpkg/status",
-        "Package: docker-ce\nStatus: install ok installed\nVersion: 5:28.5.2-1~debian.12~bookworm\n",
-    );
-    let r = s.run(&["map", &l.spec]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .starts_with("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
-        "{}",
-        r.stdout
-    );
+    install_docker_ce_28(&s);
+    assert_rules_of_docker_ce_28(&s.run(&["map", &l.spec]));
     let r = s.run(&["translate", "0", "65536", "--remap", &l.spec, "--json"]);
     assert_eq!(
         r.json()["ids"],
@@ -163,6 +173,150 @@ fn bad_engine_options_are_one_line_errors() {
     s.run(&["map", "--rootless", "nobody-here"])
         .assert_one_line_error(2, "unknown user 'nobody-here'");
     s.run(&["map"]).assert_one_line_error(2, "give SPEC");
+}
+
+// ------------------------------------- volume prepare and group link, per rule set
+
+/// The host id container id `id` maps to under `map` (None: unmapped).
+fn to_host(map: &Triples, id: u32) -> Option<u32> {
+    map.iter()
+        .find(|(c, _, n)| (*c..c + n).contains(&id))
+        .map(|(c, h, _)| h + (id - c))
+}
+
+/// The layout where Docker up to 27 and 28+ give container gid 0 different host gids
+/// (a uid SPEC with a name line and a uid line in each file), with what each predicts.
+fn layout_where_the_rule_sets_differ() -> (DockerLayout, [(&'static str, Triples, Triples); 2]) {
+    let l = layouts::docker_layout(Kind::NumericLinesUidSpec, &who());
+    let maps = |e: &Expect| match e {
+        Expect::Maps(u, g) => (u.clone(), g.clone()),
+        other => panic!("{other:?}"),
+    };
+    let ((u27, g27), (u28, g28)) = (maps(&l.up_to_27), maps(&l.from_28));
+    assert_ne!(
+        to_host(&g27, 0),
+        to_host(&g28, 0),
+        "the layout no longer differs"
+    );
+    (
+        l,
+        [("docker:27.5.0", u27, g27), ("docker:28.0.0", u28, g28)],
+    )
+}
+
+#[test]
+fn group_link_predicts_the_gid_by_the_engines_rules() {
+    let (l, per_engine) = layout_where_the_rule_sets_differ();
+    let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    let link = |extra: &[&str]| {
+        let mut a = vec!["group", "link", "0", "--remap", &l.spec, "--name", "ctr"];
+        a.extend_from_slice(extra);
+        s.run(&a)
+    };
+    for (engine, _, g) in &per_engine {
+        let r = link(&["--engine", engine, "--dry-run", "--json"]);
+        assert_eq!(r.code, 0, "{engine}: {}", r.stderr);
+        let v = r.json();
+        assert_eq!(v["gid"], to_host(g, 0).unwrap(), "{engine}: {v}");
+        assert_eq!(v["rules"]["chosen_by"], format!("--engine {engine}"));
+        let r = link(&["--engine", engine, "--dry-run"]);
+        let want = format!("+ctr:x:{}:", to_host(g, 0).unwrap());
+        assert!(
+            r.stdout.starts_with("rules: docker-") && r.stdout.contains(&want),
+            "{engine}: {}",
+            r.stdout
+        );
+    }
+    // No engine and no package: the rule sets disagree, so the version is asked for.
+    link(&["--dry-run"]).assert_one_line_error(2, "--engine docker:VERSION");
+    // The installed package decides, and the group file gets its gid.
+    install_docker_ce_28(&s);
+    assert_rules_of_docker_ce_28(&link(&[]));
+    let gid = to_host(&per_engine[1].2, 0).unwrap();
+    assert!(s.read("etc/group").contains(&format!("ctr:x:{gid}:")));
+    // Rootless Podman: container gid 0 is the user's own, 1.. its ranges, lowest first.
+    let r = s.run(&[
+        "group",
+        "link",
+        "2",
+        "--rootless",
+        "alice",
+        "--name",
+        "pod",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(
+        (v["gid"].as_u64(), v["rules"]["rule_sets"][0].as_str()),
+        (Some(2_400_001), Some("podman-rootless"))
+    );
+    // A container gid the rules leave unmapped is a one-line error naming them.
+    let r = s.run(&[
+        "group",
+        "link",
+        "70000",
+        "--remap",
+        &l.spec,
+        "--engine",
+        "docker:27",
+        "--name",
+        "x",
+    ]);
+    r.assert_one_line_error(
+        2,
+        "container gid 70000 is not mapped (rules: docker-up-to-27",
+    );
+}
+
+#[test]
+fn volume_prepare_owns_the_volume_by_the_engines_rules() {
+    testkit::prereq!(testkit::is_root(), "root (volume prepare changes owners)");
+    let (l, per_engine) = layout_where_the_rule_sets_differ();
+    let s = Sysroot::new(Some(&text(&l.subuid)), Some(&text(&l.subgid)));
+    // `volume prepare DIR --for 0:0 --remap SPEC EXTRA...` in the sysroot.
+    let prepare = |name: &str, extra: &[&str]| {
+        let vol = s.path().join(name);
+        let mut a = vec!["volume", "prepare", vol.to_str().unwrap(), "--for", "0:0"];
+        a.extend_from_slice(&["--remap", &l.spec]);
+        a.extend_from_slice(extra);
+        (s.run(&a), vol)
+    };
+    let mut seen = Vec::new();
+    for (engine, u, g) in &per_engine {
+        let (r, vol) = prepare(engine, &["--engine", engine, "--dirs", "logs"]);
+        assert_eq!(r.code, 0, "{engine}: {}", r.stderr);
+        let rules = r.stdout.lines().next().unwrap();
+        assert!(
+            rules.starts_with("rules: docker-") && rules.ends_with(&format!("(--engine {engine})")),
+            "{rules}"
+        );
+        let want = (to_host(u, 0).unwrap(), to_host(g, 0).unwrap());
+        for p in [vol.clone(), vol.join("logs")] {
+            let m = std::fs::metadata(&p).unwrap();
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!((m.uid(), m.gid()), want, "{engine}: {}", p.display());
+        }
+        seen.push(want);
+    }
+    assert_ne!(seen[0], seen[1], "both rule sets gave {:?}", seen[0]);
+    // JSON says the rules and the host ids.
+    let (r, _) = prepare("vol-json", &["--engine", "docker:28", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(
+        v["rules"]["rule_sets"],
+        serde_json::json!(["docker-28-and-later"])
+    );
+    assert_eq!(
+        (v["host_ids"]["uid"].as_u64(), v["host_ids"]["gid"].as_u64()),
+        (Some(u64::from(seen[1].0)), Some(u64::from(seen[1].1)))
+    );
+    // Without an engine or a package the rule sets must agree: here they do not.
+    let (r, vol) = prepare("vol-none", &[]);
+    r.assert_one_line_error(2, "--engine docker:VERSION");
+    assert!(!vol.exists());
 }
 
 // ------------------------------------------------------------------ Podman
@@ -406,10 +560,18 @@ fn engine_answers_hostmatch_cannot_use_are_one_line_errors_exit_3() {
 #[test]
 fn a_too_old_engine_api_names_the_engine_and_the_version_needed() {
     let e = FakeEngine::start(vec![("/version", 200, version("1.38", "1.12"))]);
-    with_engine(&e.host(), &["audit"])
-        .assert_one_line_error(3, "speaks Engine API 1.38; hostmatch needs 1.40 or newer");
-    // doctor reports it and carries on.
+    let needle = "speaks Engine API 1.38; hostmatch needs 1.40 or newer";
+    for args in [
+        &["audit"][..],
+        &["map"],
+        &["map", "alice"],
+        &["translate", "0"],
+    ] {
+        with_engine(&e.host(), args).assert_one_line_error(3, needle);
+    }
+    // doctor reports everything else, then says it and exits 3.
     let r = with_engine(&e.host(), &["doctor", "--json"]);
+    r.assert_one_line_error(3, needle);
     let v = r.json();
     let engine = v["checks"]
         .as_array()
@@ -421,5 +583,138 @@ fn a_too_old_engine_api_names_the_engine_and_the_version_needed() {
     assert!(
         engine["summary"].as_str().unwrap().contains("1.38"),
         "{engine}"
+    );
+}
+
+/// A unix socket that accepts connections and reads requests but never answers
+/// (`garbage`: None), or answers every request with `garbage` and hangs up.
+struct BadSocket {
+    dir: tempfile::TempDir,
+}
+
+impl BadSocket {
+    fn start(garbage: Option<&'static [u8]>) -> BadSocket {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = UnixListener::bind(dir.path().join("engine.sock")).unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                let Ok(mut c) = conn else { return };
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                match garbage {
+                    Some(g) => {
+                        let _ = c.write_all(g);
+                    }
+                    None => held.push(c),
+                }
+            }
+        });
+        BadSocket { dir }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("engine.sock").display())
+    }
+}
+
+/// Runs `hostmatch ARGS` against `host` (as [`with_engine`]), killing it after `limit`:
+/// the run, how long it took and its pid.
+fn with_engine_within(host: &str, args: &[&str], limit: Duration) -> (Run, Duration, u32) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
+        .args(args)
+        .env("DOCKER_HOST", host)
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hostmatch {args:?} still ran after {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id();
+    (
+        Run::from(child.wait_with_output().unwrap()),
+        t.elapsed(),
+        pid,
+    )
+}
+
+/// Whether the audit process `pid` left a scratch directory in the temporary directory.
+fn audit_scratch_left(pid: u32) -> bool {
+    let prefix = format!("hostmatch-audit-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+}
+
+/// doctor, map (the running engine's own setting, and a SPEC), translate and audit, all
+/// at once against `host`: each exits 3 with one line containing `needle`, within `limit`,
+/// and leaves nothing behind. How long each took.
+fn every_engine_command_fails_within(host: &str, needle: &str, limit: Duration) -> Vec<Duration> {
+    let commands: [&[&str]; 5] = [
+        &["doctor"],
+        &["map"],
+        &["map", "alice", "--json"],
+        &["translate", "0"],
+        &["audit", "--json"],
+    ];
+    let runs: Vec<_> = commands
+        .iter()
+        .map(|args| {
+            let (host, args) = (host.to_string(), args.to_vec());
+            std::thread::spawn(move || {
+                let (r, took, pid) = with_engine_within(&host, &args, limit);
+                (args, r, took, pid)
+            })
+        })
+        .collect();
+    let mut took = Vec::new();
+    for h in runs {
+        let (args, r, t, pid) = h.join().unwrap();
+        eprintln!("hostmatch {args:?}: exit {} after {t:.2?}", r.code);
+        r.assert_one_line_error(3, needle);
+        if args[0] != "doctor" {
+            assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        }
+        assert!(
+            !audit_scratch_left(pid),
+            "{args:?} left a scratch directory"
+        );
+        took.push(t);
+    }
+    took
+}
+
+#[test]
+fn a_silent_engine_is_a_one_line_error_exit_3_after_the_deadline_never_a_hang() {
+    let s = BadSocket::start(None);
+    // 10 s for each question (map, doctor, translate), 15 s for audit's; 60 s is a hang.
+    let took = every_engine_command_fails_within(
+        &s.host(),
+        "did not answer /version within 1",
+        Duration::from_secs(60),
+    );
+    assert!(
+        took.iter().all(|t| *t >= Duration::from_secs(9)),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn an_engine_answering_garbage_is_a_one_line_error_exit_3() {
+    let s = BadSocket::start(Some(b"\x00\x01 garbage, not HTTP\r\n\r\n"));
+    every_engine_command_fails_within(
+        &s.host(),
+        "answered /version unexpectedly: invalid HTTP version parsed (expected an HTTP answer of the Engine API)",
+        Duration::from_secs(30),
     );
 }

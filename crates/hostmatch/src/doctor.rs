@@ -397,7 +397,7 @@ fn engine_checks(f: &Facts, out: &mut Vec<Finding>) {
         Some(Err(e)) => Finding::new(
             "engine",
             Skip,
-            format!("no engine reachable: {e}"),
+            format!("no engine to ask: {e}"),
             "start dockerd or `podman system service`, or set DOCKER_HOST",
         ),
     });

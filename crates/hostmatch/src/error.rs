@@ -78,9 +78,16 @@ pub enum EngineError {
         endpoint: String,
         detail: String,
     },
-    /// The engine did not answer before the deadline.
-    #[error("{who} at {endpoint} did not answer in time")]
-    Timeout { who: String, endpoint: String },
+    /// The engine did not answer before the deadline (`secs`).
+    #[error(
+        "{who} at {endpoint} did not answer {what} within {secs} s (expected an Engine API answer)"
+    )]
+    Timeout {
+        who: String,
+        endpoint: String,
+        what: String,
+        secs: u64,
+    },
     /// The engine's answer is not what the Engine API describes.
     #[error("{who} at {endpoint} answered {what} unexpectedly: {detail}")]
     Unexpected {
@@ -133,6 +140,22 @@ impl Error {
     /// file meanwhile; nothing was written" (exit code 4 of the binaries).
     pub fn is_busy(&self) -> bool {
         matches!(self, Error::Busy(_))
+    }
+
+    /// Whether an engine is there but cannot be used: it did not answer in time, answered
+    /// what the Engine API does not describe, speaks an API version hostmatch does not, or
+    /// refused a question. (Nothing listening, or no permission to the socket, is not.)
+    pub fn is_engine_misbehaving(&self) -> bool {
+        matches!(
+            self,
+            Error::Engine(
+                EngineError::Timeout { .. }
+                    | EngineError::Unexpected { .. }
+                    | EngineError::ApiTooOld { .. }
+                    | EngineError::ApiTooNew { .. }
+                    | EngineError::Refused { .. }
+            )
+        )
     }
 
     /// Whether the error means "the input was bad" (as opposed to "the system

@@ -115,7 +115,7 @@ impl Dockerd {
     /// Starts a private dockerd and waits until `docker info` answers. On failure the
     /// error holds the end of dockerd's log.
     pub fn start(config: DockerdConfig) -> crate::Result<Dockerd> {
-        Self::start_inner(config, None)
+        Self::start_inner(config, None, false)
     }
 
     /// Like [`Dockerd::start`], but dockerd (with its containerd and containers) runs in a
@@ -125,12 +125,34 @@ impl Dockerd {
     /// [`crate::EtcCopy::root`]. Mounts of such a daemon are invisible outside its namespace
     /// and vanish with its processes.
     pub fn start_with_etc(config: DockerdConfig, etc: &Path) -> crate::Result<Dockerd> {
-        Self::start_inner(config, Some(etc))
+        Self::start_inner(config, Some(etc), false)
     }
 
-    fn start_inner(config: DockerdConfig, etc: Option<&Path>) -> crate::Result<Dockerd> {
+    /// Like [`Dockerd::start`], but started the way the stock `docker.service` with
+    /// `docker.socket` starts it: `systemd-socket-activate -l SOCKET dockerd -H fd:// ...`.
+    /// The activator (package `systemd`; systemd need not be PID 1) binds the listening
+    /// socket, waits for the first client and execs dockerd in its place with the socket as
+    /// fd 3 (`LISTEN_FDS`, `LISTEN_PID`): dockerd's command line names no socket, and the
+    /// daemon's pid is the activator's. [`Dockerd::host`] is that socket as usual.
+    pub fn start_socket_activated(config: DockerdConfig) -> crate::Result<Dockerd> {
+        Self::start_inner(config, None, true)
+    }
+
+    fn start_inner(
+        config: DockerdConfig,
+        etc: Option<&Path>,
+        activated: bool,
+    ) -> crate::Result<Dockerd> {
         sweep_dead_daemons();
         let dockerd = crate::which("dockerd").context("dockerd is not installed")?;
+        let activator = if activated {
+            Some(
+                crate::which("systemd-socket-activate")
+                    .context("systemd-socket-activate (package systemd) is not installed")?,
+            )
+        } else {
+            None
+        };
         let name = crate::unique_name("").trim_start_matches('-').to_string();
         let base = daemons_dir().join(name);
         if base.exists() {
@@ -149,7 +171,10 @@ impl Dockerd {
             format!("--exec-root={}", base.join("exec").display()),
             format!("--pidfile={}", base.join("dockerd.pid").display()),
             format!("--config-file={}", base.join("daemon.json").display()),
-            format!("--host={host}"),
+            match activator {
+                Some(_) => "--host=fd://".into(),
+                None => format!("--host={host}"),
+            },
             "--iptables=false".into(),
             "--ip6tables=false".into(),
             "--bridge=none".into(),
@@ -161,7 +186,8 @@ impl Dockerd {
         }
         args.extend(config.extra_args.iter().cloned());
 
-        // The program and its arguments; `unshare` and `sh` exec, so the pid stays dockerd's.
+        // The program and its arguments; `unshare`, `sh` and the activator exec, so the pid
+        // stays dockerd's.
         let mut argv: Vec<std::ffi::OsString> = Vec::new();
         if let Some(setpriv) = crate::which("setpriv") {
             argv.extend([
@@ -183,6 +209,14 @@ impl Dockerd {
                 "-c".into(),
                 "mount --bind \"$0\" /etc && exec \"$@\"".into(),
                 etc.into(),
+            ]);
+        }
+        if let Some(activator) = activator {
+            // It execs dockerd on the first connection (wait_ready's), keeping its pid.
+            argv.extend([
+                activator.into(),
+                "--listen".into(),
+                base.join("sock").into(),
             ]);
         }
         argv.push(dockerd.into());

@@ -109,6 +109,35 @@ fn e2e_dropping_a_daemon_stops_it_and_removes_everything() {
 }
 
 #[test]
+fn e2e_a_socket_activated_daemon_serves_its_socket_and_is_stopped_like_the_others() {
+    testkit::prereq_dockerd!();
+    testkit::prereq!(
+        testkit::have_cmd("systemd-socket-activate"),
+        "systemd-socket-activate (apt-get install systemd)"
+    );
+    let d = Dockerd::start_socket_activated(DockerdConfig {
+        storage_driver: StorageDriver::Vfs,
+        ..Default::default()
+    })
+    .expect("socket-activated private dockerd");
+    // The activator exec'd dockerd in its place: one pid, `-H fd://`, the socket as fd 3.
+    let pid = d.pid().unwrap();
+    let argv = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+    assert!(
+        argv.contains("dockerd") && argv.contains("--host=fd://"),
+        "{argv}"
+    );
+    assert!(!argv.contains("systemd-socket-activate"), "{argv}");
+    let pidfile = fs::read_to_string(d.dir().join("dockerd.pid")).unwrap();
+    assert_eq!(pidfile.trim(), pid.to_string());
+    assert_eq!(d.run_ok(["info", "--format", "{{.Driver}}"]).trim(), "vfs");
+    let dir = d.dir().to_path_buf();
+    drop(d);
+    assert_gone(&dir, pid);
+}
+
+#[test]
 fn e2e_a_panicking_test_still_stops_its_daemon() {
     testkit::prereq_dockerd!();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -8,7 +8,13 @@ use crate::ui::{self, Context, Outcome};
 
 pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<Outcome> {
     let problems = hostmatch::subid_files::problems(&ctx.root)?;
-    let running = engine::ask_running(ctx).map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()));
+    let asked = engine::ask_running(ctx);
+    // An engine that is there but cannot be used: the report, then its line and exit 3.
+    let broken = match &asked {
+        Some(Err(e)) if e.is_engine_misbehaving() => Some(e.to_string()),
+        _ => None,
+    };
+    let running = asked.map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()));
     let opts = EngineArgs {
         engine: args.engine.clone(),
         ..EngineArgs::default()
@@ -25,6 +31,9 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<Outcome> {
         ui::print_json(&serde_json::json!({ "checks": ui::findings_json(&checks, "summary") }))?;
     } else {
         ui::print_findings(ctx, &checks, 20);
+    }
+    if let Some(e) = broken {
+        return Err(anyhow::anyhow!(e));
     }
     Ok(if failed {
         Outcome::Problems

@@ -39,15 +39,28 @@ pub struct Selected {
     pub engine: Option<Engine>,
 }
 
+/// The running engine (asked only when looking at the real host), or why none answered.
+/// An engine that is there but cannot be used (silent past [`ASK_TIMEOUT`], an answer
+/// that is not the Engine API's, an API version hostmatch does not speak) is an error,
+/// and so is any failure when the command is `required` to ask it: falling back to
+/// another rule set would hide it.
+pub fn running(ctx: &Context, required: bool) -> anyhow::Result<Option<Result<Engine, String>>> {
+    match ask_running(ctx) {
+        Some(Err(e)) if required || e.is_engine_misbehaving() => Err(e.into()),
+        other => Ok(other.map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()))),
+    }
+}
+
 /// Chooses the rules (see the module's documentation), asking the running engine
-/// only when the options leave the choice open.
-pub fn select(ctx: &Context, e: &EngineArgs) -> anyhow::Result<Selected> {
+/// only when the options leave the choice open. `required`: the command predicts the
+/// running engine's own setting, so an engine that does not answer is an error.
+pub fn select(ctx: &Context, e: &EngineArgs, required: bool) -> anyhow::Result<Selected> {
     let choice = e.engine.as_deref().map(EngineChoice::parse).transpose()?;
     let decided = e.rootless.is_some() || matches!(choice, Some(EngineChoice::Docker(_)));
     let running = if decided {
         None
     } else {
-        ask_running(ctx).map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()))
+        running(ctx, required)?
     };
     select_given(ctx, e, running)
 }
@@ -217,7 +230,7 @@ pub fn target(
             ))
             .into()),
             None => Err(Error::invalid(
-                "give SPEC (Docker's userns-remap setting), --rootless USER or --engine podman",
+                "give SPEC (Docker's userns-remap setting; --remap SPEC for volume prepare and group link), --rootless USER or --engine podman",
             )
             .into()),
         },
@@ -236,11 +249,35 @@ pub struct Predicted {
 }
 
 impl Predicted {
+    /// The rule sets and why, for JSON.
+    pub fn rules_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rule_sets": self.rule_sets,
+            "chosen_by": self.chosen_by,
+            "warnings": self.prediction.warnings,
+        })
+    }
+
     /// `rules: docker-up-to-27 (the running engine, ...)`.
     pub fn rules_line(&self) -> String {
         let names: Vec<&str> = self.rule_sets.iter().map(|r| r.name()).collect();
         format!("rules: {} ({})", names.join(" and "), self.chosen_by)
     }
+}
+
+/// The maps for SPEC (Docker's userns-remap setting), else for the engine options, else
+/// for the running engine's own setting, by the rules [`select`] chooses: what `map`,
+/// `translate`, `volume prepare` and `group link` predict with.
+pub fn predict_maps(
+    ctx: &Context,
+    spec: Option<&str>,
+    e: &EngineArgs,
+) -> anyhow::Result<Predicted> {
+    let own_setting = spec.is_none() && e.engine.is_none() && e.rootless.is_none();
+    let sel = select(ctx, e, own_setting)?;
+    let settings = podman_settings(ctx, &sel)?;
+    let target = target(spec, e, &sel, &settings)?;
+    predict(ctx, &target, &sel, &settings)
 }
 
 /// Predicts `target` by the selected rules.

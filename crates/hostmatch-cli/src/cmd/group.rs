@@ -1,7 +1,8 @@
-//! `hostmatch group link CGID --remap SPEC --name NAME [--add USER...]`.
+//! `hostmatch group link CGID [--remap SPEC] [--engine ...] --name NAME [--add USER...]`.
 
-use hostmatch::{grouplink, ids, remap, Error};
+use hostmatch::{grouplink, ids, Error};
 
+use super::engine;
 use crate::cli::GroupCommand;
 use crate::ui::{self, Context, Outcome};
 
@@ -9,18 +10,26 @@ pub fn run(ctx: &Context, cmd: &GroupCommand) -> anyhow::Result<Outcome> {
     let GroupCommand::Link {
         cgid,
         remap: spec,
+        engine: engine_args,
         name,
         add,
         dry_run,
     } = cmd;
     let dry_run = *dry_run;
     let cgid = ids::parse_id(cgid)?;
-    let p = remap::predict(&ctx.root, spec)?;
-    let gid = p.gid_map.to_host(cgid).ok_or_else(|| {
+    let p = engine::predict_maps(ctx, spec.as_deref(), engine_args)?;
+    let gid = p.prediction.gid_map.to_host(cgid).ok_or_else(|| {
         Error::invalid(format!(
-            "container gid {cgid} is not mapped by userns-remap '{spec}'"
+            "container gid {cgid} is not mapped ({})",
+            p.rules_line()
         ))
     })?;
+    if !ctx.json {
+        println!("{}", p.rules_line());
+        for w in &p.prediction.warnings {
+            println!("{}: {w}", ctx.status("warning"));
+        }
+    }
     let (plan, ()) = ui::edit(ctx, &grouplink::FILES, dry_run, || {
         Ok((grouplink::plan(&ctx.root, name, gid, add)?, ()))
     })?;
@@ -32,6 +41,7 @@ pub fn run(ctx: &Context, cmd: &GroupCommand) -> anyhow::Result<Outcome> {
             "changed": !plan.is_empty(),
             "dry_run": dry_run,
             "diff": plan.diff(),
+            "rules": p.rules_json(),
         }))?;
     } else if !dry_run {
         println!(

@@ -61,11 +61,8 @@ fn maps(
     if let Some(pid) = pid {
         return read_pid(ctx, pid);
     }
-    let sel = engine::select(ctx, e)?;
-    let settings = engine::podman_settings(ctx, &sel)?;
-    let target = engine::target(spec, e, &sel, &settings)?;
-    Ok(Maps::Predicted(Box::new(engine::predict(
-        ctx, &target, &sel, &settings,
+    Ok(Maps::Predicted(Box::new(engine::predict_maps(
+        ctx, spec, e,
     )?)))
 }
 
@@ -135,11 +132,7 @@ pub fn translate(ctx: &Context, args: &TranslateArgs) -> anyhow::Result<Outcome>
         .any(|r| r.container.is_none() || r.host.is_none());
     if ctx.json {
         let rules = match &m {
-            Maps::Predicted(p) => serde_json::json!({
-                "rule_sets": p.rule_sets,
-                "chosen_by": p.chosen_by,
-                "warnings": p.prediction.warnings,
-            }),
+            Maps::Predicted(p) => p.rules_json(),
             Maps::Read { .. } => serde_json::Value::Null,
         };
         ui::print_json(&serde_json::json!({ "ids": rows, "rules": rules }))?;

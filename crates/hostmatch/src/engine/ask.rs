@@ -173,7 +173,16 @@ fn find_server(
             let same_root: Vec<&&Process> = by_cmd.iter().filter(by_root).collect();
             (same_root.len() == 1).then(|| found(same_root[0], "command line and data root"))
         }
-        [] => (candidates.len() == 1).then(|| found(&candidates[0], "the only one running")),
+        [] => {
+            // No command line names the socket: a socket-activated dockerd (`-H fd://`)
+            // on a socket other than docker.socket's, its fds unreadable (not root).
+            let same_root: Vec<&Process> = candidates.iter().filter(|p| by_root(&p)).collect();
+            match (&same_root[..], &candidates[..]) {
+                ([one], _) => Some(found(one, "data root")),
+                (_, [only]) => Some(found(only, "the only one running")),
+                _ => None,
+            }
+        }
     }
 }
 
@@ -353,6 +362,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.pid, 800);
+    }
+
+    #[test]
+    fn socket_activated_dockerd_on_its_own_socket_is_found_by_data_root_without_fds() {
+        // `systemd-socket-activate -l /tmp/d/sock dockerd -H fd://`: its command line names
+        // no socket and docker.socket's /run/docker.sock is not it; its fds are unreadable.
+        let d = fake_proc(
+            &[
+                (700, 0, "dockerd -H fd:// --data-root /tmp/d/data", &[]),
+                (800, 0, "dockerd --data-root /srv/d2", &[]),
+            ],
+            &[],
+        );
+        let root = Sysroot::default().with_proc(d.path());
+        let s = find_server(
+            &root,
+            Path::new("/tmp/d/sock"),
+            EngineKind::Docker,
+            &info("/tmp/d/data/300000.300000"),
+        )
+        .expect("the fd:// dockerd whose data root /info reported");
+        assert_eq!((s.pid, s.found_by), (700, "data root"));
+        // Neither data root: no guess.
+        let s = find_server(
+            &root,
+            Path::new("/tmp/d/sock"),
+            EngineKind::Docker,
+            &info("/elsewhere"),
+        );
+        assert_eq!(s, None);
     }
 
     #[test]

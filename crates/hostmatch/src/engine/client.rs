@@ -59,6 +59,16 @@ fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io:
     None
 }
 
+/// The message of the last error in an error's source chain (hyper's "invalid HTTP
+/// version parsed" rather than bollard's "error in the hyper legacy client").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
 /// What went wrong talking to an engine, before its message is worded.
 #[derive(Debug)]
 pub enum CallError {
@@ -83,6 +93,8 @@ impl CallError {
 struct Peer {
     who: String,
     endpoint: String,
+    /// The deadline of each request, in seconds.
+    secs: u64,
 }
 
 impl Peer {
@@ -105,7 +117,12 @@ impl Peer {
                 status: status_code,
                 message: message.trim().trim_end_matches('.').to_string(),
             },
-            B::RequestTimeoutError => CallError::Other(EngineError::Timeout { who, endpoint }),
+            B::RequestTimeoutError => CallError::Other(EngineError::Timeout {
+                who,
+                endpoint,
+                what: what.to_string(),
+                secs: self.secs,
+            }),
             B::JsonDataError { message, .. } => unexpected(message),
             B::JsonSerdeError { err } => unexpected(err.to_string()),
             other => match io_cause(&other) {
@@ -121,7 +138,10 @@ impl Peer {
                     endpoint,
                     reason: io.to_string(),
                 }),
-                None => unexpected(other.to_string()),
+                None => unexpected(format!(
+                    "{} (expected an HTTP answer of the Engine API)",
+                    innermost(&other)
+                )),
             },
         }
     }
@@ -215,6 +235,7 @@ impl Client {
         let mut peer = Peer {
             who: who.to_string(),
             endpoint: endpoint.describe(),
+            secs: timeout.as_secs().max(1),
         };
         check_socket(&endpoint.socket, &peer)?;
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -279,6 +300,7 @@ impl Client {
     /// Gives later requests `t` to answer (an image import takes longer than a question).
     pub fn set_timeout(&mut self, t: Duration) {
         self.timeout = t;
+        self.peer.secs = t.as_secs().max(1);
         self.docker.set_timeout(t);
     }
 
@@ -529,6 +551,8 @@ impl Client {
             Err(_) => Err(CallError::Other(EngineError::Timeout {
                 who: self.peer.who.clone(),
                 endpoint: self.peer.endpoint.clone(),
+                what: "a request".into(),
+                secs: self.peer.secs,
             })),
         }
     }
@@ -596,6 +620,8 @@ fn run<T>(
         Err(_) => Err(EngineError::Timeout {
             who: peer.who.clone(),
             endpoint: peer.endpoint.clone(),
+            what: what.to_string(),
+            secs: peer.secs,
         }
         .into()),
     }
@@ -701,6 +727,7 @@ mod tests {
         Peer {
             who: "Docker 20.10.24".into(),
             endpoint: "unix:///x".into(),
+            secs: 10,
         }
     }
 

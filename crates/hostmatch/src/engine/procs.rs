@@ -6,7 +6,8 @@
 //!    `/proc/PID/fd` who holds it; needs root to see other users' processes);
 //! 2. its command line names the socket (`-H unix://PATH`; no `-H`: Docker's default
 //!    socket; `-H fd://`: the sockets systemd's `docker.socket` listens on);
-//! 3. it is the only daemon of its kind.
+//! 3. its data root is the one the engine reports (`-H fd://` on a socket of its own);
+//! 4. it is the only daemon of its kind.
 
 use std::path::{Path, PathBuf};
 
