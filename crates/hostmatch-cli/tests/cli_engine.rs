@@ -660,8 +660,9 @@ fn audit_scratch_left(pid: u32) -> bool {
 /// at once against `host`: each exits 3 with one line containing `needle`, within `limit`,
 /// and leaves nothing behind. How long each took.
 fn every_engine_command_fails_within(host: &str, needle: &str, limit: Duration) -> Vec<Duration> {
-    let commands: [&[&str]; 5] = [
+    let commands: [&[&str]; 6] = [
         &["doctor"],
+        &["docker", "status"],
         &["map"],
         &["map", "alice", "--json"],
         &["translate", "0"],
@@ -682,7 +683,8 @@ fn every_engine_command_fails_within(host: &str, needle: &str, limit: Duration) 
         let (args, r, t, pid) = h.join().unwrap();
         eprintln!("hostmatch {args:?}: exit {} after {t:.2?}", r.code);
         r.assert_one_line_error(3, needle);
-        if args[0] != "doctor" {
+        // doctor and docker status print their report first.
+        if args[0] != "doctor" && args[0] != "docker" {
             assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
         }
         assert!(
@@ -717,4 +719,38 @@ fn an_engine_answering_garbage_is_a_one_line_error_exit_3() {
         "answered /version unexpectedly: invalid HTTP version parsed (expected an HTTP answer of the Engine API)",
         Duration::from_secs(30),
     );
+}
+
+/// `docker enable SPEC` checks SPEC by the rules of the Docker that will read
+/// the files: a damaged line that Docker 28 reads as host id 0 is refused,
+/// naming those rules, with nothing written; a sound SPEC says which rules it
+/// was checked by.
+#[test]
+fn docker_enable_checks_the_spec_by_the_rules_of_the_installed_docker() {
+    let damaged = Sysroot::new(
+        Some("alice:x100000:65536\nalice:200000:65536\n"),
+        Some("alice:200000:65536\n"),
+    );
+    install_docker_ce_28(&damaged);
+    damaged
+        .run(&["docker", "enable", "alice"])
+        .assert_one_line_error(
+            2,
+            "would give container ids host root's ids by docker-28-and-later",
+        );
+    assert!(!damaged.file("etc/docker/daemon.json").exists());
+
+    let sound = Sysroot::new(Some("alice:200000:65536\n"), Some("alice:200000:65536\n"));
+    install_docker_ce_28(&sound);
+    let r = sound.run(&["docker", "enable", "alice"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("rules: docker-28-and-later (the installed package docker-ce 28.5.2;"),
+        "{}",
+        r.stdout
+    );
+    assert!(sound
+        .read("etc/docker/daemon.json")
+        .contains("\"userns-remap\": \"alice\""));
 }

@@ -51,7 +51,13 @@ fn status_warnings(
 
 fn status(ctx: &Context) -> anyhow::Result<Outcome> {
     let setting = RemapSetting::load(&ctx.root)?;
-    let running = engine::ask_running(ctx).map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()));
+    let asked = engine::ask_running(ctx);
+    // An engine that is there but cannot be used: the status, then its line and exit 3.
+    let broken = match &asked {
+        Some(Err(e)) if e.is_engine_misbehaving() => Some(e.to_string()),
+        _ => None,
+    };
+    let running = asked.map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()));
     let live = running.as_ref().and_then(|r| r.as_ref().ok());
     let sel = engine::select_given(ctx, &EngineArgs::default(), running.clone())?;
     let effective = match live.map(|e| &e.remap) {
@@ -98,6 +104,9 @@ fn status(ctx: &Context) -> anyhow::Result<Outcome> {
         for w in &warnings {
             println!("{}: {w}", ctx.status("warning"));
         }
+    }
+    if let Some(e) = broken {
+        return Err(anyhow::anyhow!(e));
     }
     Ok(if mapping_error.is_some() || setting.conflict() {
         Outcome::Problems
@@ -199,8 +208,7 @@ fn plan_enable(root: &Sysroot, spec: &str) -> hostmatch::Result<(Plan, Enabled)>
     let (mut plan, notes) = if spec == "default" {
         dockremap::plan(root)?
     } else {
-        // The user, its group and its ranges must be there, or dockerd will not start.
-        remap::predict(root, spec)?;
+        // Checked by the engine's rules before the edit (`check_spec`).
         (Plan::default(), Vec::new())
     };
     let previous = json.userns_remap(&root.path(paths::DAEMON_JSON))?;
@@ -209,12 +217,51 @@ fn plan_enable(root: &Sysroot, spec: &str) -> hostmatch::Result<(Plan, Enabled)>
     Ok((plan, Enabled { previous, notes }))
 }
 
+/// `enable SPEC` (not `default`): the user, its group and its ranges must be
+/// there, or dockerd will not start, and by the rules of the Docker that will
+/// read them (the running engine's version, else the installed package's) no
+/// container id may become host root's. Returns the rules line, when the
+/// version is known; else the check is the one of Docker up to 27 (the older
+/// rules refuse more lines).
+fn check_spec(ctx: &Context, spec: &str) -> anyhow::Result<Option<String>> {
+    if spec == "default" {
+        return Ok(None);
+    }
+    let sel = engine::select(ctx, &EngineArgs::default(), false)?;
+    let docker = Selected {
+        rules: sel.rules.filter(|r| r.is_docker()),
+        ..sel
+    };
+    if docker.rules.is_none() {
+        remap::predict(&ctx.root, spec)?;
+        return Ok(None);
+    }
+    let p = engine::predict(
+        ctx,
+        &Target::Docker(spec.to_string()),
+        &docker,
+        &Default::default(),
+    )?;
+    let host_root = |m: &hostmatch::ids::IdMap| m.to_container(0).is_some();
+    if host_root(&p.prediction.uid_map) || host_root(&p.prediction.gid_map) {
+        let why = p.prediction.warnings.first().cloned().unwrap_or_default();
+        return Err(hostmatch::Error::invalid(format!(
+            "userns-remap \"{spec}\" would give container ids host root's ids by {}: {why}; nothing written",
+            p.rules_line().trim_start_matches("rules: ")
+        ))
+        .into());
+    }
+    Ok(Some(p.rules_line()))
+}
+
 fn enable(ctx: &Context, spec: &str, dry_run: bool) -> anyhow::Result<Outcome> {
     let mut files = vec![paths::DAEMON_JSON];
     if spec == "default" {
         files.extend(dockremap::FILES);
     }
-    let (plan, done) = ui::edit(ctx, &files, dry_run, || plan_enable(&ctx.root, spec))?;
+    let rules = check_spec(ctx, spec)?;
+    let (plan, mut done) = ui::edit(ctx, &files, dry_run, || plan_enable(&ctx.root, spec))?;
+    done.notes.extend(rules);
     let setting = RemapSetting::load(&ctx.root).unwrap_or(RemapSetting {
         daemon_json: None,
         command_line: vec![],
