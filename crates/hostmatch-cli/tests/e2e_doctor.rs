@@ -6,8 +6,8 @@ mod common;
 
 use std::process::Command;
 
-use common::layouts::{self, Kind, Who};
-use testkit::{Dockerd, DockerdConfig, HostGroup, HostSubids, HostUser, StorageDriver};
+use common::layouts::{self, Kind};
+use testkit::{Dockerd, DockerdConfig, StorageDriver};
 
 fn doctor_json(docker_host: &str, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_hostmatch"))
@@ -80,20 +80,8 @@ fn e2e_doctor_reports_an_unreachable_daemon_as_skip() {
 #[test]
 fn e2e_doctor_explains_the_remap_as_a_real_container_gets_it() {
     testkit::prereq_dockerd!();
-    let (u, other, g) = (
-        HostUser::unique().unwrap(),
-        HostUser::unique().unwrap(),
-        HostGroup::unique().unwrap(),
-    );
-    let who = Who {
-        name: u.name.clone(),
-        uid: u.uid,
-        gid: u.gid,
-        other: other.name.clone(),
-        group: g.name.clone(),
-    };
-    let l = layouts::docker_layout(Kind::OutOfOrder, &who);
-    let _subids = HostSubids::add(&l.subuid, &l.subgid).unwrap();
+    let host = layouts::on_host(Kind::OutOfOrder);
+    let l = &host.layout;
     let d = Dockerd::start(DockerdConfig {
         userns_remap: Some(l.spec.clone()),
         ..Default::default()

@@ -11,11 +11,11 @@ use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::layouts::{self, Kind, Who};
-use common::Run;
+use common::layouts::{self, Kind};
+use common::{entry, Run};
 use hostmatch::ids::IdMap;
 use serde_json::Value;
-use testkit::{Dockerd, DockerdConfig, HostGroup, HostSubids, HostUser, StorageDriver};
+use testkit::{Dockerd, DockerdConfig, StorageDriver};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hostmatch");
 
@@ -43,15 +43,6 @@ fn json_ok(d: &Dockerd, args: &[&str], max_code: i32) -> Value {
     r.json()
 }
 
-fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id}: {v}"))
-}
-
 fn triples_map(v: &Value) -> IdMap {
     IdMap::new(serde_json::from_value(v.clone()).unwrap()).unwrap()
 }
@@ -73,20 +64,8 @@ fn e2e_socket_activated_dockerd_is_found_and_read_by_doctor_map_audit_and_mount(
         testkit::have_cmd("systemd-socket-activate"),
         "systemd-socket-activate (apt-get install systemd)"
     );
-    let (u, other, g) = (
-        HostUser::unique().unwrap(),
-        HostUser::unique().unwrap(),
-        HostGroup::unique().unwrap(),
-    );
-    let who = Who {
-        name: u.name.clone(),
-        uid: u.uid,
-        gid: u.gid,
-        other: other.name.clone(),
-        group: g.name.clone(),
-    };
-    let l = layouts::docker_layout(Kind::OutOfOrder, &who);
-    let _subids = HostSubids::add(&l.subuid, &l.subgid).unwrap();
+    let host = layouts::on_host(Kind::OutOfOrder);
+    let l = &host.layout;
     let d = Dockerd::start_socket_activated(DockerdConfig {
         storage_driver: StorageDriver::Vfs,
         userns_remap: Some(l.spec.clone()),
@@ -104,21 +83,23 @@ fn e2e_socket_activated_dockerd_is_found_and_read_by_doctor_map_audit_and_mount(
 
     // doctor: the daemon holding the socket, its remap from its command line.
     let v = json_ok(&d, &["doctor", "--json"], 1);
-    let engine = check(&v, "engine");
+    let engine = entry(&v, "checks", "engine");
     assert_eq!(engine["status"], "ok", "{engine}");
     let s = engine["summary"].as_str().unwrap();
     assert!(
         s.contains(&format!("pid {pid} found by holds the socket")),
         "{s}"
     );
-    let explained = check(&v, "remap-explained")["summary"].as_str().unwrap();
+    let explained = entry(&v, "checks", "remap-explained")["summary"]
+        .as_str()
+        .unwrap();
     let root = format!(
         "Container root becomes host uid {}, gid {}",
         ru.to_host(0).unwrap(),
         rg.to_host(0).unwrap()
     );
     assert!(explained.contains(&root), "{root} not in: {explained}");
-    assert_eq!(check(&v, "remap-mapping")["status"], "ok", "{v}");
+    assert_eq!(entry(&v, "checks", "remap-mapping")["status"], "ok", "{v}");
     let status = json_ok(&d, &["docker", "status", "--json"], 1);
     assert_eq!(status["userns_remap"], l.spec.as_str(), "{status}");
     assert_eq!(
@@ -153,7 +134,7 @@ fn e2e_socket_activated_dockerd_is_found_and_read_by_doctor_map_audit_and_mount(
         .unwrap();
     let src = dir.path().join("src");
     fs::create_dir(&src).unwrap();
-    chown(&src, Some(u.uid), Some(u.gid)).unwrap();
+    chown(&src, Some(host.user.uid), Some(host.user.gid)).unwrap();
     let view = View(dir.path().join("view"));
     let r = hostmatch(
         &d,

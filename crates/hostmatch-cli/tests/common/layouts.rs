@@ -279,3 +279,39 @@ pub fn dockerd_container_maps(
     let parse = |m: &str| hostmatch::ids::IdMap::parse(m).expect("a kernel id map");
     (parse(u), parse(g))
 }
+
+/// A layout on the real host: two fresh users and a group (removed on drop),
+/// the layout's lines appended to the host's /etc/subuid and /etc/subgid
+/// (taken out again on drop).
+pub struct OnHost {
+    // Fields drop in this order: the lines go before the users.
+    _subids: testkit::HostSubids,
+    pub layout: DockerLayout,
+    /// The layout's user.
+    pub user: testkit::HostUser,
+    _others: (testkit::HostUser, testkit::HostGroup),
+}
+
+/// Puts the layout of `kind` on the host, for a real dockerd to read.
+pub fn on_host(kind: Kind) -> OnHost {
+    let (u, other, g) = (
+        testkit::HostUser::unique().unwrap(),
+        testkit::HostUser::unique().unwrap(),
+        testkit::HostGroup::unique().unwrap(),
+    );
+    let who = Who {
+        name: u.name.clone(),
+        uid: u.uid,
+        gid: u.gid,
+        other: other.name.clone(),
+        group: g.name.clone(),
+    };
+    let layout = docker_layout(kind, &who);
+    let subids = testkit::HostSubids::add(&layout.subuid, &layout.subgid).unwrap();
+    OnHost {
+        _subids: subids,
+        layout,
+        user: u,
+        _others: (other, g),
+    }
+}
