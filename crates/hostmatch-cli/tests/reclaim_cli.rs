@@ -122,6 +122,16 @@ fn s(p: &Path) -> &str {
 /// What a rootless container running as uid/gid 1000 leaves: files and
 /// directories (one private), a symlink, a file only its group is the
 /// container's, and one already the user's.
+/// What [`written_by_container`] gives the container's uid and gid.
+const BY_THE_CONTAINER: [&str; 6] = [
+    "build",
+    "build/obj",
+    "build/obj/a.o",
+    "build/link",
+    "private",
+    "private/key",
+];
+
 fn written_by_container(r: &Rootless, dir: &Path) {
     let c = r.host(1000);
     fs::create_dir_all(dir.join("build/obj")).unwrap();
@@ -131,14 +141,7 @@ fn written_by_container(r: &Rootless, dir: &Path) {
     fs::write(dir.join("gid-only"), "g").unwrap();
     fs::write(dir.join("mine"), "m").unwrap();
     symlink("/etc/passwd", dir.join("build/link")).unwrap();
-    for p in [
-        "build",
-        "build/obj",
-        "build/obj/a.o",
-        "build/link",
-        "private",
-        "private/key",
-    ] {
+    for p in BY_THE_CONTAINER {
         r.own(&dir.join(p), c, c);
     }
     fs::set_permissions(dir.join("private"), fs::Permissions::from_mode(0o700)).unwrap();
@@ -156,16 +159,7 @@ fn reclaim_gives_back_what_a_rootless_container_wrote() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(run.stdout.trim(), "scanned 9, changed 7", "{}", run.stderr);
     let me = (r.user.uid, r.user.gid);
-    for p in [
-        "build",
-        "build/obj",
-        "build/obj/a.o",
-        "build/link",
-        "private",
-        "private/key",
-        "gid-only",
-        "mine",
-    ] {
+    for p in BY_THE_CONTAINER.iter().chain(&["gid-only", "mine"]) {
         assert_eq!(owner(&dir.join(p)), me, "{p}");
     }
     assert_eq!(

@@ -420,18 +420,24 @@ mod tests {
     const ONE_RANGE: &str = "alice:100000:65536\n";
 
     fn plan_for(subuid: &str, subgid: &str, give: Give) -> Result<ReclaimPlan> {
-        let (u, g, a, c) = (
-            SubidFile::parse(subuid),
-            SubidFile::parse(subgid),
-            accounts(),
-            alice(),
-        );
+        plan_with(subuid, subgid, &accounts(), &alice(), give)
+    }
+
+    /// The plan for `caller` on a host with these files (overflow id 65534).
+    fn plan_with(
+        subuid: &str,
+        subgid: &str,
+        accounts: &Accounts,
+        caller: &Caller,
+        give: Give,
+    ) -> Result<ReclaimPlan> {
+        let (u, g) = (SubidFile::parse(subuid), SubidFile::parse(subgid));
         plan(
             &Inputs {
-                caller: &c,
+                caller,
                 subuid: &u,
                 subgid: &g,
-                accounts: &a,
+                accounts,
                 overflow: (65534, 65534),
             },
             give,
@@ -584,20 +590,14 @@ mod tests {
 
     #[test]
     fn the_overflow_id_is_left_out_even_without_an_account() {
-        let (u, g, a, c) = (
-            SubidFile::parse("alice:60000:10000\n"),
-            SubidFile::parse(""),
-            Accounts::default(),
-            alice(),
-        );
-        let inp = Inputs {
-            caller: &c,
-            subuid: &u,
-            subgid: &g,
-            accounts: &a,
-            overflow: (65534, 65534),
-        };
-        let p = plan(&inp, Give::ToCaller).unwrap();
+        let p = plan_with(
+            "alice:60000:10000\n",
+            "",
+            &Accounts::default(),
+            &alice(),
+            Give::ToCaller,
+        )
+        .unwrap();
         assert!(p.uid_map.to_host(65534).is_none());
         assert_eq!(
             p.left_out[0].to_string(),
@@ -607,24 +607,12 @@ mod tests {
 
     #[test]
     fn the_overflow_id_as_own_id_is_refused() {
-        let (u, g, a) = (
-            SubidFile::parse("65534:1:1\n"),
-            SubidFile::parse(""),
-            accounts(),
-        );
         let c = Caller {
             uid: 65534,
             gid: 65534,
             name: None,
         };
-        let inp = Inputs {
-            caller: &c,
-            subuid: &u,
-            subgid: &g,
-            accounts: &a,
-            overflow: (65534, 65534),
-        };
-        assert!(plan(&inp, Give::ToCaller).is_err());
+        assert!(plan_with("65534:1:1\n", "", &accounts(), &c, Give::ToCaller).is_err());
     }
 
     fn arb_lines() -> impl Strategy<Value = Vec<(bool, u32, u32)>> {

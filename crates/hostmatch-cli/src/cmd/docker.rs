@@ -227,7 +227,13 @@ fn check_spec(ctx: &Context, spec: &str) -> anyhow::Result<Option<String>> {
     if spec == "default" {
         return Ok(None);
     }
-    let sel = engine::select(ctx, &EngineArgs::default(), false)?;
+    // Only a running Docker decides; an engine that is Podman, or that cannot be
+    // used, must not stop the edit (it may be why the daemon is being
+    // reconfigured): then the installed package decides.
+    let running = engine::ask_running(ctx)
+        .map(|r| r.map(|a| a.engine).map_err(|e| e.to_string()))
+        .filter(|r| !matches!(r, Ok(e) if e.kind != EngineKind::Docker));
+    let sel = engine::select_given(ctx, &EngineArgs::default(), running)?;
     let docker = Selected {
         rules: sel.rules.filter(|r| r.is_docker()),
         ..sel
